@@ -1,0 +1,124 @@
+"""Use-case: build the stack images locally, tagged <env>-<short-sha>."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from odoo_ai.config.envfile import write_private_file
+from odoo_ai.config.stack import StackConfig
+from odoo_ai.errors import CommandFailed, ConfigError
+from odoo_ai.plan.build import TARGETS, BuildInputs, build_command, image_tag
+from odoo_ai.plan.compose import docker_binary
+from odoo_ai.runners.base import Command, Runner
+
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+LAST_BUILD = "last-build.json"
+
+
+def repo_sha(repo_root: Path) -> str:
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["git", "-C", str(repo_root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    except FileNotFoundError:
+        out = None
+    if out is None or out.returncode != 0:
+        raise ConfigError(f"{repo_root}: cannot read the git commit: pass --sha")
+    return out.stdout.strip()
+
+
+def _path_setting(stack: StackConfig, key: str, cli: Path | None, *, must_be_dir: bool) -> Path | None:
+    value = cli or (Path(stack.values[key]) if stack.values.get(key) else None)
+    if value is None:
+        return None
+    path = value if value.is_absolute() else stack.repo_root / value
+    if must_be_dir and not path.is_dir():
+        raise ConfigError(f"{key}: {path} is not a directory")
+    if not must_be_dir and not path.is_file():
+        raise ConfigError(f"{key}: {path} is not a file")
+    return path
+
+
+def build_inputs(
+    stack: StackConfig,
+    *,
+    sha: str | None,
+    base_image: str | None = None,
+    odoo_git_url: str | None = None,
+    odoo_ref: str | None = None,
+    odoo_src: Path | None = None,
+    addons_dir: Path | None = None,
+    enterprise_git_url: str | None = None,
+    enterprise_sha: str | None = None,
+    enterprise_key: Path | None = None,
+    enterprise_known_hosts: Path | None = None,
+    ca_file: Path | None = None,
+) -> BuildInputs:
+    """Build inputs: command-line options win over ODOO_BUILD_* settings of the env file."""
+    sha = sha or repo_sha(stack.repo_root)
+    if not SHA_RE.match(sha):
+        raise ConfigError(f"invalid commit sha {sha!r}: 7 to 40 lowercase hex digits")
+    v = stack.values
+    git_url = odoo_git_url or v.get("ODOO_BUILD_ODOO_GIT_URL") or None
+    local = _path_setting(stack, "ODOO_BUILD_ODOO_SRC", odoo_src, must_be_dir=True)
+    if git_url and local:
+        raise ConfigError("give the Odoo source either as a git URL or as a local directory, not both")
+    if not git_url and not local:
+        raise ConfigError(
+            "no Odoo source: pass --odoo-src DIR or --odoo-git URL (or set ODOO_BUILD_ODOO_SRC / ODOO_BUILD_ODOO_GIT_URL)"
+        )
+    ent_url = enterprise_git_url or v.get("ODOO_BUILD_ENTERPRISE_GIT_URL") or None
+    key = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KEY_FILE", enterprise_key, must_be_dir=False)
+    known = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS", enterprise_known_hosts, must_be_dir=False)
+    if ent_url and not (key and known):
+        raise ConfigError("an Enterprise git URL needs --enterprise-key and --enterprise-known-hosts files")
+    return BuildInputs(
+        sha=sha,
+        base_image=base_image or v.get("ODOO_BUILD_BASE_IMAGE") or None,
+        odoo_git_url=git_url,
+        odoo_ref=odoo_ref or v.get("ODOO_BUILD_ODOO_REF") or "18.0",
+        odoo_local_src=local,
+        addons_dir=_path_setting(stack, "ODOO_BUILD_ADDONS_DIR", addons_dir, must_be_dir=True),
+        enterprise_git_url=ent_url,
+        enterprise_sha=enterprise_sha or v.get("ODOO_BUILD_ENTERPRISE_SHA") or "",
+        enterprise_key=key,
+        enterprise_known_hosts=known,
+        ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, must_be_dir=False),
+        build_time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def build(stack: StackConfig, runner: Runner, inputs: BuildInputs) -> dict[str, Any]:
+    docker = docker_binary()
+    tag = image_tag(stack.env, inputs)
+    images: dict[str, dict[str, Any]] = {}
+    for target in TARGETS:
+        command = build_command(stack, target, inputs, docker)
+        result = runner.run(command)
+        if not result.ok:
+            raise CommandFailed(f"docker build --target {target} failed (exit {result.returncode})")
+        ref = stack.image_ref(target, tag)
+        image_id = None
+        if not runner.dry_run:
+            inspect = runner.run(Command([docker, "image", "inspect", "--format", "{{.Id}}", ref], timeout=60),
+                                 capture=True)
+            image_id = inspect.stdout.strip() or None
+        images[target] = {"ref": ref, "id": image_id}
+    record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time}
+    if not runner.dry_run:
+        write_private_file(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def last_built_tag(stack: StackConfig) -> str | None:
+    path = stack.state_root / LAST_BUILD
+    try:
+        return json.loads(path.read_text())["tag"]
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,282 @@
+"""The `odoo-ai` command line: parse, call a use-case, render.
+
+Humans read stderr; `--json` prints one JSON document on stdout (also on
+error). Errors map to exit codes in one place, `main()`:
+0 ok, 1 the operation failed, 2 bad input or config (nothing changed),
+3 infrastructure (Docker, network) failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from odoo_ai import build as build_uc
+from odoo_ai import stack as stack_uc
+from odoo_ai.config.stack import StackConfig, load_stack, validate_tag
+from odoo_ai.errors import ExitCode, OdooAiError
+from odoo_ai.runners import DryRunner, LocalRunner, Runner
+
+try:
+    from odoo_ai.testing.cli import app as test_app
+except ImportError:  # TEMP
+    test_app = typer.Typer()
+
+JSON_SCHEMA = "odoo-ai/1"
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class State:
+    json = False
+    verbose = False
+    repo: Path | None = None
+    config_dir: Path | None = None
+
+
+state = State()
+
+app = typer.Typer(
+    name="odoo-ai",
+    help=(
+        "Odoo 18 dev/testing stacks on a Docker host: config, images, local stacks.\n\n"
+        "Exit codes: 0 ok; 1 the operation failed; 2 bad input or config (nothing changed); "
+        "3 Docker/infrastructure failure."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect a stack's resolved settings.", no_args_is_help=True)
+env_app = typer.Typer(help="Render a stack's .env for Compose.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(env_app, name="env")
+app.add_typer(test_app, name="test", help="Run Odoo tests / parse Odoo test logs (same as the `test` command).")
+
+EnvArg = Annotated[str, typer.Argument(help="Stack env: a name with environments/<ENV>.yaml (dev, testing).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the exact commands; run and write nothing.")]
+TagOpt = Annotated[str | None, typer.Option("--tag", help="Image tag, e.g. dev-1a2b3c4 (default: ODOO_IMAGE_TAG, then the last rendered or built tag).")]
+
+
+@app.callback()
+def _global(
+    repo: Annotated[Path | None, typer.Option("--repo", help="Stack repository (default: ODOO_AI_REPO, else found upwards from the current directory).")] = None,
+    config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of <env>.env files (default: ODOO_AI_CONFIG_DIR, else docker/config).")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show commands as they run; tracebacks on errors.")] = False,
+) -> None:
+    state.repo = repo.resolve() if repo else None
+    state.config_dir = config_dir.resolve() if config_dir else None
+    state.verbose = verbose
+
+
+def _stack(env: str, tag: str | None = None) -> StackConfig:
+    return load_stack(env, repo_root=state.repo, config_dir=state.config_dir, tag=tag)
+
+
+def _runner(dry_run: bool) -> Runner:
+    if dry_run:
+        return DryRunner()
+    return LocalRunner(echo=(lambda line: err.print(f"[dim]$ {line}[/dim]")) if state.verbose else None)
+
+
+def _emit(data: dict[str, Any], human: str | None = None) -> None:
+    if state.json:
+        print(json.dumps({"schema": JSON_SCHEMA, **data}, default=str))
+    elif human:
+        err.print(human)
+
+
+def _tag_for(stack: StackConfig, tag: str | None) -> str | None:
+    if tag:
+        validate_tag(tag)
+    return stack_uc.resolve_tag(stack, tag) or build_uc.last_built_tag(stack)
+
+
+# ---------------------------------------------------------------- config / env
+@config_app.command("show")
+def config_show(env: EnvArg, as_json: JsonOpt = False) -> None:
+    """Print ENV's resolved settings (secrets masked)."""
+    state.json = as_json
+    view = _stack(env).public_view()
+    if as_json:
+        _emit(view)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in view.items():
+        if isinstance(value, dict):
+            value = "\n".join(f"{k}={v}" for k, v in value.items()) or "-"
+        elif isinstance(value, list):
+            value = "\n".join(map(str, value))
+        table.add_row(f"[bold]{key}[/bold]", "-" if value is None else str(value))
+    err.print(table)
+
+
+@env_app.command("render")
+def env_render(
+    env: EnvArg,
+    tag: TagOpt = None,
+    generate_missing: Annotated[bool, typer.Option("--generate-missing", help="Generate missing secrets (kept in <state_root>/.secrets.env); for local stacks.")] = False,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write <state_root>/.env (mode 600, atomic) from the env file plus secrets taken from the process environment (names in ODOO_SECRETS)."""
+    state.json = as_json
+    stack = _stack(env)
+    resolved = _tag_for(stack, tag)
+    result = stack_uc.render(
+        stack, _runner(dry_run), environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
+        allow_generate=generate_missing,
+    )
+    what = "would write" if dry_run else "wrote"
+    _emit({"env": env, **result}, f"{what} {result['dotenv']}" + (f" (tag {resolved})" if resolved else ""))
+
+
+# ---------------------------------------------------------------- build
+@app.command()
+def build(
+    env: EnvArg,
+    sha: Annotated[str | None, typer.Option(help="Commit the tag names (default: git HEAD of the repo).")] = None,
+    odoo_src: Annotated[Path | None, typer.Option("--odoo-src", help="Local Odoo source folder (inside the repo, e.g. vendor/odoo). Setting: ODOO_BUILD_ODOO_SRC.")] = None,
+    odoo_git: Annotated[str | None, typer.Option("--odoo-git", help="Odoo git URL to clone instead. Setting: ODOO_BUILD_ODOO_GIT_URL.")] = None,
+    odoo_ref: Annotated[str | None, typer.Option("--odoo-ref", help="Odoo branch/tag for --odoo-git (default 18.0).")] = None,
+    addons: Annotated[Path | None, typer.Option("--addons", help="Custom addons folder (default: addons/). Setting: ODOO_BUILD_ADDONS_DIR.")] = None,
+    base_image: Annotated[str | None, typer.Option("--base-image", help="Base image (default debian:bookworm-slim). Setting: ODOO_BUILD_BASE_IMAGE.")] = None,
+    enterprise_git: Annotated[str | None, typer.Option("--enterprise-git", help="Enterprise git URL (ssh). Empty = community-only.")] = None,
+    enterprise_sha: Annotated[str | None, typer.Option("--enterprise-sha", help="Enterprise commit; keys the build cache.")] = None,
+    enterprise_key: Annotated[Path | None, typer.Option("--enterprise-key", help="SSH private key file, passed as a BuildKit secret.")] = None,
+    enterprise_known_hosts: Annotated[Path | None, typer.Option("--enterprise-known-hosts", help="Pinned known_hosts file for the Enterprise git host.")] = None,
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA bundle for pip behind an intercepting proxy (BuildKit secret). Setting: ODOO_BUILD_CA_FILE.")] = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the `web` and `script-runner` images locally, tagged ENV-<short-sha>."""
+    state.json = as_json
+    stack = _stack(env)
+    inputs = build_uc.build_inputs(
+        stack, sha=sha, base_image=base_image, odoo_git_url=odoo_git, odoo_ref=odoo_ref, odoo_src=odoo_src,
+        addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
+        enterprise_key=enterprise_key, enterprise_known_hosts=enterprise_known_hosts, ca_file=ca_file,
+    )
+    record = build_uc.build(stack, _runner(dry_run), inputs)
+    _emit(record, f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values()))
+
+
+# ---------------------------------------------------------------- stack
+@app.command()
+def up(
+    env: EnvArg,
+    tag: TagOpt = None,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for /web/health through the published port (0 = don't wait).")] = 180.0,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render the .env and start ENV's stack (db, web, proxy), then wait until /web/health answers 200 through the published port."""
+    state.json = as_json
+    stack = _stack(env)
+    resolved = _tag_for(stack, tag)
+    result = stack_uc.up(
+        stack, _runner(dry_run), environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
+        wait_timeout=wait_timeout,
+    )
+    human = f"{env} is up at {result['url'].removesuffix('/web/health')} (tag {resolved})"
+    _emit(result, None if dry_run else human)
+
+
+@app.command()
+def down(
+    env: EnvArg,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also remove named volumes (bind-mounted data under the state root stays).")] = False,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete the state root: database, filestore, logs and .env. Irreversible.")] = False,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop and remove ENV's containers and networks; the data under the state root stays unless --purge."""
+    state.json = as_json
+    result = stack_uc.down(_stack(env), _runner(dry_run), volumes=volumes, purge=purge)
+    _emit(result, None if dry_run else result.get("note") or f"{env} is down")
+
+
+@app.command()
+def status(env: EnvArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False) -> None:
+    """Show ENV's containers, their health, and /web/health through the published port."""
+    state.json = as_json
+    result = stack_uc.status(_stack(env), _runner(dry_run))
+    if dry_run:
+        return
+    if as_json:
+        _emit(result)
+        return
+    table = Table(title=f"{env} ({result['project']}) tag {result['tag'] or '-'}")
+    for col in ("service", "state", "health", "image", "status"):
+        table.add_column(col)
+    for row in result["services"]:
+        table.add_row(*(str(row.get(c) or "-") for c in ("service", "state", "health", "image", "status")))
+    err.print(table)
+    probe = result["health"]
+    err.print(f"{probe['url']}: {'200 OK' if probe['ok'] else probe['status'] or 'unreachable'}")
+    if not probe["ok"]:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def logs(
+    env: EnvArg,
+    services: Annotated[list[str] | None, typer.Argument(help="Services (default: all).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
+    tail: Annotated[int | None, typer.Option(help="Lines from the end of each log.", min=0)] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Show the container logs of ENV (Odoo's own log file is under the state root's logs/)."""
+    code = stack_uc.logs(_stack(env), _runner(dry_run), services or [], follow=follow, tail=tail)
+    raise typer.Exit(code)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def compose(
+    ctx: typer.Context,
+    env: EnvArg,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Run `docker compose` for ENV with the right -p/-f/--env-file: odoo-ai compose ENV -- ARGS..."""
+    args = list(ctx.args)
+    if not args:
+        raise OdooAiError("nothing to run: odoo-ai compose ENV -- ARGS...", exit_code=ExitCode.USAGE)
+    raise typer.Exit(stack_uc.compose_passthrough(_stack(env), _runner(dry_run), args))
+
+
+# ---------------------------------------------------------------- entry point
+def _report_error(exc: OdooAiError) -> int:
+    if state.json:
+        print(json.dumps({"schema": JSON_SCHEMA, "error": exc.message, "hint": exc.hint,
+                          "exit_code": int(exc.exit_code)}))
+    err.print(f"[bold red]odoo-ai: error:[/bold red] {exc.message}", markup=True)
+    if exc.hint:
+        err.print(f"hint: {exc.hint}")
+    return int(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        # Standalone mode: Typer itself reports usage errors (exit 2) and typer.Exit.
+        app(args=argv, prog_name="odoo-ai")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except OdooAiError as exc:
+        if state.verbose:
+            err.print_exception()
+        return _report_error(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

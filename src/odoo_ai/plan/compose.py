@@ -1,0 +1,59 @@
+"""Pure planning of `docker compose` command lines for a stack."""
+
+from __future__ import annotations
+
+import os
+
+from odoo_ai.config.stack import StackConfig
+from odoo_ai.runners.base import Command
+
+SERVICES = ("db", "web", "script-runner", "proxy", "cache")
+
+
+def docker_binary() -> str:
+    """The docker CLI to call; ODOO_AI_DOCKER picks another (e.g. one with BuildKit)."""
+    return os.environ.get("ODOO_AI_DOCKER") or "docker"
+
+
+def compose_base(stack: StackConfig, docker: str | None = None) -> list[str]:
+    argv = [
+        docker or docker_binary(), "compose",
+        "--project-name", stack.project,
+        "--project-directory", str(stack.repo_root),
+    ]
+    for path in stack.compose_files:
+        argv += ["--file", str(path)]
+    return argv + ["--env-file", str(stack.dotenv_path)]
+
+
+def compose(stack: StackConfig, *args: str, timeout: float | None = None) -> Command:
+    return Command(compose_base(stack) + list(args), timeout=timeout)
+
+
+def up(stack: StackConfig, services: list[str] | None = None, *, timeout: float = 600) -> Command:
+    return compose(stack, "up", "--detach", "--remove-orphans", *(services or []), timeout=timeout)
+
+
+def down(stack: StackConfig, *, volumes: bool = False, timeout: float = 300) -> Command:
+    # `--profile *` so one-off script-runner containers and the cache go too.
+    args = ["--profile", "*", "down", "--remove-orphans", "--timeout", "10"]
+    if volumes:
+        args.append("--volumes")
+    return Command(compose_base(stack) + args, timeout=timeout)
+
+
+def ps(stack: StackConfig) -> Command:
+    return compose(stack, "ps", "--all", "--format", "json", timeout=60)
+
+
+def logs(stack: StackConfig, services: list[str], *, follow: bool, tail: int | None) -> Command:
+    args = ["logs", "--no-color", "--timestamps"]
+    if follow:
+        args.append("--follow")
+    if tail is not None:
+        args += ["--tail", str(tail)]
+    return compose(stack, *args, *services)
+
+
+def config_json(stack: StackConfig) -> Command:
+    return compose(stack, "config", "--format", "json", timeout=60)

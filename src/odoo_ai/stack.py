@@ -1,0 +1,167 @@
+"""Use-cases of a local stack: render its .env, up, down, status, logs, compose."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+from odoo_ai import health
+from odoo_ai.config.render import render_dotenv, rendered_value
+from odoo_ai.config.stack import StackConfig
+from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
+from odoo_ai.plan import compose as plan
+from odoo_ai.runners.base import Runner
+
+
+def health_url(stack: StackConfig) -> str:
+    host = "127.0.0.1" if stack.bind_address in ("0.0.0.0", "::") else stack.bind_address
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{stack.published_port}/web/health"
+
+
+def require_rendered(stack: StackConfig, runner: Runner) -> None:
+    if not runner.dry_run and not stack.dotenv_path.exists():
+        raise ConfigError(
+            f"{stack.env}: no rendered {stack.dotenv_path}: run `odoo-ai up {stack.env}` "
+            f"or `odoo-ai env render {stack.env} --tag TAG` first"
+        )
+
+
+def resolve_tag(stack: StackConfig, cli_tag: str | None) -> str | None:
+    """--tag > ODOO_IMAGE_TAG (env file) > the tag of the last rendered .env."""
+    return cli_tag or stack.image_tag or rendered_value(stack, "ODOO_IMAGE_TAG")
+
+
+def render(
+    stack: StackConfig,
+    runner: Runner,
+    *,
+    environ: Mapping[str, str],
+    tag: str | None,
+    tag_from_cli: bool,
+    allow_generate: bool,
+) -> dict[str, Any]:
+    if runner.dry_run:
+        runner.note(f"render {stack.dotenv_path} (0600) and {stack.state_root / 'odoo.env'} with tag {tag}")
+        return {"dotenv": str(stack.dotenv_path), "written": False, "tag": tag}
+    path = render_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=allow_generate)
+    return {"dotenv": str(path), "written": True, "tag": tag, "mode": oct(path.stat().st_mode & 0o777)}
+
+
+def up(
+    stack: StackConfig,
+    runner: Runner,
+    *,
+    environ: Mapping[str, str],
+    tag: str | None,
+    tag_from_cli: bool,
+    wait_timeout: float,
+    local: bool = True,
+) -> dict[str, Any]:
+    rendered = render(
+        stack, runner, environ=environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=local
+    )
+    for path in (stack.data_dir, stack.db_dir, stack.log_dir):
+        if runner.dry_run:
+            runner.note(f"mkdir -p {path}")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    result = runner.run(plan.up(stack))
+    if not result.ok:
+        raise CommandFailed(f"docker compose up failed for {stack.env} (exit {result.returncode})",
+                            hint=f"odoo-ai logs {stack.env}")
+    url = health_url(stack)
+    if runner.dry_run and wait_timeout > 0:
+        runner.note(f"wait up to {wait_timeout:.0f}s for HTTP 200 from {url}")
+    if runner.dry_run or wait_timeout <= 0:
+        return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": None, **rendered}
+    last = health.wait_healthy(url, timeout=wait_timeout)
+    if not last.ok:
+        raise OdooAiError(
+            f"{stack.env}: {url} did not answer 200 within {wait_timeout:.0f}s "
+            f"(last: {last.status or last.detail})",
+            exit_code=ExitCode.FAILED,
+            hint=f"odoo-ai logs {stack.env} web",
+        )
+    return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": True,
+            "health_seconds": round(last.seconds, 3), **rendered}
+
+
+def down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
+    result_data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False}
+    if runner.dry_run or stack.dotenv_path.exists():
+        result = runner.run(plan.down(stack, volumes=volumes))
+        if not result.ok:
+            raise CommandFailed(f"docker compose down failed for {stack.env} (exit {result.returncode})")
+        result_data["removed"] = True
+    else:
+        result_data["note"] = f"no containers to remove: {stack.env} was never brought up (no {stack.dotenv_path})"
+    if purge:
+        if runner.dry_run:
+            runner.note(f"rm -rf {stack.state_root}  (database, filestore, logs, .env)")
+        elif stack.state_root.exists():
+            try:
+                shutil.rmtree(stack.state_root)
+            except OSError as exc:
+                raise OdooAiError(f"cannot remove {stack.state_root}: {exc.strerror} ({exc.filename})") from None
+            result_data["purged"] = True
+    return result_data
+
+
+def _parse_ps(stdout: str) -> list[dict[str, Any]]:
+    text = stdout.strip()
+    if not text:
+        return []
+    if text.startswith("["):  # older Compose prints one JSON array
+        rows = json.loads(text)
+    else:  # Compose >= 2.21 prints one object per line
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [
+        {
+            "service": row.get("Service"),
+            "name": row.get("Name"),
+            "image": row.get("Image"),
+            "state": row.get("State"),
+            "health": row.get("Health") or None,
+            "status": row.get("Status"),
+        }
+        for row in rows
+    ]
+
+
+def status(stack: StackConfig, runner: Runner) -> dict[str, Any]:
+    require_rendered(stack, runner)
+    result = runner.run(plan.ps(stack), capture=True)
+    if not result.ok:
+        raise CommandFailed(f"docker compose ps failed: {result.tail(3)}")
+    services = _parse_ps(result.stdout) if not runner.dry_run else []
+    url = health_url(stack)
+    probe = None if runner.dry_run else health.probe(url)
+    return {
+        "env": stack.env,
+        "project": stack.project,
+        "tag": rendered_value(stack, "ODOO_IMAGE_TAG"),
+        "services": services,
+        "health": None if probe is None else {"url": url, "ok": probe.ok, "status": probe.status},
+    }
+
+
+def logs(stack: StackConfig, runner: Runner, services: list[str], *, follow: bool, tail: int | None) -> int:
+    for service in services:
+        if service not in plan.SERVICES:
+            raise ConfigError(f"unknown service {service!r} (known: {', '.join(plan.SERVICES)})")
+    require_rendered(stack, runner)
+    return runner.run(plan.logs(stack, services, follow=follow, tail=tail)).returncode
+
+
+def compose_passthrough(stack: StackConfig, runner: Runner, args: list[str]) -> int:
+    require_rendered(stack, runner)
+    return runner.run(plan.compose(stack, *args)).returncode
+
+
+def is_local_docker() -> bool:
+    return not os.environ.get("DOCKER_HOST", "").startswith("ssh://")

@@ -1,0 +1,80 @@
+"""Golden command lines: what each step would run, argv exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from odoo_ai.config.stack import load_stack
+from odoo_ai.errors import ConfigError
+from odoo_ai.plan import compose as plan
+from odoo_ai.plan.build import BuildInputs, build_command
+
+
+@pytest.fixture
+def stack(repo: Path, home: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ODOO_AI_DOCKER", "docker")
+    return load_stack("dev", repo_root=repo, home=home)
+
+
+def base(stack) -> str:
+    r = stack.repo_root
+    return (
+        f"docker compose --project-name opw-dev --project-directory {r} "
+        f"--file {r}/docker-compose.yml --file {r}/environments/dev.yaml "
+        f"--env-file {stack.state_root}/.env"
+    )
+
+
+def test_up(stack) -> None:
+    assert " ".join(plan.up(stack).argv) == base(stack) + " up --detach --remove-orphans"
+
+
+def test_down_includes_every_profile(stack) -> None:
+    assert " ".join(plan.down(stack).argv) == base(stack) + " --profile * down --remove-orphans --timeout 10"
+    assert plan.down(stack, volumes=True).argv[-1] == "--volumes"
+
+
+def test_logs_and_ps(stack) -> None:
+    assert " ".join(plan.logs(stack, ["web"], follow=True, tail=50).argv) == (
+        base(stack) + " logs --no-color --timestamps --follow --tail 50 web"
+    )
+    assert plan.ps(stack).argv[-4:] == ["ps", "--all", "--format", "json"]
+
+
+def test_passthrough_keeps_hostile_args_as_single_argv_items(stack) -> None:
+    cmd = plan.compose(stack, "exec", "web", "echo", "$(rm -rf /); `id`")
+    assert cmd.argv[-1] == "$(rm -rf /); `id`"
+    assert "'$(rm -rf /); `id`'" in cmd.display()
+
+
+def test_build_web_with_secrets(stack) -> None:
+    repo = stack.repo_root
+    (repo / "vendor" / "odoo").mkdir(parents=True)
+    inputs = BuildInputs(
+        sha="1a2b3c4d5e6f", odoo_local_src=repo / "vendor" / "odoo", base_image="debian:bookworm-slim",
+        enterprise_git_url="git@github.com:odoo/enterprise.git", enterprise_sha="abc",
+        enterprise_key=Path("/run/key"), enterprise_known_hosts=Path("/run/kh"), build_time="T",
+    )
+    cmd = build_command(stack, "web", inputs, "docker")
+    assert cmd.env == {"DOCKER_BUILDKIT": "1"}
+    assert cmd.argv == [
+        "docker", "build", "--file", f"{repo}/docker/Dockerfile", "--target", "web",
+        "--tag", "odoo-ai/odoo-web:dev-1a2b3c4",
+        "--build-arg", "SOURCE_COMMIT=1a2b3c4d5e6f", "--build-arg", "ODOO_REF=18.0",
+        "--build-arg", "ENTERPRISE_SHA=abc", "--build-arg", "BUILD_TIME=T",
+        "--build-arg", "BASE_IMAGE=debian:bookworm-slim", "--build-arg", "ODOO_LOCAL_SRC=vendor/odoo",
+        "--build-arg", "ENTERPRISE_GIT_URL=git@github.com:odoo/enterprise.git",
+        "--secret", "id=enterprise_key,src=/run/key", "--secret", "id=enterprise_known_hosts,src=/run/kh",
+        str(repo),
+    ]
+    # the key's content never appears; only its path goes to --secret
+    assert all("BEGIN" not in a for a in cmd.argv)
+
+
+def test_build_refuses_source_outside_context(stack, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    with pytest.raises(ConfigError, match="outside the build context"):
+        build_command(stack, "web", BuildInputs(sha="1a2b3c4", odoo_local_src=outside), "docker")
