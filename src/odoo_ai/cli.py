@@ -19,15 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from odoo_ai import build as build_uc
+from odoo_ai import deploy as deploy_uc
+from odoo_ai import releases as releases_mod
 from odoo_ai import stack as stack_uc
 from odoo_ai.config.stack import StackConfig, load_stack, validate_tag
 from odoo_ai.errors import ExitCode, OdooAiError
 from odoo_ai.runners import DryRunner, LocalRunner, Runner
 
-try:
-    from odoo_ai.testing.cli import app as test_app
-except ImportError:  # TEMP
-    test_app = typer.Typer()
+from odoo_ai.testing.cli import app as test_app
 
 JSON_SCHEMA = "odoo-ai/1"
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,6 +37,7 @@ class State:
     verbose = False
     repo: Path | None = None
     config_dir: Path | None = None
+    dry_runner: DryRunner | None = None
 
 
 state = State()
@@ -82,12 +82,16 @@ def _stack(env: str, tag: str | None = None) -> StackConfig:
 
 def _runner(dry_run: bool) -> Runner:
     if dry_run:
-        return DryRunner()
+        # With --json the plan goes into the JSON document; stdout carries only that.
+        state.dry_runner = DryRunner(out=sys.stderr if state.json else sys.stdout)
+        return state.dry_runner
     return LocalRunner(echo=(lambda line: err.print(f"[dim]$ {line}[/dim]")) if state.verbose else None)
 
 
 def _emit(data: dict[str, Any], human: str | None = None) -> None:
     if state.json:
+        if state.dry_runner is not None:
+            data = {**data, "plan": [c.display() for c in state.dry_runner.commands]}
         print(json.dumps({"schema": JSON_SCHEMA, **data}, default=str))
     elif human:
         err.print(human)
@@ -249,6 +253,129 @@ def compose(
     if not args:
         raise OdooAiError("nothing to run: odoo-ai compose ENV -- ARGS...", exit_code=ExitCode.USAGE)
     raise typer.Exit(stack_uc.compose_passthrough(_stack(env), _runner(dry_run), args))
+
+
+# ---------------------------------------------------------------- deploy / rollback
+UpdateOpt = Annotated[str, typer.Option("--update", help="Module update: auto (only when an addon changed), always, never.")]
+LockTimeoutOpt = Annotated[float | None, typer.Option("--lock-timeout", help="Seconds to wait for another deploy of ENV to finish (default 30; setting ODOO_DEPLOY_LOCK_TIMEOUT).", min=0)]
+GateTimeoutOpt = Annotated[float | None, typer.Option("--gate-timeout", help="Seconds the new web gets to pass the health gate (default 180; setting ODOO_DEPLOY_GATE_TIMEOUT).", min=1)]
+
+
+def _deployer(stack: StackConfig, lock_timeout: float | None, gate_timeout: float | None) -> deploy_uc.Deployer:
+    settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
+    progress = None if state.json else (lambda line: err.print(line, markup=False))
+    return deploy_uc.Deployer(stack, LocalRunner(), settings=settings, environ=os.environ, progress=progress)
+
+
+def _deploy_report(result: dict[str, Any]) -> None:
+    phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in result["phases"])
+    _emit(result, f"{result['kind']} of {result['tag']} to {result['env']}: {result['status']} ({phases})")
+
+
+def _deploy_failed(exc: deploy_uc.DeployFailed) -> None:
+    if state.json:
+        print(json.dumps({"schema": JSON_SCHEMA, **exc.report, "error": exc.message, "hint": exc.hint,
+                          "failed_phase": exc.phase, "output": exc.output, "exit_code": int(exc.exit_code)}))
+    else:
+        if exc.output:
+            err.print(f"--- last lines of {exc.phase} ---", markup=False)
+            err.print(exc.output, markup=False)
+            err.print("---", markup=False)
+    err.print(f"[bold red]odoo-ai: error:[/bold red] {exc.message}")
+    if exc.hint:
+        err.print(f"hint: {exc.hint}", markup=False)
+    raise typer.Exit(int(exc.exit_code))
+
+
+@app.command()
+def deploy(
+    env: EnvArg,
+    tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.")],
+    update: UpdateOpt = "auto",
+    lock_timeout: LockTimeoutOpt = None,
+    gate_timeout: GateTimeoutOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy TAG to ENV: pull, snapshot, module update in a one-off container of the new image, start the new web beside the old one, health-gate it, switch the proxy, drain the old one, record the release. Any failure leaves the previous release serving (data restored from the snapshot when the update ran)."""
+    state.json = as_json
+    if update not in ("auto", "always", "never"):
+        raise OdooAiError(f"--update {update!r}: auto, always or never", exit_code=ExitCode.USAGE)
+    validate_tag(tag)
+    stack = _stack(env)
+    if dry_run:
+        _emit(deploy_uc.dry_run_plan(stack, _runner(True), tag, update=update))
+        return
+    try:
+        result = _deployer(stack, lock_timeout, gate_timeout).run(tag, update=update)
+    except deploy_uc.DeployFailed as exc:
+        _deploy_failed(exc)
+    _deploy_report(result)
+
+
+@app.command()
+def rollback(
+    env: EnvArg,
+    to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).")] = None,
+    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore snapshot taken before the release being undone.")] = False,
+    lock_timeout: LockTimeoutOpt = None,
+    gate_timeout: GateTimeoutOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Go back to an earlier successful release by its pinned digests (images already on the host are used when the registry is unreachable). No module update runs; --restore-db brings the data back too."""
+    state.json = as_json
+    stack = _stack(env)
+    target, undone = deploy_uc.rollback_target(stack, to)
+    snapshot = None
+    if restore_db:
+        snapshot = (undone or {}).get("snapshot")
+        if not snapshot:
+            raise OdooAiError(
+                f"{env}: --restore-db: release {undone.get('image_tag') if undone else '?'} took no snapshot "
+                "(it ran no module update), so there is nothing to restore", exit_code=ExitCode.USAGE)
+    if dry_run:
+        _emit(deploy_uc.dry_run_plan(stack, _runner(True), target["image_tag"], kind="rollback",
+                                     restore_snapshot=snapshot, update="never"))
+        return
+    pinned = target.get("images") or {}
+    try:
+        result = _deployer(stack, lock_timeout, gate_timeout).run(
+            target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot)
+    except deploy_uc.DeployFailed as exc:
+        _deploy_failed(exc)
+    _deploy_report(result)
+
+
+@app.command("releases")
+def releases_cmd(
+    env: EnvArg,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N records.", min=1)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show ENV's release history (the append-only releases.log)."""
+    state.json = as_json
+    stack = _stack(env)
+    problems: list[str] = []
+    records = releases_mod.read_releases(
+        stack.state_root / releases_mod.RELEASE_LOG,
+        on_error=lambda path, lineno, why: problems.append(f"{path}:{lineno}: {why}, skipped"))
+    current = releases_mod.current_release(records)
+    shown = records[-limit:]
+    if as_json:
+        _emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems})
+        return
+    table = Table(title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})")
+    for col in ("timestamp", "kind", "tag", "status", "phase", "duration", "actor"):
+        table.add_column(col)
+    for r in shown:
+        mark = " (current)" if r is current else ""
+        table.add_row(str(r.get("timestamp")), str(r.get("kind", "deploy")), f"{r.get('image_tag')}{mark}",
+                      str(r.get("status")), str(r.get("phase") or "-"), f"{r.get('duration') or 0:.1f}s",
+                      str(r.get("actor") or "-"))
+    err.print(table)
+    for problem in problems:
+        err.print(f"warning: {problem}", markup=False)
 
 
 # ---------------------------------------------------------------- entry point

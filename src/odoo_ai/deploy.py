@@ -1,0 +1,627 @@
+"""Use-case: health-gated, blue/green deploys and rollbacks of one stack.
+
+    lock → recover a killed deploy → render .env.next → pull → inspect (pin digests)
+    → snapshot (db + filestore) → module update in a one-off script-runner of the
+    NEW image → start the new web BESIDE the old one (proxy pinned to the old) →
+    gate (liveness, readiness, no pending modules) → switch the proxy → drain and
+    remove the old web → converge → release log → unlock.
+
+Any failure before the switch leaves the old web serving on the old .env; if the
+update ran, the database and filestore are restored from the snapshot first.
+A journal (<state_root>/deploy-journal.json) lets the next deploy undo what a
+killed one left half done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from odoo_ai import releases
+from odoo_ai.config.envfile import format_env, read_rendered_env, write_private_file
+from odoo_ai.config.render import APP_ENV, render_dotenv
+from odoo_ai.config.stack import StackConfig, validate_tag
+from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
+from odoo_ai.lock import EnvLock
+from odoo_ai.plan import deploy as plan
+from odoo_ai.runners.base import Command, Result, Runner
+
+JOURNAL = "deploy-journal.json"
+NEXT_ENV = ".env.next"
+# Odoo's update can lose a race with the running server's cron for a row lock
+# (DESIGN fact 11): retry those, and only those.
+LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not serialize access|deadlock detected",
+                         re.IGNORECASE)
+
+
+class DeployFailed(OdooAiError):
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, phase: str, message: str, *, output: str = "", hint: str | None = None,
+                 report: dict[str, Any] | None = None):
+        super().__init__(f"deploy failed in phase {phase}: {message}", hint=hint)
+        self.phase = phase
+        self.output = output
+        self.report = report or {}
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    gate_timeout: float = 180.0
+    gate_interval: float = 1.0
+    drain_seconds: float = 2.0
+    web_during_update: str = "keep"  # keep: old web serves during -u; stop: downtime, no mixed schema
+    update_retries: int = 1
+    lock_timeout: float = 30.0
+    stop_grace: int = 30
+
+    @classmethod
+    def from_stack(cls, stack: StackConfig, **overrides: Any) -> DeploySettings:
+        v = stack.values
+        source = str(stack.env_file or f"{stack.env} defaults")
+
+        def number(key: str, default: float, low: float, high: float) -> float:
+            raw = v.get(key)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{source}: {key}={raw!r} is not a number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"{source}: {key}={raw} is out of range {low:g}..{high:g}")
+            return value
+
+        policy = v.get("ODOO_DEPLOY_WEB_DURING_UPDATE") or "keep"
+        if policy not in ("keep", "stop"):
+            raise ConfigError(f"{source}: ODOO_DEPLOY_WEB_DURING_UPDATE={policy!r}: 'keep' or 'stop'")
+        settings = cls(
+            gate_timeout=number("ODOO_DEPLOY_GATE_TIMEOUT", 180, 1, 7200),
+            gate_interval=number("ODOO_DEPLOY_GATE_INTERVAL", 1.0, 0.1, 60),
+            drain_seconds=number("ODOO_DEPLOY_DRAIN_SECONDS", 2.0, 0, 600),
+            web_during_update=policy,
+            update_retries=int(number("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5)),
+            lock_timeout=number("ODOO_DEPLOY_LOCK_TIMEOUT", 30, 0, 86400),
+        )
+        return DeploySettings(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    seconds: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Deployment:
+    """The state of one deploy as it goes (also what the journal persists)."""
+
+    env: str
+    kind: str
+    tag: str
+    started: str
+    previous_tag: str | None = None
+    phase: str = "start"
+    snapshot: str | None = None
+    updated: bool = False
+    web_stopped: bool = False
+    old_containers: list[str] = field(default_factory=list)
+    new_container: str | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    commit: str | None = None
+    addons_hash: str | None = None
+    phases: list[PhaseRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Deployer:
+    def __init__(self, stack: StackConfig, runner: Runner, *, settings: DeploySettings,
+                 environ: Mapping[str, str], progress: Callable[[str], None] | None = None):
+        self.stack = stack
+        self.runner = runner
+        self.settings = settings
+        self.environ = environ
+        self.progress = progress or (lambda _line: None)
+        self.next_env = stack.state_root / NEXT_ENV
+        self.journal_path = stack.state_root / JOURNAL
+        self.log_path = stack.state_root / releases.RELEASE_LOG
+        self.upstream_path = stack.state_root / "proxy" / plan.UPSTREAM_CONF
+
+    # ------------------------------------------------------------ helpers
+    def _run(self, command: Command, *, capture: bool = True) -> Result:
+        return self.runner.run(command, capture=capture)
+
+    def _must(self, command: Command, phase: str, what: str) -> Result:
+        result = self._run(command)
+        if not result.ok:
+            raise DeployFailed(phase, f"{what} (exit {result.returncode})", output=result.tail())
+        return result
+
+    def _phase(self, dep: Deployment, name: str):
+        deployer = self
+
+        class _Timer:
+            def __enter__(self_inner):
+                dep.phase = name
+                deployer._save_journal(dep)
+                self_inner.start = time.monotonic()
+                deployer.progress(f"… {name}")
+                return self_inner
+
+            def __exit__(self_inner, exc_type, exc, tb):
+                seconds = round(time.monotonic() - self_inner.start, 3)
+                ok = exc_type is None
+                detail = "" if ok else (getattr(exc, "message", None) or str(exc))
+                dep.phases.append(PhaseRecord(name, seconds, ok, detail))
+                deployer.progress(f"{'✓' if ok else '✗'} {name} {seconds:.1f}s" + ("" if ok else f": {detail}"))
+                return False
+
+        return _Timer()
+
+    def _save_journal(self, dep: Deployment) -> None:
+        data = {k: v for k, v in dep.__dict__.items() if k != "phases"}
+        write_private_file(self.journal_path, json.dumps(data, indent=2) + "\n")
+
+    def _write_upstream(self, container: str | None) -> None:
+        self.upstream_path.parent.mkdir(parents=True, exist_ok=True)
+        if container is None:
+            self.upstream_path.unlink(missing_ok=True)
+        else:
+            tmp = self.upstream_path.with_suffix(".tmp")  # not *.conf: nginx must never include it
+            tmp.write_text(plan.upstream_conf(container))
+            os.replace(tmp, self.upstream_path)
+        result = self._run(plan.proxy_reload(self.stack))
+        if not result.ok:
+            raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
+
+    def _web_ids(self, env_file: Path | None = None) -> list[str]:
+        result = self._run(plan.web_container_ids(self.stack, env_file=env_file))
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+
+    def _container_name(self, container_id: str) -> str:
+        result = self._run(plan.container_state(container_id))
+        try:
+            return json.loads(result.stdout)["name"].lstrip("/")
+        except (ValueError, KeyError):
+            return container_id
+
+    # ------------------------------------------------------------ steps
+    def _render_next(self, dep: Deployment, tag: str, pinned: Mapping[str, str] | None) -> None:
+        app_env = self.stack.state_root / APP_ENV
+        if app_env.exists():
+            shutil.copy2(app_env, app_env.with_name(APP_ENV + ".prev"))
+        render_dotenv(self.stack, self.environ, tag=tag, tag_from_cli=True, target=self.next_env)
+        if pinned:
+            self._rewrite_next(pinned)
+        values = read_rendered_env(self.next_env)
+        dep.images = {"web": values["ODOO_WEB_IMAGE"], "script-runner": values["ODOO_SCRIPT_RUNNER_IMAGE"]}
+
+    def _rewrite_next(self, refs: Mapping[str, str]) -> None:
+        values = read_rendered_env(self.next_env)
+        for target, key in (("web", "ODOO_WEB_IMAGE"), ("script-runner", "ODOO_SCRIPT_RUNNER_IMAGE")):
+            if refs.get(target):
+                values[key] = refs[target]
+        write_private_file(self.next_env, format_env(values, header="Candidate .env of a deploy in progress."))
+
+    def _pull(self, dep: Deployment) -> None:
+        result = self._run(plan.pull(self.stack, self.next_env))
+        if result.ok:
+            return
+        missing = [ref for ref in dep.images.values() if not self._run(plan.image_inspect(ref)).ok]
+        if missing:
+            raise DeployFailed("pull", f"image {missing[0]} is not in the registry nor on this host",
+                               output=result.tail(), hint="check the tag: odoo-ai releases ENV lists known ones")
+        dep.notes.append("registry unreachable or image not pushed: using the images already on the host")
+
+    def _inspect(self, dep: Deployment) -> None:
+        pinned: dict[str, str] = {}
+        for target, ref in dep.images.items():
+            result = self._must(plan.image_inspect(ref), "inspect", f"docker image inspect {ref}")
+            info = json.loads(result.stdout)
+            repo = ref.split("@")[0].rsplit(":", 1)[0] if "@" not in ref else ref.split("@")[0]
+            digest = next((d.split("@", 1)[1] for d in info.get("repo_digests") or [] if d.split("@")[0] == repo), None)
+            dep.digests[target] = digest or info["id"]
+            if digest:
+                pinned[target] = f"{repo}@{digest}"  # DESIGN fact 6: name@sha256, never tag@sha256
+            labels = info.get("labels") or {}
+            dep.commit = dep.commit or labels.get("org.opencontainers.image.revision") or None
+        if pinned:
+            self._rewrite_next(pinned)
+            dep.images.update(pinned)
+        hash_result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
+        dep.addons_hash = hash_result.stdout.split()[0] if hash_result.ok and hash_result.stdout.strip() else None
+
+    def _ensure_services(self) -> None:
+        # db and proxy must run for snapshots, the update and the switch; `--no-recreate`
+        # keeps a running proxy and db untouched (converge applies their changes).
+        result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait",
+                                        "db", "proxy", env_file=self.next_env, timeout=300))
+        if not result.ok:
+            raise DeployFailed("start", "db/proxy did not start", output=result.tail())
+
+    def _db_exists(self) -> bool:
+        result = self._must(plan.db_exists(self.stack, self.next_env), "snapshot", "checking the database")
+        return result.stdout.strip() == "1"
+
+    def _snapshot(self, dep: Deployment) -> None:
+        snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
+        (self.stack.state_root / "snapshots").mkdir(parents=True, exist_ok=True)
+        self._must(plan.snapshot_db(self.stack, snapshot_id), "snapshot", "pg_dump")
+        self._must(plan.snapshot_filestore(self.stack, snapshot_id), "snapshot", "filestore copy")
+        dep.snapshot = snapshot_id
+
+    def restore_snapshot(self, snapshot_id: str) -> None:
+        """Bring the database and filestore back to `snapshot_id`, with the live database
+        swapped in by rename so the old web sees at most a reconnect."""
+        stamp = str(int(time.time()))
+        restored = f"{self.stack.db_name}__restore_{stamp}"
+        failed = f"{self.stack.db_name}__failed_{stamp}"
+        for command in plan.restore_db_into(self.stack, snapshot_id, restored):
+            result = self._run(command)
+            if not result.ok:
+                self._run(plan.drop_db(self.stack, restored))
+                raise OdooAiError(f"restoring snapshot {snapshot_id} failed: {result.tail(3)}")
+        swap = self._run(plan.swap_restored_db(self.stack, restored, failed))
+        if not swap.ok:
+            raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
+        self._run(plan.drop_db(self.stack, failed))
+        result = self._run(plan.restore_filestore(self.stack, snapshot_id))
+        if not result.ok:
+            raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
+
+    def _update(self, dep: Deployment, modules: str, *, init: bool) -> None:
+        if self.settings.web_during_update == "stop" and not init:
+            self._run(plan.stop_web(self.stack))
+            dep.web_stopped = True
+        attempts = 1 + self.settings.update_retries
+        for attempt in range(1, attempts + 1):
+            result = self._run(plan.module_update(self.stack, self.next_env, modules, init=init))
+            dep.updated = True
+            if result.ok:
+                return
+            output = (result.stdout + result.stderr)
+            if attempt < attempts and LOCK_ERRORS.search(output):
+                dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
+                time.sleep(2)
+                continue
+            flag = "-i" if init else "-u"
+            raise DeployFailed("update", f"odoo-bin {flag} {modules} exited {result.returncode}",
+                               output="\n".join(output.rstrip().splitlines()[-20:]),
+                               hint="the database and filestore were restored from the snapshot" if dep.snapshot else None)
+
+    def _start_new_web(self, dep: Deployment) -> None:
+        dep.old_containers = [cid for cid in self._web_ids()]
+        if dep.old_containers and not dep.web_stopped:
+            self._write_upstream(self._container_name(dep.old_containers[0]))
+        if dep.web_stopped:
+            for cid in dep.old_containers:
+                self._run(plan.remove_container(cid))
+            dep.old_containers = []
+        result = self._run(plan.start_web_beside(self.stack, self.next_env, len(dep.old_containers) + 1))
+        new = [cid for cid in self._web_ids(self.next_env) if cid not in dep.old_containers]
+        if not result.ok or not new:
+            if new:
+                dep.new_container = new[0]
+            raise DeployFailed("start", "the new web container did not start", output=result.tail())
+        dep.new_container = new[0]
+        self._save_journal(dep)
+
+    def _gate(self, dep: Deployment) -> None:
+        assert dep.new_container
+        deadline = time.monotonic() + self.settings.gate_timeout
+        last = "no answer yet"
+        while True:
+            state = self._run(plan.container_state(dep.new_container))
+            try:
+                info = json.loads(state.stdout)
+            except ValueError:
+                info = {"status": "missing", "restarts": 0}
+            if info["status"] in ("exited", "dead", "missing") or info.get("restarts", 0) > 0:
+                logs = self._run(plan.container_logs(dep.new_container))
+                raise DeployFailed("gate", f"the new web container crashed ({info['status']}, exit "
+                                   f"{info.get('exit')}, restarts {info.get('restarts')})",
+                                   output=(logs.stdout + logs.stderr).rstrip())
+            probe = self._run(plan.gate_probe(dep.new_container, self.stack.db_name))
+            if probe.ok:
+                pending = self._run(plan.pending_modules(self.stack, self.next_env))
+                count = pending.stdout.strip()
+                if pending.ok and count == "0":
+                    return
+                last = f"{count or '?'} module(s) pending (to upgrade/install/remove)" if pending.ok \
+                    else f"pending-module check failed: {pending.tail(2)}"
+            else:
+                last = probe.stdout.strip() or probe.tail(2) or f"probe exit {probe.returncode}"
+            if time.monotonic() + self.settings.gate_interval > deadline:
+                raise DeployFailed(
+                    "gate",
+                    f"timed out after {self.settings.gate_timeout:.0f}s waiting for /web/health and "
+                    f"/web/login?db={self.stack.db_name} to answer 200 with no pending module (last: {last})",
+                    hint="raise ODOO_DEPLOY_GATE_TIMEOUT if Odoo needs longer to boot",
+                )
+            time.sleep(self.settings.gate_interval)
+
+    def _switch(self, dep: Deployment) -> None:
+        assert dep.new_container
+        self._write_upstream(self._container_name(dep.new_container))
+
+    def _drain(self, dep: Deployment) -> None:
+        if dep.old_containers:
+            time.sleep(self.settings.drain_seconds)
+        for cid in dep.old_containers:
+            self._run(plan.stop_container(cid, self.settings.stop_grace))
+            self._run(plan.remove_container(cid))
+
+    def _commit_env(self) -> None:
+        os.replace(self.next_env, self.stack.dotenv_path)
+        prev = self.stack.state_root / (APP_ENV + ".prev")
+        prev.unlink(missing_ok=True)
+
+    def _converge(self, dep: Deployment) -> None:
+        self._write_upstream(None)
+        result = self._run(plan.converge(self.stack))
+        if not result.ok:
+            raise DeployFailed("converge", "docker compose up --remove-orphans failed", output=result.tail())
+        now = self._web_ids()
+        if dep.new_container and now and dep.new_container not in now:
+            dep.notes.append("compose recreated web while converging")
+
+    # ------------------------------------------------------------ rollback of a failed attempt
+    def _undo(self, dep: Deployment) -> list[str]:
+        """Put the previous release back: old web serving on the old .env, data restored."""
+        done: list[str] = []
+        if dep.new_container and dep.new_container not in dep.old_containers:
+            self._run(plan.remove_container(dep.new_container))
+            done.append("removed the new web container")
+        for cid in self._oneoff_ids():
+            self._run(plan.remove_container(cid))
+        if dep.updated and dep.snapshot:
+            self.restore_snapshot(dep.snapshot)
+            done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+        if self.stack.dotenv_path.exists():
+            if dep.web_stopped or not dep.old_containers:
+                result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "web", timeout=600))
+                if result.ok:
+                    done.append("restarted the previous web")
+            try:
+                self._write_upstream(None)
+            except OdooAiError:
+                pass
+        else:
+            self.upstream_path.unlink(missing_ok=True)
+        self.next_env.unlink(missing_ok=True)
+        prev = self.stack.state_root / (APP_ENV + ".prev")
+        if prev.exists():
+            os.replace(prev, self.stack.state_root / APP_ENV)
+        return done
+
+    def _oneoff_ids(self) -> list[str]:
+        result = self._run(plan.oneoff_containers(self.stack))
+        return result.stdout.split() if result.ok else []
+
+    def recover(self) -> str | None:
+        """Undo what a killed deploy left behind (found by its journal)."""
+        if not self.journal_path.exists():
+            return None
+        try:
+            data = json.loads(self.journal_path.read_text())
+            dep = Deployment(**{k: v for k, v in data.items() if k in Deployment.__dataclass_fields__})
+        except (ValueError, TypeError):
+            self.journal_path.unlink(missing_ok=True)
+            return "discarded an unreadable deploy journal"
+        self.progress(f"! recovering from an interrupted {dep.kind} of {dep.tag} (stopped in phase {dep.phase})")
+        if dep.phase in ("drain", "converge", "record") and dep.new_container:
+            # The new release was already serving: finish it instead of undoing it.
+            self._drain(dep)
+            if self.next_env.exists():
+                self._commit_env()
+            self._write_upstream(None)
+            self._run(plan.converge(self.stack))
+            outcome = "completed"
+            status = "success"
+        else:
+            self._undo(dep)
+            outcome = "rolled back"
+            status = "failed"
+        releases.append_release(self.log_path, {
+            "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
+            "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
+            "phase": dep.phase, "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
+            "addons_hash": dep.addons_hash, "note": f"interrupted in phase {dep.phase}; {outcome} by the next run",
+            "actor": _actor(), "ci_run_url": _ci_url(),
+        })
+        self.journal_path.unlink(missing_ok=True)
+        return f"recovered an interrupted {dep.kind} of {dep.tag} ({outcome}; it stopped in phase {dep.phase})"
+
+    # ------------------------------------------------------------ the whole thing
+    def run(self, tag: str, *, kind: str = "deploy", pinned: Mapping[str, str] | None = None,
+            update: str = "auto", restore_snapshot: str | None = None) -> dict[str, Any]:
+        validate_tag(tag)
+        started_clock = time.monotonic()
+        with EnvLock(self.stack.state_root / "deploy.lock", command=f"{kind} {self.stack.env} {tag}",
+                     timeout=self.settings.lock_timeout) as lock:
+            recovered = self.recover()
+            if lock.recovered and not recovered:
+                recovered = f"took over the lock left by {lock.recovered.describe()}"
+            history = releases.read_releases(self.log_path)
+            current = releases.current_release(history)
+            dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=_now(),
+                             previous_tag=(current or {}).get("image_tag"))
+            if recovered:
+                dep.notes.append(recovered)
+            try:
+                with self._phase(dep, "render"):
+                    self._render_next(dep, tag, pinned)
+                with self._phase(dep, "pull"):
+                    self._pull(dep)
+                with self._phase(dep, "inspect"):
+                    self._inspect(dep)
+                with self._phase(dep, "services"):
+                    self._ensure_services()
+                exists = self._db_exists()
+                modules = "base" if not exists else self.stack.update_modules
+                if restore_snapshot:
+                    with self._phase(dep, "restore"):
+                        self.restore_snapshot(restore_snapshot)
+                if update == "never" and exists:
+                    run_update = False
+                elif update == "always" or not exists:
+                    run_update = True
+                else:
+                    old_hash = (current or {}).get("addons_hash")
+                    run_update = not (dep.addons_hash and old_hash and dep.addons_hash == old_hash)
+                if run_update:
+                    if exists:
+                        with self._phase(dep, "snapshot"):
+                            self._snapshot(dep)
+                    with self._phase(dep, "update"):
+                        self._update(dep, modules, init=not exists)
+                else:
+                    dep.notes.append("module update skipped: no addon changed" if update == "auto"
+                                     else "module update skipped (--no-update)")
+                with self._phase(dep, "start"):
+                    self._start_new_web(dep)
+                with self._phase(dep, "gate"):
+                    self._gate(dep)
+                with self._phase(dep, "switch"):
+                    self._switch(dep)
+                with self._phase(dep, "drain"):
+                    self._drain(dep)
+                self._commit_env()
+                with self._phase(dep, "converge"):
+                    self._converge(dep)
+            except (DeployFailed, OdooAiError) as exc:
+                phase = exc.phase if isinstance(exc, DeployFailed) else dep.phase
+                output = exc.output if isinstance(exc, DeployFailed) else ""
+                try:
+                    undone = self._undo(dep)
+                except OdooAiError as undo_exc:
+                    undone = [f"UNDO FAILED: {undo_exc.message}"]
+                record = self._record(dep, "failed", started_clock, failed_phase=phase, error=exc.message,
+                                      undone=undone)
+                self.journal_path.unlink(missing_ok=True)
+                hint = exc.hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
+                    f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
+                raise DeployFailed(phase, exc.message.removeprefix(f"deploy failed in phase {phase}: "),
+                                   output=output, hint=hint, report=self._report(dep, "failed", record)) from None
+            record = self._record(dep, "success", started_clock)
+            self.journal_path.unlink(missing_ok=True)
+            return self._report(dep, "success", record)
+
+    def _record(self, dep: Deployment, status: str, started_clock: float, **extra: Any) -> dict[str, Any]:
+        record = {
+            "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
+            "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
+            "phase": extra.pop("failed_phase", None), "duration": round(time.monotonic() - started_clock, 3),
+            "previous_tag": dep.previous_tag, "snapshot": dep.snapshot, "updated": dep.updated,
+            "addons_hash": dep.addons_hash, "actor": _actor(), "ci_run_url": _ci_url(),
+            "notes": dep.notes, **extra,
+        }
+        releases.append_release(self.log_path, record)
+        return record
+
+    def _report(self, dep: Deployment, status: str, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": status, "env": dep.env, "kind": dep.kind, "tag": dep.tag, "previous_tag": dep.previous_tag,
+            "digests": dep.digests, "images": dep.images,
+            "phases": [{"name": p.name, "seconds": p.seconds, "ok": p.ok} for p in dep.phases],
+            "release": record,
+        }
+
+
+def _actor() -> str:
+    return os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or str(os.getuid())
+
+
+def _ci_url() -> str | None:
+    server, repo, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run_id}" if server and repo and run_id else None
+
+
+def rollback_target(stack: StackConfig, to: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the release to go back to, the release being undone)."""
+    history = releases.read_releases(stack.state_root / releases.RELEASE_LOG)
+    done = releases.successful(history)
+    if not done:
+        raise ConfigError(f"{stack.env}: no successful release in {stack.state_root / releases.RELEASE_LOG}: "
+                          "nothing to roll back to")
+    current = done[-1]
+    if to:
+        validate_tag(to)
+        matches = [r for r in done if r.get("image_tag") == to]
+        if not matches:
+            known = ", ".join(dict.fromkeys(r.get("image_tag", "?") for r in reversed(done))) or "none"
+            raise ConfigError(f"{stack.env}: unknown rollback target {to!r}: no successful release with that tag "
+                              f"(known: {known})")
+        return matches[-1], current
+    for record in reversed(done[:-1]):
+        if record.get("image_tag") != current.get("image_tag"):
+            return record, current
+    raise ConfigError(f"{stack.env}: no earlier successful release than {current.get('image_tag')} to roll back to")
+
+
+def dry_run_plan(stack: StackConfig, runner: Runner, tag: str, *, kind: str = "deploy",
+                 restore_snapshot: str | None = None, update: str = "auto") -> dict[str, Any]:
+    """Print every step a deploy of `tag` may take, in order, touching nothing.
+
+    Steps that depend on what the deploy observes (is the database there, did an
+    addon change, is an old web running) are printed with the condition."""
+    validate_tag(tag)
+    next_env = stack.state_root / NEXT_ENV
+    web = stack.image_ref("web", tag)
+    tools = stack.image_ref("script-runner", tag)
+    snap = f"{tag}-<timestamp>"
+    note = runner.note
+    note(f"lock {stack.state_root / 'deploy.lock'} (flock; wait up to the lock timeout)")
+    note(f"render {next_env} (0600) with {web} and {tools}; secrets from the environment")
+    runner.run(plan.pull(stack, next_env))
+    runner.run(plan.image_inspect(web))
+    runner.run(plan.image_inspect(tools))
+    note("pin both images as name@sha256:<digest> in the candidate .env")
+    runner.run(plan.read_addons_hash(tools))
+    runner.run(plan.compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait", "db", "proxy",
+                            env_file=next_env))
+    runner.run(plan.db_exists(stack, next_env))
+    if restore_snapshot:
+        note(f"restore snapshot {restore_snapshot}:")
+        for command in plan.restore_db_into(stack, restore_snapshot, f"{stack.db_name}__restore_<ts>"):
+            runner.run(command)
+        runner.run(plan.swap_restored_db(stack, f"{stack.db_name}__restore_<ts>", f"{stack.db_name}__failed_<ts>"))
+        runner.run(plan.restore_filestore(stack, restore_snapshot))
+    if update != "never":
+        cond = "always" if update == "always" else "if the addons hash differs from the current release's"
+        note(f"module update ({cond}); a missing database is initialised with -i base instead:")
+        runner.run(plan.snapshot_db(stack, snap))
+        runner.run(plan.snapshot_filestore(stack, snap))
+        runner.run(plan.module_update(stack, next_env, stack.update_modules, init=False))
+    runner.run(plan.web_container_ids(stack))
+    note(f"pin the proxy to the old web: write {stack.state_root / 'proxy' / plan.UPSTREAM_CONF}, then")
+    runner.run(plan.proxy_reload(stack))
+    runner.run(plan.start_web_beside(stack, next_env, 2))
+    note("gate until the new container answers, at most the gate timeout:")
+    runner.run(plan.gate_probe("<new-web>", stack.db_name))
+    runner.run(plan.pending_modules(stack, next_env))
+    note("switch: pin the proxy to the new web, then")
+    runner.run(plan.proxy_reload(stack))
+    runner.run(plan.stop_container("<old-web>"))
+    runner.run(plan.remove_container("<old-web>"))
+    note(f"rename {next_env} -> {stack.dotenv_path}; unpin the proxy, then")
+    runner.run(plan.proxy_reload(stack))
+    runner.run(plan.converge(stack))
+    note(f"append the release to {stack.state_root / releases.RELEASE_LOG}; unlock")
+    note("on failure: remove the new web, restore the snapshot if the update ran, keep the old web serving")
+    return {"status": "dry-run", "env": stack.env, "kind": kind, "tag": tag}

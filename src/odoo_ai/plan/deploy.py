@@ -1,0 +1,202 @@
+"""Pure planning of the commands a deploy or rollback runs (argv, never shell strings).
+
+Every value that comes from config (db name, user, modules, tags) travels as its
+own argv item or as a psql variable read from stdin, never spliced into a shell
+line or into SQL text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from odoo_ai.config.stack import StackConfig
+from odoo_ai.plan.compose import compose, docker_binary
+from odoo_ai.runners.base import Command
+
+PENDING_STATES = ("to upgrade", "to install", "to remove")
+ADDONS_HASH_FILE = "/opt/odoo/addons.sha256"
+SNAPSHOT_DIR_DB = "/snapshots"  # in the db container
+SNAPSHOT_DIR_TOOLS = "/volumes/snapshots"  # in script-runner
+UPSTREAM_CONF = "upstream.conf"
+
+# Runs inside the new web container (its own python), so the gate needs no
+# published port and works the same on a remote host.
+GATE_PROBE = r"""
+import json, sys, urllib.error, urllib.request
+port, db = sys.argv[1], sys.argv[2]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def get(path):
+    try:
+        with opener.open("http://127.0.0.1:%s%s" % (port, path), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception as e:
+        return "%s: %s" % (type(e).__name__, e)
+health = get("/web/health")
+login = get("/web/login?db=" + urllib.request.quote(db)) if health == 200 else None
+print(json.dumps({"health": health, "login": login}))
+sys.exit(0 if health == 200 and login == 200 else 1)
+"""
+
+PENDING_SQL = (
+    "SELECT count(*) FROM ir_module_module WHERE state IN ('to upgrade', 'to install', 'to remove');\n"
+)
+DB_EXISTS_SQL = "SELECT count(*) FROM pg_database WHERE datname = :'dbname';\n"
+# Swap the restored copy in: a rename needs the old name free of sessions, so
+# end them in the same breath (Odoo reconnects on its next request).
+SWAP_SQL = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (:'dbname', :'restored') AND pid <> pg_backend_pid();
+ALTER DATABASE :"dbname" RENAME TO :"failed";
+ALTER DATABASE :"restored" RENAME TO :"dbname";
+"""
+# Filestore snapshot: hardlinks (Odoo never rewrites a filestore file in place),
+# a plain copy where the snapshot dir is on another filesystem.
+FILESTORE_SNAPSHOT_SH = 'if [ -d "$1" ]; then rm -rf "$2" && { cp -al "$1" "$2" 2>/dev/null || cp -a "$1" "$2"; }; fi'
+FILESTORE_RESTORE_SH = (
+    'rm -rf "$1.failed"; if [ -d "$1" ]; then mv "$1" "$1.failed"; fi; '
+    'if [ -d "$2" ]; then cp -al "$2" "$1" 2>/dev/null || cp -a "$2" "$1"; fi; rm -rf "$1.failed"'
+)
+
+
+def pull(stack: StackConfig, env_file: Path) -> Command:
+    return compose(stack, "pull", "--quiet", "web", "script-runner", env_file=env_file, timeout=1800)
+
+
+def image_inspect(ref: str) -> Command:
+    fmt = '{"id": {{json .Id}}, "repo_digests": {{json .RepoDigests}}, "labels": {{json .Config.Labels}}}'
+    return Command([docker_binary(), "image", "inspect", "--format", fmt, ref], timeout=60)
+
+
+def read_addons_hash(ref: str) -> Command:
+    return Command([docker_binary(), "run", "--rm", "--network", "none", "--entrypoint", "cat", ref,
+                    ADDONS_HASH_FILE], timeout=120)
+
+
+def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables: dict[str, str] | None = None,
+         env_file: Path | None = None) -> Command:
+    argv = ["exec", "-T", "db", "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+            "-U", stack.values.get("ODOO_DB_USER") or "odoo", "-d", database]
+    for key, value in (variables or {}).items():
+        argv += ["-v", f"{key}={value}"]
+    cmd = compose(stack, *argv, "-f", "-", env_file=env_file, timeout=300)
+    return Command(cmd.argv, timeout=cmd.timeout, stdin=sql.encode())
+
+
+def db_exists(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return psql(stack, DB_EXISTS_SQL, variables={"dbname": stack.db_name}, env_file=env_file)
+
+
+def pending_modules(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return psql(stack, PENDING_SQL, database=stack.db_name, env_file=env_file)
+
+
+def db_user(stack: StackConfig) -> str:
+    return stack.values.get("ODOO_DB_USER") or "odoo"
+
+
+def snapshot_db(stack: StackConfig, snapshot_id: str) -> Command:
+    return compose(stack, "exec", "-T", "db", "pg_dump", "-U", db_user(stack), "-Fc", "--no-acl",
+                   "-f", f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", stack.db_name, timeout=3600)
+
+
+def restore_db_into(stack: StackConfig, snapshot_id: str, target: str) -> list[Command]:
+    user = db_user(stack)
+    return [
+        compose(stack, "exec", "-T", "db", "dropdb", "-U", user, "--if-exists", "--force", target, timeout=300),
+        compose(stack, "exec", "-T", "db", "createdb", "-U", user, "-O", user, "-T", "template0", target,
+                timeout=300),
+        compose(stack, "exec", "-T", "db", "pg_restore", "-U", user, "--no-owner", "--no-acl", "-j", "2",
+                "-d", target, f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", timeout=3600),
+    ]
+
+
+def swap_restored_db(stack: StackConfig, restored: str, failed: str) -> Command:
+    return psql(stack, SWAP_SQL, variables={"dbname": stack.db_name, "restored": restored, "failed": failed})
+
+
+def drop_db(stack: StackConfig, name: str) -> Command:
+    return compose(stack, "exec", "-T", "db", "dropdb", "-U", db_user(stack), "--if-exists", "--force", name,
+                   timeout=300)
+
+
+def _tools_sh(stack: StackConfig, script: str, *args: str, env_file: Path | None = None) -> Command:
+    return compose(stack, "run", "--rm", "--no-deps", "-T", "--entrypoint", "sh", "script-runner",
+                   "-c", script, "sh", *args, env_file=env_file, timeout=1800)
+
+
+def snapshot_filestore(stack: StackConfig, snapshot_id: str) -> Command:
+    return _tools_sh(stack, FILESTORE_SNAPSHOT_SH, f"/volumes/data/filestore/{stack.db_name}",
+                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore")
+
+
+def restore_filestore(stack: StackConfig, snapshot_id: str) -> Command:
+    return _tools_sh(stack, FILESTORE_RESTORE_SH, f"/volumes/data/filestore/{stack.db_name}",
+                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore")
+
+
+def module_update(stack: StackConfig, env_file: Path, modules: str, *, init: bool) -> Command:
+    flag = "-i" if init else "-u"
+    return compose(stack, "run", "--rm", "--no-deps", "-T", "script-runner",
+                   "/odoo/odoo-bin", "-d", stack.db_name, flag, modules, "--stop-after-init", "--no-http",
+                   env_file=env_file, timeout=7200)
+
+
+def web_container_ids(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return compose(stack, "ps", "--quiet", "web", env_file=env_file, timeout=60)
+
+
+def start_web_beside(stack: StackConfig, env_file: Path, count: int) -> Command:
+    return compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={count}", "web",
+                   env_file=env_file, timeout=600)
+
+
+def stop_web(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return compose(stack, "stop", "web", env_file=env_file, timeout=120)
+
+
+def container_state(container: str) -> Command:
+    fmt = '{"name": {{json .Name}}, "status": {{json .State.Status}}, "restarts": {{.RestartCount}}, "exit": {{.State.ExitCode}}}'
+    return Command([docker_binary(), "inspect", "--format", fmt, container], timeout=30)
+
+
+def gate_probe(container: str, db_name: str, port: int = 8069) -> Command:
+    return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), db_name],
+                   timeout=30)
+
+
+def container_logs(container: str, tail: int = 30) -> Command:
+    return Command([docker_binary(), "logs", "--tail", str(tail), container], timeout=30)
+
+
+def proxy_reload(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return compose(stack, "exec", "-T", "proxy", "nginx", "-s", "reload", env_file=env_file, timeout=60)
+
+
+def stop_container(container: str, grace: int = 30) -> Command:
+    return Command([docker_binary(), "stop", "--time", str(grace), container], timeout=grace + 60)
+
+
+def remove_container(container: str) -> Command:
+    return Command([docker_binary(), "rm", "--force", "--volumes", container], timeout=120)
+
+
+def oneoff_containers(stack: StackConfig) -> Command:
+    return Command([docker_binary(), "ps", "--all", "--quiet",
+                    "--filter", f"label=com.docker.compose.project={stack.project}",
+                    "--filter", "label=com.docker.compose.oneoff=True"], timeout=60)
+
+
+def converge(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return compose(stack, "up", "--detach", "--remove-orphans", env_file=env_file, timeout=600)
+
+
+def upstream_conf(container: str | None) -> str:
+    """nginx lines that pin the proxy to one container (None: the `web` alias)."""
+    if container is None:
+        return "# odoo-ai: traffic goes to the `web` service alias.\n"
+    return (
+        f"# odoo-ai: traffic pinned to {container} during a deploy.\n"
+        f"set $odoo_http http://{container}:8069;\n"
+        f"set $odoo_websocket http://{container}:8072;\n"
+    )
