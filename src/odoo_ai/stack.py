@@ -65,7 +65,8 @@ def up(
     rendered = render(
         stack, runner, environ=environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=local
     )
-    for path in (stack.data_dir, stack.db_dir, stack.log_dir):
+    for path in (stack.data_dir, stack.db_dir, stack.log_dir, stack.state_root / "proxy",
+                 stack.state_root / "snapshots"):
         if runner.dry_run:
             runner.note(f"mkdir -p {path}")
         else:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.conftest import (
     BASE_IMAGE,
+    DOCKER,
     REPO,
     force_cleanup,
     free_port,
@@ -96,11 +97,14 @@ def test_build_up_health_down_leaves_nothing(cli, dev_stack, project_name) -> No
 def test_dry_run_prints_argv_and_changes_nothing(cli, dev_stack, project_name) -> None:
     state_root, _ = dev_stack
     for args in (["up", "dev", "--tag", "dev-5ca1ab1"], ["down", "dev", "--purge"], build_args(),
-                 ["compose", "dev", "--", "ps"], ["logs", "dev", "web"], ["status", "dev"]):
-        proc = cli(*args, "--dry-run")
+                 ["compose", "dev", "--dry-run", "--", "ps"], ["logs", "dev", "web"], ["status", "dev"],
+                 ["deploy", "dev", "--tag", "dev-5ca1ab1"]):
+        if "--dry-run" not in args:
+            args = [*args, "--dry-run"]
+        proc = cli(*args)
         assert proc.returncode == 0, proc.stderr
-        lines = [line for line in proc.stdout.splitlines() if not line.startswith("#")]
-        assert lines and all("docker" in line.split()[0] or "DOCKER_BUILDKIT" in line for line in lines), proc.stdout
+        commands = [line for line in proc.stdout.splitlines() if line.startswith((DOCKER, "DOCKER_BUILDKIT=1 "))]
+        assert commands, proc.stdout
     up = cli("up", "dev", "--tag", "dev-5ca1ab1", "--dry-run").stdout
     assert f"--project-name {project_name}" in up and "up --detach --remove-orphans" in up
     assert not state_root.exists()

@@ -112,6 +112,32 @@ def generate_missing(stack: StackConfig, missing: list[str]) -> dict[str, str]:
     return generated
 
 
+def build_dotenv(
+    stack: StackConfig,
+    environ: Mapping[str, str],
+    *,
+    tag: str | None,
+    tag_from_cli: bool = False,
+    generated: Mapping[str, str] | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+) -> tuple[dict[str, str], str, str]:
+    """(the .env mapping, the .env text, the odoo.env text), all checks done, nothing written."""
+    secret_values, missing = resolve_secrets(stack, environ, generated)
+    if missing:
+        raise ConfigError(
+            f"missing secret{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+            "export it in the environment (listed in ODOO_SECRETS)"
+        )
+    mapping = dotenv_mapping(stack, secret_values, tag=tag, tag_from_cli=tag_from_cli, uid=uid, gid=gid)
+    if "ODOO_WEB_IMAGE" not in mapping or "ODOO_SCRIPT_RUNNER_IMAGE" not in mapping:
+        raise ConfigError(
+            f"no image for {stack.env}: pass --tag TAG (e.g. {stack.env}-<short-sha>) or set ODOO_IMAGE_TAG"
+        )
+    header = f"Rendered by odoo-ai for {stack.env} ({stack.project}). Contains secrets: mode 0600."
+    return mapping, format_env(mapping, header=header), format_raw_env(app_env_mapping(stack, secret_values))
+
+
 def render_dotenv(
     stack: StackConfig,
     environ: Mapping[str, str],
@@ -119,32 +145,23 @@ def render_dotenv(
     tag: str | None,
     tag_from_cli: bool = False,
     allow_generate: bool = False,
+    target: Path | None = None,
 ) -> Path:
-    """Write <state_root>/.env (0600, atomic). Every check runs before anything is written."""
+    """Write <state_root>/.env (or `target`) and odoo.env, 0600 and atomic.
+    Every check runs before anything is written."""
+    target = target or stack.dotenv_path
     generated = load_generated(stack)
-    secret_values, missing = resolve_secrets(stack, environ, generated)
-    if missing and not allow_generate:
-        raise ConfigError(
-            f"missing secret{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
-            "export it in the environment (listed in ODOO_SECRETS)"
-        )
-    mapping = dotenv_mapping(stack, secret_values, tag=tag, tag_from_cli=tag_from_cli)
-    if "ODOO_WEB_IMAGE" not in mapping:
-        raise ConfigError(
-            f"no image for {stack.env}: pass --tag TAG (e.g. {stack.env}-<short-sha>) or set ODOO_IMAGE_TAG"
-        )
-    # Validate the text before creating any directory or secret file.
-    header = f"Rendered by odoo-ai for {stack.env} ({stack.project}). Contains secrets: mode 0600."
-    format_env(mapping, header=header)
-    format_raw_env(app_env_mapping(stack, secret_values))
-    if missing:
+    _, missing = resolve_secrets(stack, environ, generated)
+    if missing and allow_generate:
+        # Validate everything else first: a bad setting must not leave a secrets file behind.
+        build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+                     generated={**generated, **dict.fromkeys(missing, "x")})
         generated = generate_missing(stack, missing)
-        secret_values, _ = resolve_secrets(stack, environ, generated)
-        mapping = dotenv_mapping(stack, secret_values, tag=tag, tag_from_cli=tag_from_cli)
-    app_env = format_raw_env(app_env_mapping(stack, secret_values))
-    write_private_file(stack.state_root / APP_ENV, app_env)
-    write_private_file(stack.dotenv_path, format_env(mapping, header=header))
-    return stack.dotenv_path
+    _, dotenv_text, app_env_text = build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+                                                generated=generated)
+    write_private_file(stack.state_root / APP_ENV, app_env_text)
+    write_private_file(target, dotenv_text)
+    return target
 
 
 def rendered_value(stack: StackConfig, key: str) -> str | None:

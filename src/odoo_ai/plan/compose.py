@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.runners.base import Command
@@ -15,7 +16,7 @@ def docker_binary() -> str:
     return os.environ.get("ODOO_AI_DOCKER") or "docker"
 
 
-def compose_base(stack: StackConfig, docker: str | None = None) -> list[str]:
+def compose_base(stack: StackConfig, docker: str | None = None, env_file: Path | None = None) -> list[str]:
     argv = [
         docker or docker_binary(), "compose",
         "--project-name", stack.project,
@@ -23,11 +24,11 @@ def compose_base(stack: StackConfig, docker: str | None = None) -> list[str]:
     ]
     for path in stack.compose_files:
         argv += ["--file", str(path)]
-    return argv + ["--env-file", str(stack.dotenv_path)]
+    return argv + ["--env-file", str(env_file or stack.dotenv_path)]
 
 
-def compose(stack: StackConfig, *args: str, timeout: float | None = None) -> Command:
-    return Command(compose_base(stack) + list(args), timeout=timeout)
+def compose(stack: StackConfig, *args: str, timeout: float | None = None, env_file: Path | None = None) -> Command:
+    return Command(compose_base(stack, env_file=env_file) + list(args), timeout=timeout)
 
 
 def up(stack: StackConfig, services: list[str] | None = None, *, timeout: float = 600) -> Command:
