@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from odoo_ai import releases
-from odoo_ai.config.envfile import format_env, read_rendered_env, write_private_file
-from odoo_ai.config.render import APP_ENV, render_dotenv
+from odoo_ai.config.envfile import format_env
+from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
 from odoo_ai.config.stack import StackConfig, validate_tag
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
-from odoo_ai.lock import EnvLock
+from odoo_ai.hosts import Host
 from odoo_ai.plan import deploy as plan
 from odoo_ai.runners.base import Command, Result, Runner
 
@@ -130,10 +129,15 @@ def _now() -> str:
 
 
 class Deployer:
-    def __init__(self, stack: StackConfig, runner: Runner, *, settings: DeploySettings,
+    def __init__(self, stack: StackConfig, host: Host, *, settings: DeploySettings,
                  environ: Mapping[str, str], progress: Callable[[str], None] | None = None):
         self.stack = stack
-        self.runner = runner
+        self.host = host
+        self.runner: Runner = host.runner
+        self._next_values: dict[str, str] = {}
+        # The .env Compose reads for commands on running services: the candidate until it
+        # is committed (a first deploy has no other), then the real one.
+        self._active_env: Path = stack.dotenv_path
         self.settings = settings
         self.environ = environ
         self.progress = progress or (lambda _line: None)
@@ -175,17 +179,14 @@ class Deployer:
 
     def _save_journal(self, dep: Deployment) -> None:
         data = {k: v for k, v in dep.__dict__.items() if k != "phases"}
-        write_private_file(self.journal_path, json.dumps(data, indent=2) + "\n")
+        self.host.write_private(self.journal_path, json.dumps(data, indent=2) + "\n")
 
     def _write_upstream(self, container: str | None) -> None:
-        self.upstream_path.parent.mkdir(parents=True, exist_ok=True)
         if container is None:
-            self.upstream_path.unlink(missing_ok=True)
-        else:
-            tmp = self.upstream_path.with_suffix(".tmp")  # not *.conf: nginx must never include it
-            tmp.write_text(plan.upstream_conf(container))
-            os.replace(tmp, self.upstream_path)
-        result = self._run(plan.proxy_reload(self.stack))
+            self.host.unlink(self.upstream_path)
+        else:  # the temp file of the atomic write never ends in .conf, so nginx never includes it
+            self.host.write_private(self.upstream_path, plan.upstream_conf(container))
+        result = self._run(plan.proxy_reload(self.stack, env_file=self._active_env))
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
 
@@ -202,21 +203,25 @@ class Deployer:
 
     # ------------------------------------------------------------ steps
     def _render_next(self, dep: Deployment, tag: str, pinned: Mapping[str, str] | None) -> None:
+        # A remote host's uid is unknown here: Odoo runs as the image's default (1000) unless set.
+        ids = {"uid": 1000, "gid": 1000} if self.host.remote else {}
+        generated = {} if self.host.remote else load_generated(self.stack)
+        mapping, _, app_env_text = build_dotenv(self.stack, self.environ, tag=tag, tag_from_cli=True,
+                                                generated=generated, **ids)
+        self._next_values = mapping
         app_env = self.stack.state_root / APP_ENV
-        if app_env.exists():
-            shutil.copy2(app_env, app_env.with_name(APP_ENV + ".prev"))
-        render_dotenv(self.stack, self.environ, tag=tag, tag_from_cli=True, target=self.next_env)
-        if pinned:
-            self._rewrite_next(pinned)
-        values = read_rendered_env(self.next_env)
-        dep.images = {"web": values["ODOO_WEB_IMAGE"], "script-runner": values["ODOO_SCRIPT_RUNNER_IMAGE"]}
+        self.host.copy(app_env, app_env.with_name(APP_ENV + ".prev"))
+        self.host.write_private(app_env, app_env_text)
+        self._rewrite_next(pinned or {})
+        self._active_env = self.next_env
+        dep.images = {"web": mapping["ODOO_WEB_IMAGE"], "script-runner": mapping["ODOO_SCRIPT_RUNNER_IMAGE"]}
 
     def _rewrite_next(self, refs: Mapping[str, str]) -> None:
-        values = read_rendered_env(self.next_env)
         for target, key in (("web", "ODOO_WEB_IMAGE"), ("script-runner", "ODOO_SCRIPT_RUNNER_IMAGE")):
             if refs.get(target):
-                values[key] = refs[target]
-        write_private_file(self.next_env, format_env(values, header="Candidate .env of a deploy in progress."))
+                self._next_values[key] = refs[target]
+        self.host.write_private(self.next_env, format_env(
+            self._next_values, header="Candidate .env of a deploy in progress (mode 0600)."))
 
     def _pull(self, dep: Deployment) -> None:
         result = self._run(plan.pull(self.stack, self.next_env))
@@ -260,7 +265,7 @@ class Deployer:
 
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
-        (self.stack.state_root / "snapshots").mkdir(parents=True, exist_ok=True)
+        self.host.mkdir(self.stack.state_root / "snapshots")
         self._must(plan.snapshot_db(self.stack, snapshot_id), "snapshot", "pg_dump")
         self._must(plan.snapshot_filestore(self.stack, snapshot_id), "snapshot", "filestore copy")
         dep.snapshot = snapshot_id
@@ -367,9 +372,9 @@ class Deployer:
             self._run(plan.remove_container(cid))
 
     def _commit_env(self) -> None:
-        os.replace(self.next_env, self.stack.dotenv_path)
-        prev = self.stack.state_root / (APP_ENV + ".prev")
-        prev.unlink(missing_ok=True)
+        self.host.replace(self.next_env, self.stack.dotenv_path)
+        self._active_env = self.stack.dotenv_path
+        self.host.unlink(self.stack.state_root / (APP_ENV + ".prev"))
 
     def _converge(self, dep: Deployment) -> None:
         self._write_upstream(None)
@@ -392,7 +397,8 @@ class Deployer:
         if dep.updated and dep.snapshot:
             self.restore_snapshot(dep.snapshot)
             done.append(f"restored database and filestore from snapshot {dep.snapshot}")
-        if self.stack.dotenv_path.exists():
+        self._active_env = self.stack.dotenv_path
+        if self.host.read_text(self.stack.dotenv_path) is not None:
             if dep.web_stopped or not dep.old_containers:
                 result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "web", timeout=600))
                 if result.ok:
@@ -402,11 +408,11 @@ class Deployer:
             except OdooAiError:
                 pass
         else:
-            self.upstream_path.unlink(missing_ok=True)
-        self.next_env.unlink(missing_ok=True)
+            self.host.unlink(self.upstream_path)
+        self.host.unlink(self.next_env)
         prev = self.stack.state_root / (APP_ENV + ".prev")
-        if prev.exists():
-            os.replace(prev, self.stack.state_root / APP_ENV)
+        if self.host.read_text(prev) is not None:
+            self.host.replace(prev, self.stack.state_root / APP_ENV)
         return done
 
     def _oneoff_ids(self) -> list[str]:
@@ -415,19 +421,20 @@ class Deployer:
 
     def recover(self) -> str | None:
         """Undo what a killed deploy left behind (found by its journal)."""
-        if not self.journal_path.exists():
+        text = self.host.read_text(self.journal_path)
+        if text is None:
             return None
         try:
-            data = json.loads(self.journal_path.read_text())
+            data = json.loads(text)
             dep = Deployment(**{k: v for k, v in data.items() if k in Deployment.__dataclass_fields__})
         except (ValueError, TypeError):
-            self.journal_path.unlink(missing_ok=True)
+            self.host.unlink(self.journal_path)
             return "discarded an unreadable deploy journal"
         self.progress(f"! recovering from an interrupted {dep.kind} of {dep.tag} (stopped in phase {dep.phase})")
         if dep.phase in ("drain", "converge", "record") and dep.new_container:
             # The new release was already serving: finish it instead of undoing it.
             self._drain(dep)
-            if self.next_env.exists():
+            if self.host.read_text(self.next_env) is not None:
                 self._commit_env()
             self._write_upstream(None)
             self._run(plan.converge(self.stack))
@@ -437,14 +444,14 @@ class Deployer:
             self._undo(dep)
             outcome = "rolled back"
             status = "failed"
-        releases.append_release(self.log_path, {
+        self.host.append_record(self.log_path, {
             "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
             "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
             "phase": dep.phase, "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
             "addons_hash": dep.addons_hash, "note": f"interrupted in phase {dep.phase}; {outcome} by the next run",
             "actor": _actor(), "ci_run_url": _ci_url(),
         })
-        self.journal_path.unlink(missing_ok=True)
+        self.host.unlink(self.journal_path)
         return f"recovered an interrupted {dep.kind} of {dep.tag} ({outcome}; it stopped in phase {dep.phase})"
 
     # ------------------------------------------------------------ the whole thing
@@ -452,12 +459,13 @@ class Deployer:
             update: str = "auto", restore_snapshot: str | None = None) -> dict[str, Any]:
         validate_tag(tag)
         started_clock = time.monotonic()
-        with EnvLock(self.stack.state_root / "deploy.lock", command=f"{kind} {self.stack.env} {tag}",
-                     timeout=self.settings.lock_timeout) as lock:
+        self.host.mkdir(self.stack.state_root)
+        with self.host.lock(self.stack.state_root / "deploy.lock", command=f"{kind} {self.stack.env} {tag}",
+                            timeout=self.settings.lock_timeout) as lock:
             recovered = self.recover()
             if lock.recovered and not recovered:
                 recovered = f"took over the lock left by {lock.recovered.describe()}"
-            history = releases.read_releases(self.log_path)
+            history = read_history(self.host, self.stack)
             current = releases.current_release(history)
             dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=_now(),
                              previous_tag=(current or {}).get("image_tag"))
@@ -473,7 +481,9 @@ class Deployer:
                 with self._phase(dep, "services"):
                     self._ensure_services()
                 exists = self._db_exists()
-                modules = "base" if not exists else self.stack.update_modules
+                modules = self.stack.update_modules
+                if not exists and modules == "all":
+                    modules = "base"  # a new database: install what ODOO_UPDATE names, else base
                 if restore_snapshot:
                     with self._phase(dep, "restore"):
                         self.restore_snapshot(restore_snapshot)
@@ -513,13 +523,13 @@ class Deployer:
                     undone = [f"UNDO FAILED: {undo_exc.message}"]
                 record = self._record(dep, "failed", started_clock, failed_phase=phase, error=exc.message,
                                       undone=undone)
-                self.journal_path.unlink(missing_ok=True)
+                self.host.unlink(self.journal_path)
                 hint = exc.hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
                     f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
                 raise DeployFailed(phase, exc.message.removeprefix(f"deploy failed in phase {phase}: "),
                                    output=output, hint=hint, report=self._report(dep, "failed", record)) from None
             record = self._record(dep, "success", started_clock)
-            self.journal_path.unlink(missing_ok=True)
+            self.host.unlink(self.journal_path)
             return self._report(dep, "success", record)
 
     def _record(self, dep: Deployment, status: str, started_clock: float, **extra: Any) -> dict[str, Any]:
@@ -531,7 +541,7 @@ class Deployer:
             "addons_hash": dep.addons_hash, "actor": _actor(), "ci_run_url": _ci_url(),
             "notes": dep.notes, **extra,
         }
-        releases.append_release(self.log_path, record)
+        self.host.append_record(self.log_path, record)
         return record
 
     def _report(self, dep: Deployment, status: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -552,9 +562,22 @@ def _ci_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run_id}" if server and repo and run_id else None
 
 
-def rollback_target(stack: StackConfig, to: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def read_history(host: Host, stack: StackConfig, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    path = stack.state_root / releases.RELEASE_LOG
+    text = host.read_text(path)
+    if text is None:
+        return []
+
+    def report(p: Path, lineno: int, why: str) -> None:
+        if problems is not None:
+            problems.append(f"{p}:{lineno}: {why}, skipped")
+
+    return releases.parse_releases(text, path, on_error=report)
+
+
+def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the release to go back to, the release being undone)."""
-    history = releases.read_releases(stack.state_root / releases.RELEASE_LOG)
+    history = read_history(host, stack)
     done = releases.successful(history)
     if not done:
         raise ConfigError(f"{stack.env}: no successful release in {stack.state_root / releases.RELEASE_LOG}: "
