@@ -1,0 +1,155 @@
+"""Deploy benchmark on the stand-in Odoo (real engine, Postgres, nginx).
+
+Prints: a deploy of an already-pulled image (total and per phase); the plan's
+naive shell sequence (pull, up, -u, curl) on the same machine in the same run;
+rollback seconds; and the failed HTTP requests a client polling the published
+port every 100 ms sees during (a) a successful deploy, (b) a deploy whose image
+never gets healthy (no module changed), (c) a deploy whose update fails, and
+during the naive sequence.
+
+    uv run python bench/deploy.py          (needs scripts/provision-host.sh and
+                                             scripts/build-test-images.sh first)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKER = os.environ.get("ODOO_AI_DOCKER", "/usr/bin/docker")
+BASE = os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm")
+SCENARIOS = {"ok": "b100000", "ok_v2": "b200000", "never_healthy": "b300000", "update_fails": "b400000"}
+CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
+class Poller:
+    """GETs `url` every 100 ms from another thread; counts what fails."""
+
+    def __init__(self, url: str):
+        self.url, self.ok, self.failed = url, 0, 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    response = client.get(self.url)
+                    if response.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failed += 1
+                        self.errors.append(str(response.status_code))
+                except httpx.HTTPError as exc:
+                    self.failed += 1
+                    self.errors.append(type(exc).__name__)
+                self._stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="odoo-ai-bench-"))
+    project = f"oaib-{os.getpid()}"
+    state = tmp / "state"
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp / "config").mkdir()
+    (tmp / "config" / "dev.env").write_text("\n".join([
+        f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state}", f"ODOO_PUBLISHED_PORT={port}",
+        "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15", "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
+        "ODOO_DB_NAME=opw_bench", "ODOO_UPDATE=standin_demo", "ODOO_DEPLOY_GATE_TIMEOUT=15", "",
+    ]))
+    env = {**os.environ, "ODOO_AI_DOCKER": DOCKER, "ODOO_DB_PASSWORD": "bench-db", "ODOO_MASTER_PASSWORD": "bench-m"}
+
+    def cli(*args: str, check: bool = True) -> dict:
+        proc = subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), *args, "--json"],
+                              capture_output=True, text=True, env=env)
+        if check and proc.returncode:
+            raise SystemExit(f"odoo-ai {' '.join(args)} failed:\n{proc.stderr}")
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+    login = f"http://127.0.0.1:{port}/web/login?db=opw_bench"
+    rows: list[tuple[str, str]] = []
+    try:
+        for scenario, sha in SCENARIOS.items():
+            args = ["build", "dev", "--sha", sha, "--odoo-src", str(REPO / "tests/fixtures/standin-odoo"),
+                    "--addons", str(REPO / "tests/fixtures/standin-addons" / scenario), "--base-image", BASE]
+            cli(*(args + (["--ca-file", CA] if os.path.exists(CA) else [])))
+        tag = {s: f"dev-{sha[:7]}" for s, sha in SCENARIOS.items()}
+        cli("deploy", "dev", "--tag", tag["ok"])  # first deploy: creates the database
+
+        def timed_deploy(label: str, scenario: str, *extra: str, expect_ok: bool) -> dict:
+            with Poller(login) as poller:
+                start = time.monotonic()
+                result = cli("deploy", "dev", "--tag", tag[scenario], *extra, check=expect_ok)
+                seconds = time.monotonic() - start
+            phases = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in result.get("phases", []))
+            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
+                                f" [{result.get('status')}] {phases}"))
+            return result
+
+        timed_deploy("(a) deploy, addon changed (update runs)", "ok_v2", expect_ok=True)
+        timed_deploy("(a) deploy, no addon changed", "ok_v2", expect_ok=True)
+        # The stand-in's never-healthy addon has its own version, so say "no module changed" explicitly.
+        timed_deploy("(b) deploy, image never healthy (--update never)", "never_healthy", "--update", "never",
+                     expect_ok=False)
+        timed_deploy("(c) deploy, update fails (db restored)", "update_fails", expect_ok=False)
+
+        with Poller(login) as poller:
+            start = time.monotonic()
+            cli("rollback", "dev")
+            rows.append(("rollback", f"{time.monotonic() - start:.2f}s, {poller.failed} failed requests"))
+
+        # The naive sequence, same stack, same machine: point the .env at ok_v2 and run it.
+        dotenv = state / ".env"
+        text = dotenv.read_text()
+        for target in ("web", "script-runner"):
+            key = "ODOO_WEB_IMAGE" if target == "web" else "ODOO_SCRIPT_RUNNER_IMAGE"
+            lines = [ln if not ln.startswith(f"{key}=") else f'{key}="odoo-ai-test/odoo-{target}:{tag["ok_v2"]}"'
+                     for ln in text.splitlines()]
+            text = "\n".join(lines) + "\n"
+        dotenv.write_text(text)
+        compose_args = tmp / "compose-args"
+        compose_args.write_text("\n".join([
+            DOCKER, "compose", "--project-name", project, "--project-directory", str(REPO),
+            "--file", str(REPO / "docker-compose.yml"), "--file", str(REPO / "environments/dev.yaml"),
+            "--env-file", str(dotenv)]) + "\n")
+        with Poller(login) as poller:
+            start = time.monotonic()
+            subprocess.run([str(REPO / "bench/naive-deploy.sh"), str(compose_args), "opw_bench", "standin_demo",
+                            f"http://127.0.0.1:{port}/web/health"], check=True, env=env, capture_output=True)
+            rows.append(("naive shell sequence (pull, up, -u, curl)",
+                         f"{time.monotonic() - start:.2f}s, {poller.failed} failed / {poller.ok + poller.failed} requests"))
+    finally:
+        subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), "down", "dev", "--purge"],
+                       capture_output=True, env=env)
+        shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(label) for label, _ in rows)
+    print(f"deploy benchmark (stand-in Odoo, {os.cpu_count()} cores, client polls {login.split('?')[0]} every 100 ms)")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
