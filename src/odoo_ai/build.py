@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from odoo_ai.runners.base import Command, Runner
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 LAST_BUILD = "last-build.json"
+DEFAULT_ODOO_GIT_URL = "https://github.com/odoo/odoo.git"
 
 
 def repo_sha(repo_root: Path) -> str:
@@ -31,6 +34,25 @@ def repo_sha(repo_root: Path) -> str:
     if out is None or out.returncode != 0:
         raise ConfigError(f"{repo_root}: cannot read the git commit: pass --sha")
     return out.stdout.strip()
+
+
+def build_time(repo_root: Path, sha: str) -> str:
+    """The `created` label: SOURCE_DATE_EPOCH, else the commit's time, else now.
+
+    A time taken from the source (not the clock) keeps a rebuild of the same
+    commit byte-identical: same image ID, nothing new to push, no dangling image."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    else:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["git", "-C", str(repo_root), "show", "-s", "--format=%ct", sha],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        stamp = out.stdout.strip()
+        when = dt.datetime.fromtimestamp(int(stamp), dt.UTC) if out.returncode == 0 and stamp.isdigit() \
+            else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _path_setting(stack: StackConfig, key: str, cli: Path | None, *, must_be_dir: bool) -> Path | None:
@@ -70,9 +92,7 @@ def build_inputs(
     if git_url and local:
         raise ConfigError("give the Odoo source either as a git URL or as a local directory, not both")
     if not git_url and not local:
-        raise ConfigError(
-            "no Odoo source: pass --odoo-src DIR or --odoo-git URL (or set ODOO_BUILD_ODOO_SRC / ODOO_BUILD_ODOO_GIT_URL)"
-        )
+        git_url = DEFAULT_ODOO_GIT_URL  # the embedded default: Odoo 18.0 Community from GitHub
     ent_url = enterprise_git_url or v.get("ODOO_BUILD_ENTERPRISE_GIT_URL") or None
     key = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KEY_FILE", enterprise_key, must_be_dir=False)
     known = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS", enterprise_known_hosts, must_be_dir=False)
@@ -90,11 +110,14 @@ def build_inputs(
         enterprise_key=key,
         enterprise_known_hosts=known,
         ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, must_be_dir=False),
-        build_time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        build_time=build_time(stack.repo_root, sha),
     )
 
 
-def build(stack: StackConfig, runner: Runner, inputs: BuildInputs) -> dict[str, Any]:
+def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
+          verify: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """Build both targets; `verify(record)` (e.g. the secret scan) runs before the
+    build is recorded as the last one, and its result lands in record["verify"]."""
     docker = docker_binary()
     tag = image_tag(stack.env, inputs)
     images: dict[str, dict[str, Any]] = {}
@@ -111,6 +134,8 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs) -> dict[str, 
             image_id = inspect.stdout.strip() or None
         images[target] = {"ref": ref, "id": image_id}
     record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time}
+    if verify is not None:
+        record["verify"] = verify(record)
     if not runner.dry_run:
         write_private_file(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
     return record

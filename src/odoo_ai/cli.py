@@ -20,12 +20,14 @@ from rich.table import Table
 
 from odoo_ai import build as build_uc
 from odoo_ai import deploy as deploy_uc
+from odoo_ai import images as images_uc
 from odoo_ai import releases as releases_mod
 from odoo_ai import stack as stack_uc
-from odoo_ai.config.stack import StackConfig, load_stack, validate_tag
+from odoo_ai.config.stack import StackConfig, find_repo_root, known_envs, load_stack, validate_tag
 from odoo_ai.errors import ExitCode, OdooAiError
+from odoo_ai.hosts import Host, LocalHost, RemoteHost
 from odoo_ai.runners import DryRunner, LocalRunner, Runner
-
+from odoo_ai.runners.ssh import SshTarget
 from odoo_ai.testing.cli import app as test_app
 
 JSON_SCHEMA = "odoo-ai/1"
@@ -157,10 +159,14 @@ def build(
     enterprise_key: Annotated[Path | None, typer.Option("--enterprise-key", help="SSH private key file, passed as a BuildKit secret.")] = None,
     enterprise_known_hosts: Annotated[Path | None, typer.Option("--enterprise-known-hosts", help="Pinned known_hosts file for the Enterprise git host.")] = None,
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA bundle for pip behind an intercepting proxy (BuildKit secret). Setting: ODOO_BUILD_CA_FILE.")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push both images to the registry of ODOO_IMAGE and report their digests (also to $GITHUB_OUTPUT under GitHub Actions). Credentials: ODOO_REGISTRY_USER/ODOO_REGISTRY_PASSWORD (GHCR: GITHUB_TOKEN) from the environment.")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the `web` and `script-runner` images locally, tagged ENV-<short-sha>."""
+    """Build the `web` and `script-runner` images locally, tagged ENV-<short-sha>.
+
+    With an Enterprise key, both images are then scanned (every layer, config and
+    history) for the key and its path; the build fails if it is found."""
     state.json = as_json
     stack = _stack(env)
     inputs = build_uc.build_inputs(
@@ -168,8 +174,22 @@ def build(
         addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
         enterprise_key=enterprise_key, enterprise_known_hosts=enterprise_known_hosts, ca_file=ca_file,
     )
-    record = build_uc.build(stack, _runner(dry_run), inputs)
-    _emit(record, f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values()))
+    runner = _runner(dry_run)
+    key = inputs.enterprise_key
+
+    def scan(record: dict[str, Any]) -> dict[str, Any]:
+        assert key is not None
+        return images_uc.scan_images(runner, [i["ref"] for i in record["images"].values()], key)
+
+    record = build_uc.build(stack, runner, inputs, verify=scan if key is not None else None)
+    human = f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values())
+    if push:
+        record = images_uc.push(stack, runner, record, environ=os.environ,
+                                progress=None if as_json else (lambda line: err.print(line, markup=False)))
+        human += "".join(f"\npushed {i['ref'].rsplit(':', 1)[0]}@{i['digest']} ({i.get('layers_pushed', 0)} layers "
+                         f"uploaded, {i.get('layers_existing', 0)} already there)"
+                         for i in record["images"].values() if i.get("digest"))
+    _emit(record, None if dry_run else human)
 
 
 # ---------------------------------------------------------------- stack
@@ -177,6 +197,7 @@ def build(
 def up(
     env: EnvArg,
     tag: TagOpt = None,
+    build_first: Annotated[bool, typer.Option("--build", help="Build the images first (inputs from ODOO_BUILD_* settings; default Odoo 18.0 from GitHub) and start that tag.")] = False,
     wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for /web/health through the published port (0 = don't wait).")] = 180.0,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
@@ -184,6 +205,12 @@ def up(
     """Render the .env and start ENV's stack (db, web, proxy), then wait until /web/health answers 200 through the published port."""
     state.json = as_json
     stack = _stack(env)
+    if build_first:
+        if tag:
+            raise OdooAiError("--build and --tag exclude each other: --build starts the tag it builds",
+                              exit_code=ExitCode.USAGE)
+        record = build_uc.build(stack, _runner(dry_run), build_uc.build_inputs(stack, sha=None))
+        tag = record["tag"]
     resolved = _tag_for(stack, tag)
     result = stack_uc.up(
         stack, _runner(dry_run), environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
@@ -261,10 +288,38 @@ LockTimeoutOpt = Annotated[float | None, typer.Option("--lock-timeout", help="Se
 GateTimeoutOpt = Annotated[float | None, typer.Option("--gate-timeout", help="Seconds the new web gets to pass the health gate (default 180; setting ODOO_DEPLOY_GATE_TIMEOUT).", min=1)]
 
 
-def _deployer(stack: StackConfig, lock_timeout: float | None, gate_timeout: float | None) -> deploy_uc.Deployer:
+HostOpt = Annotated[str | None, typer.Option("--host", help="Remote Docker host, ssh://USER@HOST[:PORT] (OpenSSH, host key checked). Default: this machine.")]
+SshKeyOpt = Annotated[Path | None, typer.Option("--ssh-key", envvar="ODOO_AI_SSH_KEY", help="Private key for --host (env ODOO_AI_SSH_KEY).")]
+KnownHostsOpt = Annotated[Path | None, typer.Option("--known-hosts", envvar="ODOO_AI_KNOWN_HOSTS", help="Pinned known_hosts file for --host (env ODOO_AI_KNOWN_HOSTS).")]
+
+
+def _on_host(stack: StackConfig, host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
+             *, sync: bool = True) -> tuple[StackConfig, Host]:
+    """The stack as seen from the Docker host it runs on, and that host."""
+    if not host_url:
+        return stack, LocalHost()
+    target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
+    source = str(stack.env_file or f"{stack.env} defaults")
+    if not stack.values.get("ODOO_STATE_ROOT"):
+        raise OdooAiError(f"{source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/{stack.project})",
+                          exit_code=ExitCode.USAGE)
+    remote_dir = Path(stack.values.get("ODOO_REMOTE_REPO_DIR") or f"/opt/odoo-ai/repos/{stack.project}")
+    if not remote_dir.is_absolute():
+        raise OdooAiError(f"{source}: ODOO_REMOTE_REPO_DIR must be an absolute path", exit_code=ExitCode.USAGE)
+    host = RemoteHost(target)
+    if sync:
+        host.sync_stack_files(stack.repo_root, remote_dir)
+    remote = stack.model_copy(update={
+        "repo_root": remote_dir,
+        "compose_files": [remote_dir / "docker-compose.yml", remote_dir / "environments" / f"{stack.env}.yaml"],
+    })
+    return remote, host
+
+
+def _deployer(stack: StackConfig, host: Host, lock_timeout: float | None, gate_timeout: float | None) -> deploy_uc.Deployer:
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
     progress = None if state.json else (lambda line: err.print(line, markup=False))
-    return deploy_uc.Deployer(stack, LocalRunner(), settings=settings, environ=os.environ, progress=progress)
+    return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
 
 
 def _deploy_report(result: dict[str, Any]) -> None:
@@ -292,6 +347,9 @@ def deploy(
     env: EnvArg,
     tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.")],
     update: UpdateOpt = "auto",
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
     lock_timeout: LockTimeoutOpt = None,
     gate_timeout: GateTimeoutOpt = None,
     dry_run: DryRunOpt = False,
@@ -304,10 +362,13 @@ def deploy(
     validate_tag(tag)
     stack = _stack(env)
     if dry_run:
+        if host:
+            SshTarget.parse(host, key_file=ssh_key, known_hosts=known_hosts)
         _emit(deploy_uc.dry_run_plan(stack, _runner(True), tag, update=update))
         return
+    stack, target = _on_host(stack, host, ssh_key, known_hosts)
     try:
-        result = _deployer(stack, lock_timeout, gate_timeout).run(tag, update=update)
+        result = _deployer(stack, target, lock_timeout, gate_timeout).run(tag, update=update)
     except deploy_uc.DeployFailed as exc:
         _deploy_failed(exc)
     _deploy_report(result)
@@ -318,6 +379,9 @@ def rollback(
     env: EnvArg,
     to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).")] = None,
     restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore snapshot taken before the release being undone.")] = False,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
     lock_timeout: LockTimeoutOpt = None,
     gate_timeout: GateTimeoutOpt = None,
     dry_run: DryRunOpt = False,
@@ -325,8 +389,8 @@ def rollback(
 ) -> None:
     """Go back to an earlier successful release by its pinned digests (images already on the host are used when the registry is unreachable). No module update runs; --restore-db brings the data back too."""
     state.json = as_json
-    stack = _stack(env)
-    target, undone = deploy_uc.rollback_target(stack, to)
+    stack, on = _on_host(_stack(env), host, ssh_key, known_hosts, sync=not dry_run)
+    target, undone = deploy_uc.rollback_target(on, stack, to)
     snapshot = None
     if restore_db:
         snapshot = (undone or {}).get("snapshot")
@@ -340,7 +404,7 @@ def rollback(
         return
     pinned = target.get("images") or {}
     try:
-        result = _deployer(stack, lock_timeout, gate_timeout).run(
+        result = _deployer(stack, on, lock_timeout, gate_timeout).run(
             target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot)
     except deploy_uc.DeployFailed as exc:
         _deploy_failed(exc)
@@ -351,15 +415,16 @@ def rollback(
 def releases_cmd(
     env: EnvArg,
     limit: Annotated[int, typer.Option("--limit", help="Newest N records.", min=1)] = 20,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show ENV's release history (the append-only releases.log)."""
     state.json = as_json
-    stack = _stack(env)
+    stack, on = _on_host(_stack(env), host, ssh_key, known_hosts, sync=False)
     problems: list[str] = []
-    records = releases_mod.read_releases(
-        stack.state_root / releases_mod.RELEASE_LOG,
-        on_error=lambda path, lineno, why: problems.append(f"{path}:{lineno}: {why}, skipped"))
+    records = deploy_uc.read_history(on, stack, problems)
     current = releases_mod.current_release(records)
     shown = records[-limit:]
     if as_json:
@@ -376,6 +441,104 @@ def releases_cmd(
     err.print(table)
     for problem in problems:
         err.print(f"warning: {problem}", markup=False)
+
+
+# ---------------------------------------------------------------- registry images
+def _all_stacks() -> list[StackConfig]:
+    """Every env of the repo: prune must honour all their release logs and pins."""
+    return [_stack(name) for name in known_envs(state.repo or find_repo_root())]
+
+
+@app.command()
+def pull(
+    env: EnvArg,
+    tag: TagOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull ENV's web and script-runner images BY DIGEST (resolved from the registry now)."""
+    state.json = as_json
+    stack = _stack(env)
+    resolved = _tag_for(stack, tag)
+    if not resolved:
+        raise OdooAiError("no tag: pass --tag ENV-<short-sha>", exit_code=ExitCode.USAGE)
+    result = images_uc.pull(stack, _runner(dry_run), tag=resolved, environ=os.environ)
+    _emit(result, None if dry_run else "pulled " + ", ".join(i["ref"] for i in result["images"].values()))
+
+
+@app.command()
+def promote(
+    from_env: Annotated[str, typer.Argument(help="Env whose tested image is promoted, e.g. dev.")],
+    to_env: Annotated[str, typer.Argument(help="Env that gets it, e.g. testing.")],
+    tag: Annotated[str, typer.Option("--tag", help="FROM_ENV's tag, FROM_ENV-<short-sha>.")],
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-tag FROM_ENV's tested image as TO_ENV-<short-sha> in the registry (same digests, no rebuild).
+
+    The digests are those FROM_ENV's release log recorded for TAG (what was tested),
+    else TAG's current ones; nothing is pulled or pushed, only the manifests are re-tagged."""
+    state.json = as_json
+    validate_tag(tag)
+    result = images_uc.promote(_stack(from_env), _stack(to_env), _runner(dry_run), tag=tag, environ=os.environ)
+    lines = [f"promoted {tag} to {result['new_tag']} (digests from the {result['source']}):"]
+    lines += [f"  {i['ref']} = {i['digest']}" for i in result["images"].values()]
+    lines += [f"note: {n}" for n in result["notes"]]
+    _emit(result, None if dry_run else "\n".join(lines))
+
+
+def _prune_human(result: dict[str, Any]) -> str:
+    verb = "would delete" if result["dry_run"] else "deleted"
+    table = Table(box=None, show_header=True, pad_edge=False)
+    for col in ("action", "image", "why"):
+        table.add_column(col, overflow="fold")
+    if result.get("local"):
+        rows = [(r["action"], ", ".join(r["tags"] or r["digests"]) or r["id"][:19], r["reasons"]) for r in result["images"]]
+    else:
+        rows = [(r["action"], f"{repo['repository']}:{','.join(r['tags']) or r['digest'][:19]}", r["reasons"])
+                for reg in result["registries"] for repo in reg["repositories"] for r in repo["images"]]
+    for action, name, reasons in rows:
+        style = "red" if action == "delete" else "green"
+        table.add_row(f"[{style}]{action}[/{style}]", name, "; ".join(reasons))
+    err.print(table)
+    count = result.get("would_delete", result.get("deleted", 0))
+    lines = [f"{verb} {count}, kept {result['kept']}"]
+    lines += [f"not pruned: {why}" for why in result["skipped_envs"].values()]
+    lines += [f"note: {n}" for n in result.get("notes", [])]
+    lines += [f"warning: {w}" for w in result.get("warnings", []) + result.get("failures", [])]
+    return "\n".join(lines)
+
+
+@app.command("prune-images")
+def prune_images(
+    keep: Annotated[int, typer.Option("--keep", min=0, help="Images of the last N successful releases of EVERY env stay (the deployed one always stays).")],
+    env: Annotated[list[str] | None, typer.Option("--env", help="Prune only this env's <env>-<sha> images (repeatable; default: every env).")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Prune this Docker host's images (offline-rollback retention) instead of the registry.")] = False,
+    min_age: Annotated[float, typer.Option("--min-age", min=0, help="Registry: also keep images created less than this many hours ago (pushed, not deployed yet).")] = 24.0,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old <env>-<sha> images from the registry (or, with --local, from this Docker host).
+
+    Never deleted: images of the last --keep successful releases of any env, the one
+    each env runs now, ODOO_PRUNE_PINNED tags/digests, images also tagged for an env
+    not being pruned; envs without a release log are not pruned at all."""
+    state.json = as_json
+    stacks = _all_stacks()
+    names = list(dict.fromkeys(env or []))
+    by_name = {s.env: s for s in stacks}
+    for name in names:
+        if name not in by_name:
+            _stack(name)  # raises the unknown-env error
+    scope = [by_name[n] for n in names] if names else stacks
+    runner = _runner(dry_run)
+    if local:
+        result = images_uc.prune_local(stacks, scope, runner, _runner(False), keep=keep, all_envs=not names)
+    else:
+        result = images_uc.prune_registry(stacks, scope, runner, keep=keep, environ=os.environ, min_age_hours=min_age)
+    _emit(result, _prune_human(result))
+    if result.get("failures"):
+        raise typer.Exit(ExitCode.FAILED)
 
 
 # ---------------------------------------------------------------- entry point
