@@ -6,14 +6,18 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from odoo_ai import health
 from odoo_ai.config.render import render_dotenv, rendered_value
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
+from odoo_ai.lock import EnvLock
 from odoo_ai.plan import compose as plan
 from odoo_ai.runners.base import Runner
+
+LOCK_TIMEOUT = 30.0
 
 
 def health_url(stack: StackConfig) -> str:
@@ -52,7 +56,7 @@ def render(
     return {"dotenv": str(path), "written": True, "tag": tag, "mode": oct(path.stat().st_mode & 0o777)}
 
 
-def up(
+def _up(
     stack: StackConfig,
     runner: Runner,
     *,
@@ -92,7 +96,7 @@ def up(
             "health_seconds": round(last.seconds, 3), **rendered}
 
 
-def down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
+def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
     result_data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False}
     if runner.dry_run or stack.dotenv_path.exists():
         result = runner.run(plan.down(stack, volumes=volumes))
@@ -166,3 +170,24 @@ def compose_passthrough(stack: StackConfig, runner: Runner, args: list[str]) -> 
 
 def is_local_docker() -> bool:
     return not os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+
+
+def _env_lock(stack: StackConfig, runner: Runner, command: str) -> AbstractContextManager:
+    """up/down take the same lock as deploys, so they never run into one."""
+    if runner.dry_run or not stack.state_root.exists():
+        return nullcontext()
+    return EnvLock(stack.state_root / "deploy.lock", command=command, timeout=LOCK_TIMEOUT)
+
+
+def up(stack: StackConfig, runner: Runner, **kwargs: Any) -> dict[str, Any]:
+    """Render the .env and start the stack; wait for /web/health through the proxy."""
+    if not runner.dry_run:
+        stack.state_root.mkdir(parents=True, exist_ok=True)
+    with _env_lock(stack, runner, f"up {stack.env}"):
+        return _up(stack, runner, **kwargs)
+
+
+def down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
+    """Remove the stack's containers and networks; with purge, its state root too."""
+    with _env_lock(stack, runner, f"down {stack.env}"):
+        return _down(stack, runner, volumes=volumes, purge=purge)
