@@ -11,7 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import BASE_IMAGE, DOCKER, REPO, Cli, force_cleanup, free_port, leftovers
+from tests.integration.conftest import (
+    BASE_IMAGE,
+    DOCKER,
+    REPO,
+    Cli,
+    force_cleanup,
+    free_port,
+    leftovers,
+)
 from tests.integration.sshd import start_sshd
 
 SECRETS = {"ODOO_DB_PASSWORD": "r3mote-$ecret 'pw'", "ODOO_MASTER_PASSWORD": "remote-master-$$"}

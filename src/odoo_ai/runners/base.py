@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from odoo_ai.errors import ExitCode, OdooAiError
 
 
 @dataclass(frozen=True)
@@ -50,4 +53,18 @@ class Runner(Protocol):
 
     def note(self, text: str) -> None:
         """Say what a step does besides running a command (shown in dry-run)."""
+        ...
+
+
+class CommandTimedOut(OdooAiError):
+    """A command ran past its timeout; it was killed (with its process group)."""
+
+    exit_code = ExitCode.INFRA
+
+
+class StreamingRunner(Runner, Protocol):
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        """Run `command`, hand each line of its output (stdout and stderr merged, decoded,
+        without the line ending) to `on_line` as it arrives; return the exit code.
+        Raises CommandTimedOut after `command.timeout` seconds."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from odoo_ai.runners.base import Command, Result
 
@@ -22,3 +23,6 @@ class DryRunner:
 
     def note(self, text: str) -> None:
         print(f"# {text}", file=self.out)
+
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        return self.run(command).returncode

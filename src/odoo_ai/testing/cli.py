@@ -1,4 +1,5 @@
-"""`test` command line: `test parse` (an Odoo log from elsewhere) and `test run` (to come).
+"""`test` command line: `test parse` (an Odoo log from elsewhere) and `test run` (Odoo's
+tests in a throw-away Compose project, see odoo_ai.testing.run).
 
 Both share `report_result()`, which writes every requested output for a RunResult and
 returns the exit code. The app object is `app`, so the main CLI can mount it as
@@ -7,6 +8,7 @@ returns the exit code. The app object is `app`, so the main CLI can mount it as
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -241,11 +243,170 @@ def parse(
     raise typer.Exit(int(code))
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=EXIT_CODES_HELP,
-)
-def run() -> None:
-    """Run Odoo tests (not implemented yet)."""
-    typer.echo("test run: not implemented yet", err=True)
-    raise typer.Exit(int(TestExitCode.USAGE))
+@app.command(epilog=EXIT_CODES_HELP)
+def run(
+    ctx: typer.Context,
+    env: Annotated[
+        str,
+        typer.Argument(
+            metavar="ENV",
+            help="Stack env (environments/ENV.yaml): its compose files, settings and default image.",
+        ),
+    ] = "dev",
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="REF",
+            help="The script-runner image under test, e.g. what CI just built "
+            "(default: --tag, else ENV's image: pinned ref, ODOO_IMAGE_TAG, rendered .env, last build).",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option("--tag", metavar="TAG", help="Test ENV's script-runner image of this tag, e.g. dev-1a2b3c4."),
+    ] = None,
+    modules: Annotated[
+        str | None,
+        typer.Option(
+            "--modules",
+            metavar="MODS",
+            help="Comma list of modules to install and test (default: x-odoo-ai.test_modules of the "
+            "overlay, else every addon with a __manifest__.py in the addons dir).",
+        ),
+    ] = None,
+    tags: Annotated[
+        str | None,
+        typer.Option("--tags", metavar="TAGS", help="Odoo --test-tags, e.g. '/my_module', 'at_install,-slow'."),
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option("--shards", metavar="N", help="Split the modules into N shards (round-robin over the sorted list)."),
+    ] = None,
+    shard: Annotated[
+        int | None,
+        typer.Option("--shard", metavar="K", help="Run shard K (1..N) of --shards N; an empty shard is no-tests."),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", help="Time the Odoo test run may take; then it is killed (exit 3)."),
+    ] = 3600.0,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Load demo data into the test database (the image's default is without)."),
+    ] = False,
+    keep_db: Annotated[
+        bool,
+        typer.Option("--keep-db", help="Keep the test project (database running) and print how to remove it."),
+    ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Exit 0 instead of 4 when no test ran.")
+    ] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON document (schema odoo-ai.test-results/1)."),
+    ] = False,
+    junit: Annotated[
+        str | None, typer.Option("--junit", metavar="PATH", help="Write JUnit XML to PATH.")
+    ] = None,
+    path_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--path-map",
+            metavar="FROM=TO",
+            help="Rewrite traceback path prefix FROM to TO (repeatable; "
+            "/opt/odoo/custom-addons maps to the addons dir by default).",
+        ),
+    ] = None,
+    addons: Annotated[
+        Path | None,
+        typer.Option("--addons", metavar="DIR", help="Custom addons folder, relative to the repo (default: ODOO_BUILD_ADDONS_DIR, else addons/)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the exact commands of every step; run and write nothing.")
+    ] = False,
+    repo: Annotated[
+        Path | None,
+        typer.Option("--repo", help="Stack repository (default: ODOO_AI_REPO, else found upwards from cwd)."),
+    ] = None,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option("--config-dir", help="Folder of <env>.env files (default: ODOO_AI_CONFIG_DIR, else docker/config)."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show the docker commands as they run.")
+    ] = False,
+) -> None:
+    """Run Odoo tests in a one-off script-runner container on a throw-away database.
+
+    Each run brings up its own Compose project <project>-test-<hex> (ENV's compose files, only the db service, state in a fresh temp dir, random passwords), runs `odoo-bin -d test_<hex> -i MODS --test-enable --stop-after-init` in it with progress on stderr, then removes the project (unless --keep-db). A running env's database is never touched.
+    """
+    from odoo_ai.config.stack import load_stack
+    from odoo_ai.runners import DryRunner, LocalRunner
+    from odoo_ai.stack import is_local_docker
+    from odoo_ai.testing import run as run_uc
+
+    root = ctx.find_root().params  # `odoo-ai --repo R --config-dir C -v test run ...`
+    repo = repo or root.get("repo")
+    config_dir = config_dir or root.get("config_dir")
+    verbose = verbose or bool(root.get("verbose"))
+    request = run_uc.RunRequest(
+        env=env, image=image, tag=tag, modules=modules, tags=tags, shards=shards, shard=shard,
+        timeout=timeout, keep_db=keep_db, addons_dir=addons, demo=demo,
+    )
+    try:
+        junit_path = check_output_path(junit, "--junit") if junit is not None else None
+        mapping = parse_path_map(path_map)
+        stack = load_stack(
+            env,
+            repo_root=Path(repo).resolve() if repo else None,
+            config_dir=Path(config_dir).resolve() if config_dir else None,
+        )
+        if not is_local_docker():
+            raise ConfigError(
+                "test run needs a local Docker engine (DOCKER_HOST=ssh://... is not supported: "
+                "the test project's files live in a local temp directory)"
+            )
+        prepared = run_uc.prepare(stack, request, environ=os.environ)
+    except ConfigError as exc:
+        raise _fail(exc.message) from None
+    console = stderr_console()
+    if dry_run:
+        dry = DryRunner(out=sys.stderr if json_output else sys.stdout)
+        run_uc.show_plan(prepared, dry)
+        if json_output:
+            plan_doc = {"schema": "odoo-ai/1", "dry_run": True, "run": prepared.run_info(),
+                        "plan": [c.display() for c in dry.commands]}
+            sys.stdout.write(json.dumps(plan_doc, indent=2) + "\n")
+        raise typer.Exit(0)
+    echo = (
+        (lambda line: console.print(f"$ {line}", style="dim", markup=False, soft_wrap=True))
+        if verbose
+        else None
+    )
+    try:
+        result = run_uc.execute(prepared, LocalRunner(echo=echo), console)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    try:
+        code = report_result(
+            result,
+            json_output=json_output,
+            junit_path=junit_path,
+            allow_empty=allow_empty,
+            path_map=(*mapping, *prepared.path_map),
+            console=console,
+        )
+    except ConfigError as exc:
+        raise _fail(exc.message) from None
+    if result.kept:
+        kept = result.kept
+        console.print(
+            f"kept test project {kept['project']} (database {kept['database']}, files in "
+            f"{kept['state_dir']}). Look: {kept['psql']}\nRemove it with:\n  "
+            + "\n  ".join(kept["cleanup"]),
+            markup=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(int(code))

@@ -1,0 +1,486 @@
+"""Use-case `test run`: Odoo's tests in a one-off script-runner container on a throw-away
+database, in a throw-away Compose project; results through the log parser.
+
+    prepare()  resolve modules, shard, image and the project; render its .env in memory.
+               Raises ConfigError (exit 2) before anything exists.
+    show_plan() --dry-run: every step's exact argv through the runner, nothing written.
+    execute()  create the project (temp state dir, .env 0600 with random passwords, db),
+               stream Odoo's output into LogParser (progress on the console), tear the
+               project down unless --keep-db. Returns a TestRunResult; failures of the
+               machinery become status `error` (exit 3), never an exception.
+
+Planning is in odoo_ai.plan.testrun (pure); every side effect goes through the runner,
+except the private temp directory and its files.
+"""
+
+from __future__ import annotations
+
+import ast
+import secrets as pysecrets
+import shutil
+import tempfile
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from odoo_ai import stack as stack_uc
+from odoo_ai.build import last_built_tag
+from odoo_ai.config.envfile import write_private_file
+from odoo_ai.config.render import APP_ENV, build_dotenv
+from odoo_ai.config.stack import IMAGE_REF_RE, StackConfig, _overlay_settings, validate_tag
+from odoo_ai.errors import ConfigError, OdooAiError
+from odoo_ai.plan import testrun as plan
+from odoo_ai.runners.base import CommandTimedOut, StreamingRunner
+from odoo_ai.testing.logparse import LogParser
+from odoo_ai.testing.report import PathMap, ProgressPrinter, safe_text
+from odoo_ai.testing.results import Problem, RunResult, RunStatus, Totals
+
+DB_SECRETS = ("ODOO_DB_PASSWORD", "ODOO_MASTER_PASSWORD")
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """`test run` options, as given (validated by prepare())."""
+
+    env: str = "dev"
+    image: str | None = None
+    tag: str | None = None
+    modules: str | None = None
+    tags: str | None = None
+    shards: int | None = None
+    shard: int | None = None
+    timeout: float = plan.DEFAULT_TIMEOUT
+    keep_db: bool = False
+    addons_dir: Path | None = None
+    demo: bool = False
+
+
+@dataclass(slots=True)
+class TestRunResult(RunResult):
+    """A RunResult plus what `test run` adds to the JSON document (schema
+    odoo-ai.test-results/1 allows added keys): `run` (what ran where) and `kept`."""
+
+    __test__ = False
+
+    run: dict[str, Any] = field(default_factory=dict)
+    kept: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, result: RunResult, run: dict[str, Any], kept: dict[str, Any] | None = None) -> TestRunResult:
+        return cls(**{f.name: getattr(result, f.name) for f in fields(RunResult)}, run=run, kept=kept)
+
+    def to_dict(self, *, allow_empty: bool = False) -> dict[str, Any]:
+        data = RunResult.to_dict(self, allow_empty=allow_empty)
+        data["run"] = self.run
+        data["kept"] = self.kept
+        return data
+
+
+@dataclass(frozen=True)
+class Selection:
+    modules: list[str]  # what this run tests (this shard's part)
+    all_modules: list[str]  # before sharding
+    source: str  # where the list came from, for humans
+    shard: tuple[int, int] | None
+    skipped: list[str] = field(default_factory=list)  # addon folders left out, with why
+
+
+@dataclass
+class Prepared:
+    request: RunRequest
+    selection: Selection
+    image: str
+    test_tags: str | None
+    addons_dir: Path
+    project: plan.TestProject | None = None  # None: nothing to run (empty selection)
+    dotenv_text: str = field(default="", repr=False)
+    app_env_text: str = field(default="", repr=False)
+    omitted_secrets: list[str] = field(default_factory=list)
+
+    @property
+    def path_map(self) -> PathMap:
+        """Tracebacks name /opt/odoo/custom-addons/...: map them back to the repo."""
+        return ((plan.CUSTOM_ADDONS_IN_IMAGE, str(self.addons_dir)),)
+
+    def run_info(self) -> dict[str, Any]:
+        tp = self.project
+        shard = self.selection.shard
+        return {
+            "env": self.request.env,
+            "image": self.image,
+            "project": tp.name if tp else None,
+            "database": tp.database if tp else None,
+            "modules": self.selection.modules,
+            "modules_source": self.selection.source,
+            "test_tags": self.test_tags,
+            "shard": None if shard is None else {
+                "index": shard[0], "count": shard[1], "modules_total": len(self.selection.all_modules),
+            },
+            "demo": self.request.demo,
+            "timeout": self.request.timeout,
+            "timed_out": False,
+        }
+
+
+class _SetupFailed(Exception):
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def resolve_addons_dir(stack: StackConfig, cli: Path | None) -> Path:
+    """--addons > ODOO_BUILD_ADDONS_DIR > addons/ (relative paths: to the repo root)."""
+    value = cli or Path(stack.values.get("ODOO_BUILD_ADDONS_DIR") or "addons")
+    path = value if value.is_absolute() else stack.repo_root / value
+    if cli is not None and not path.is_dir():
+        raise ConfigError(f"--addons {cli}: not a directory")
+    return path
+
+
+def discover_modules(addons_dir: Path) -> tuple[list[str], list[str]]:
+    """(module names, skipped folders with why): every folder with a __manifest__.py,
+    sorted; folders whose manifest says `installable: False` are left out."""
+    modules: list[str] = []
+    skipped: list[str] = []
+    if not addons_dir.is_dir():
+        return modules, skipped
+    for child in sorted(addons_dir.iterdir()):
+        manifest = child / "__manifest__.py"
+        if not child.is_dir() or not manifest.is_file():
+            continue
+        if not plan.MODULE_NAME_RE.match(child.name):
+            skipped.append(f"{child.name} (not a valid module name)")
+            continue
+        if _manifest(manifest).get("installable", True) is False:
+            skipped.append(f"{child.name} (installable: False)")
+            continue
+        modules.append(child.name)
+    return modules, skipped
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = ast.literal_eval(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+        return {}  # Odoo itself will report a broken manifest
+    return data if isinstance(data, dict) else {}
+
+
+def select_modules(stack: StackConfig, request: RunRequest, addons_dir: Path) -> Selection:
+    shard = plan.validate_shard(request.shards, request.shard)
+    skipped: list[str] = []
+    if request.modules is not None:
+        modules, source = plan.parse_modules(request.modules), "--modules"
+    else:
+        overlay = stack.repo_root / "environments" / f"{stack.env}.yaml"
+        configured = str(_overlay_settings(overlay).get("test_modules") or "")
+        if configured.strip():
+            modules = plan.parse_modules(configured, option=f"{overlay}: x-odoo-ai.test_modules")
+            source = f"x-odoo-ai.test_modules of environments/{overlay.name}"
+        else:
+            modules, skipped = discover_modules(addons_dir)
+            source = f"addons in {addons_dir}"
+    chosen = plan.shard_modules(modules, *shard) if shard else modules
+    return Selection(modules=chosen, all_modules=modules, source=source, shard=shard, skipped=skipped)
+
+
+def resolve_image(stack: StackConfig, request: RunRequest) -> str:
+    """--image > --tag > ODOO_SCRIPT_RUNNER_IMAGE pinned in the env file > the env's tag
+    (ODOO_IMAGE_TAG, the rendered .env) > the last `odoo-ai build`."""
+    if request.image and request.tag:
+        raise ConfigError("give the image under test as --image REF or --tag TAG, not both")
+    if request.image:
+        if not IMAGE_REF_RE.match(request.image):
+            raise ConfigError(f"--image {request.image!r} is not a valid image reference")
+        return request.image
+    if request.tag:
+        return stack.image_ref("script-runner", validate_tag(request.tag))
+    pinned = stack.values.get("ODOO_SCRIPT_RUNNER_IMAGE")
+    if pinned:
+        return pinned
+    tag = stack_uc.resolve_tag(stack, None) or last_built_tag(stack)
+    if not tag:
+        raise ConfigError(
+            f"no image to test for {stack.env}: pass --image REF (e.g. what CI just built) or "
+            f"--tag TAG, or build one first (odoo-ai build {stack.env})"
+        )
+    return stack.image_ref("script-runner", tag)
+
+
+def prepare(
+    stack: StackConfig,
+    request: RunRequest,
+    *,
+    environ: Mapping[str, str],
+    suffix: str | None = None,
+    tmp_root: Path | None = None,
+) -> Prepared:
+    """Every check and decision; nothing is written or run. Raises ConfigError."""
+    if not 0 < request.timeout <= 7 * 24 * 3600:
+        raise ConfigError(f"--timeout {request.timeout:g}: seconds, more than 0 (at most a week)")
+    test_tags = plan.validate_test_tags(request.tags) if request.tags is not None else None
+    addons_dir = resolve_addons_dir(stack, request.addons_dir)
+    selection = select_modules(stack, request, addons_dir)
+    image = resolve_image(stack, request)
+    prepared = Prepared(request, selection, image, test_tags, addons_dir)
+    if not selection.modules:
+        return prepared
+    suffix = suffix or pysecrets.token_hex(4)
+    names = [n for n in stack.secret_names if n not in DB_SECRETS]
+    # The app's own secrets come from the environment when set; the test database gets
+    # fresh random passwords, never the env's (they are never printed).
+    passed = [n for n in names if environ.get(n)]
+    prepared.omitted_secrets = [n for n in names if not environ.get(n)]
+    name = plan.project_name_for(stack.project, suffix)
+    state_dir = (tmp_root or Path(tempfile.gettempdir())) / f"odoo-ai-{name}"
+    tp = plan.plan_project(
+        stack, suffix=suffix, state_dir=state_dir, image=image, modules=selection.modules,
+        test_tags=test_tags, timeout=request.timeout, secret_names=[*DB_SECRETS, *passed],
+        demo=request.demo,
+    )
+    generated = {key: pysecrets.token_urlsafe(24) for key in DB_SECRETS}
+    render_env = {k: v for k, v in environ.items() if k not in DB_SECRETS}
+    _, prepared.dotenv_text, prepared.app_env_text = build_dotenv(
+        tp.stack, render_env, tag=None, generated=generated
+    )
+    prepared.project = tp
+    return prepared
+
+
+# ---------------------------------------------------------------- results without Odoo
+
+
+def empty_result(prepared: Prepared) -> TestRunResult:
+    sel = prepared.selection
+    if sel.shard and sel.all_modules:
+        why = (f"shard {sel.shard[0]}/{sel.shard[1]} has no module "
+               f"({len(sel.all_modules)} module(s) in all)")
+    else:
+        why = f"no module to test (from {sel.source})"
+    result = RunResult(status=RunStatus.NO_TESTS, totals=Totals(), modules=[], tests=[],
+                       problems=[Problem("note", why)])
+    return TestRunResult.of(result, prepared.run_info())
+
+
+def infra_result(prepared: Prepared, message: str, details: str = "") -> TestRunResult:
+    result = RunResult(status=RunStatus.ERROR, totals=Totals(), modules=[], tests=[],
+                       problems=[Problem("infra", message, details=details)])
+    return TestRunResult.of(result, prepared.run_info())
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def show_plan(prepared: Prepared, runner: StreamingRunner) -> None:
+    tp = prepared.project
+    if tp is None:
+        runner.note(empty_result(prepared).problems[0].message + ": nothing to run")
+        return
+    runner.note(f"mkdir -m 0700 {tp.state_dir} (+ filestore, logs, snapshots)")
+    runner.note(f"write {tp.state_dir / '.env'} and {tp.state_dir / APP_ENV} (0600; random database "
+                f"and master passwords) and {tp.override_path}")
+    runner.run(plan.image_present(tp), capture=True)
+    runner.note(f"if {tp.image} is not on this host:")
+    runner.run(plan.pull_image(tp), capture=True)
+    runner.run(plan.up_db(tp), capture=True)
+    runner.stream(plan.run_tests(tp), lambda _line: None)
+    runner.note(f"after a timeout: {plan.remove_container(tp).display()}")
+    if prepared.request.keep_db:
+        runner.note(f"--keep-db: the project stays; remove it with: {plan.down(tp).display()} "
+                    f"&& rm -rf {tp.state_dir}")
+    else:
+        runner.run(plan.down(tp), capture=True)
+        runner.note(f"rm -rf {tp.state_dir}")
+
+
+# ---------------------------------------------------------------- execute
+
+
+def kept_info(tp: plan.TestProject) -> dict[str, Any]:
+    return {
+        "project": tp.name,
+        "database": tp.database,
+        "state_dir": str(tp.state_dir),
+        "cleanup": [plan.down(tp).display(), f"rm -rf {tp.state_dir}"],
+        "psql": plan.psql_hint(tp).display(),
+    }
+
+
+def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> TestRunResult:
+    """Run it. A failure of Docker, Compose or Odoo is a result (status `error`), not an
+    exception; only Ctrl-C propagates (after the cleanup)."""
+    tp = prepared.project
+    say = _sayer(console)
+    if tp is None:
+        result = empty_result(prepared)
+        say(result.problems[0].message)
+        return result
+    sel = prepared.selection
+    shard = f" (shard {sel.shard[0]}/{sel.shard[1]} of {len(sel.all_modules)})" if sel.shard else ""
+    say(f"test project {tp.name}: {len(tp.modules)} module(s){shard} on database {tp.database}, "
+        f"image {tp.image}")
+    for skipped in sel.skipped:
+        say(f"skipped addon {skipped}")
+    for name in prepared.omitted_secrets:
+        say(f"{name} is not set in the environment: the tests run without it")
+    try:
+        tp.state_dir.mkdir(mode=0o700)  # fresh: the random suffix makes the name unique
+    except OSError as exc:
+        return _setup_failed(prepared, console, f"cannot create {tp.state_dir}: {exc}")
+    keep = prepared.request.keep_db
+    try:
+        _create_state(prepared, tp)
+    except OSError as exc:
+        shutil.rmtree(tp.state_dir, ignore_errors=True)
+        return _setup_failed(prepared, console, f"cannot write the test project's files: {exc}")
+    try:
+        result = _run_in_project(prepared, tp, runner, console, say)
+    finally:
+        if not keep:
+            _teardown(tp, runner, say)
+    result.kept = kept_info(tp) if keep else None
+    return result
+
+
+def _run_in_project(
+    prepared: Prepared, tp: plan.TestProject, runner: StreamingRunner, console: Console, say
+) -> TestRunResult:
+    info = prepared.run_info()
+    try:
+        _ensure_image(tp, runner, say)
+        _start_db(tp, runner, say)
+        result, info["timed_out"] = _run_odoo(tp, runner, console)
+    except _SetupFailed as exc:
+        return _setup_failed(prepared, console, exc.message, exc.details)
+    except OdooAiError as exc:  # a runner timeout, no docker binary
+        return _setup_failed(prepared, console, exc.message)
+    return TestRunResult.of(result, info)
+
+
+def _setup_failed(prepared: Prepared, console: Console, message: str, details: str = "") -> TestRunResult:
+    console.print(f"error: {safe_text(message)}", markup=False, highlight=False, soft_wrap=True)
+    return infra_result(prepared, message, details)
+
+
+def _sayer(console: Console):
+    def say(text: str) -> None:
+        console.print(Text(f"· {safe_text(text)}", style="dim"), soft_wrap=True)
+    return say
+
+
+def _create_state(prepared: Prepared, tp: plan.TestProject) -> None:
+    for path in tp.dirs:
+        path.mkdir(parents=True, exist_ok=True)
+    write_private_file(tp.state_dir / APP_ENV, prepared.app_env_text)
+    write_private_file(tp.stack.dotenv_path, prepared.dotenv_text)
+    write_private_file(tp.override_path, plan.OVERRIDE_YAML)
+
+
+def _start_db(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
+    started = time.monotonic()
+    result = runner.run(plan.up_db(tp), capture=True)
+    if not result.ok:
+        raise _SetupFailed(
+            f"the test database did not start (docker compose up db exited {result.returncode}): "
+            f"{_last_line(result.tail(20))}",
+            details=result.tail(20),
+        )
+    say(f"database ready in {time.monotonic() - started:.1f}s")
+
+
+def _ensure_image(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
+    if runner.run(plan.image_present(tp), capture=True).ok:
+        return
+    say(f"{tp.image} is not on this host: pulling it")
+    pulled = runner.run(plan.pull_image(tp), capture=True)
+    if not pulled.ok:
+        raise _SetupFailed(
+            f"image {tp.image} is not on this host and could not be pulled: {_last_line(pulled.tail(20))}",
+            details=pulled.tail(20),
+        )
+
+
+def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console) -> tuple[RunResult, bool]:
+    parser = LogParser()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    timed_out = False
+    exit_code: int | None = None
+    with ProgressPrinter(console) as progress:
+
+        def on_line(line: str) -> None:
+            if line.strip():
+                tail.append(line)
+            for event in parser.feed(line):
+                progress.handle(event)
+
+        try:
+            exit_code = runner.stream(plan.run_tests(tp), on_line)
+        except CommandTimedOut:
+            timed_out = True  # the compose client is killed; the container may live on
+            _quietly(runner, plan.remove_container(tp))
+        except BaseException:
+            _quietly(runner, plan.remove_container(tp))
+            raise
+    result = parser.finish(exit_code)
+    if timed_out:
+        # The timeout explains the missing summary; the parser's guesses would only confuse.
+        result.problems[:] = [p for p in result.problems if not _is_missing_summary(p)]
+        result.problems.insert(0, Problem(
+            "infra",
+            f"the Odoo test run timed out after {tp.timeout:g}s (--timeout) and was killed",
+        ))
+        result.status = RunStatus.ERROR
+    elif result.status is RunStatus.ERROR and result.started_at is None and tail:
+        # Odoo never logged a record: the entrypoint's or Compose's last words say why.
+        result.problems.append(Problem(
+            "note", f"last output of the test container: {_last_line(chr(10).join(tail))}",
+            details="\n".join(tail),
+        ))
+    return result, timed_out
+
+
+def _is_missing_summary(problem: Problem) -> bool:
+    return problem.kind == "infra" and problem.logger is None and "test summary" in problem.message
+
+
+def _teardown(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
+    problems = []
+    try:
+        down = runner.run(plan.down(tp), capture=True)
+        if not down.ok:
+            problems.append(f"docker compose down exited {down.returncode}: {_last_line(down.tail(5))}")
+    except OdooAiError as exc:
+        problems.append(exc.message)
+    try:
+        shutil.rmtree(tp.state_dir)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        problems.append(f"cannot remove {tp.state_dir}: {exc}")
+    for problem in problems:  # the verdict stays the tests' own; say what is left behind
+        say(f"warning: cleanup of {tp.name} incomplete: {problem}")
+    if problems:
+        say(f"remove it with: {plan.down(tp).display()} && rm -rf {tp.state_dir}")
+
+
+def _quietly(runner: StreamingRunner, command) -> None:
+    try:
+        runner.run(command, capture=True)
+    except OdooAiError:
+        pass
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "(no output)"
