@@ -191,7 +191,7 @@ class Deployer:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
 
     def _web_ids(self, env_file: Path | None = None) -> list[str]:
-        result = self._run(plan.web_container_ids(self.stack, env_file=env_file))
+        result = self._run(plan.web_container_ids(self.stack, env_file=env_file or self._active_env))
         return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
 
     def _container_name(self, container_id: str) -> str:
@@ -238,7 +238,7 @@ class Deployer:
         for target, ref in dep.images.items():
             result = self._must(plan.image_inspect(ref), "inspect", f"docker image inspect {ref}")
             info = json.loads(result.stdout)
-            repo = ref.split("@")[0].rsplit(":", 1)[0] if "@" not in ref else ref.split("@")[0]
+            repo = repository_of(ref)
             digest = next((d.split("@", 1)[1] for d in info.get("repo_digests") or [] if d.split("@")[0] == repo), None)
             dep.digests[target] = digest or info["id"]
             if digest:
@@ -257,7 +257,7 @@ class Deployer:
         result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait",
                                         "db", "proxy", env_file=self.next_env, timeout=300))
         if not result.ok:
-            raise DeployFailed("start", "db/proxy did not start", output=result.tail())
+            raise DeployFailed("services", "db/proxy did not start", output=result.tail())
 
     def _db_exists(self) -> bool:
         result = self._must(plan.db_exists(self.stack, self.next_env), "snapshot", "checking the database")
@@ -266,8 +266,8 @@ class Deployer:
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
         self.host.mkdir(self.stack.state_root / "snapshots")
-        self._must(plan.snapshot_db(self.stack, snapshot_id), "snapshot", "pg_dump")
-        self._must(plan.snapshot_filestore(self.stack, snapshot_id), "snapshot", "filestore copy")
+        self._must(plan.snapshot_db(self.stack, snapshot_id, self._active_env), "snapshot", "pg_dump")
+        self._must(plan.snapshot_filestore(self.stack, snapshot_id, self._active_env), "snapshot", "filestore copy")
         dep.snapshot = snapshot_id
 
     def restore_snapshot(self, snapshot_id: str) -> None:
@@ -276,22 +276,23 @@ class Deployer:
         stamp = str(int(time.time()))
         restored = f"{self.stack.db_name}__restore_{stamp}"
         failed = f"{self.stack.db_name}__failed_{stamp}"
-        for command in plan.restore_db_into(self.stack, snapshot_id, restored):
+        env_file = self._active_env
+        for command in plan.restore_db_into(self.stack, snapshot_id, restored, env_file):
             result = self._run(command)
             if not result.ok:
-                self._run(plan.drop_db(self.stack, restored))
+                self._run(plan.drop_db(self.stack, restored, env_file))
                 raise OdooAiError(f"restoring snapshot {snapshot_id} failed: {result.tail(3)}")
-        swap = self._run(plan.swap_restored_db(self.stack, restored, failed))
+        swap = self._run(plan.swap_restored_db(self.stack, restored, failed, env_file))
         if not swap.ok:
             raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
-        self._run(plan.drop_db(self.stack, failed))
-        result = self._run(plan.restore_filestore(self.stack, snapshot_id))
+        self._run(plan.drop_db(self.stack, failed, env_file))
+        result = self._run(plan.restore_filestore(self.stack, snapshot_id, env_file))
         if not result.ok:
             raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
 
     def _update(self, dep: Deployment, modules: str, *, init: bool) -> None:
         if self.settings.web_during_update == "stop" and not init:
-            self._run(plan.stop_web(self.stack))
+            self._run(plan.stop_web(self.stack, self._active_env))
             dep.web_stopped = True
         attempts = 1 + self.settings.update_retries
         for attempt in range(1, attempts + 1):
@@ -389,9 +390,13 @@ class Deployer:
     def _undo(self, dep: Deployment) -> list[str]:
         """Put the previous release back: old web serving on the old .env, data restored."""
         done: list[str] = []
-        if dep.new_container and dep.new_container not in dep.old_containers:
-            self._run(plan.remove_container(dep.new_container))
-            done.append("removed the new web container")
+        if dep.phase in ("start", "gate", "switch"):
+            # Every web container that was not serving before this deploy is new (a
+            # killed deploy may not have recorded the one it started).
+            for cid in self._web_ids(self._active_env):
+                if cid not in dep.old_containers:
+                    self._run(plan.remove_container(cid))
+                    done.append("removed the new web container")
         for cid in self._oneoff_ids():
             self._run(plan.remove_container(cid))
         if dep.updated and dep.snapshot:
@@ -431,6 +436,8 @@ class Deployer:
             self.host.unlink(self.journal_path)
             return "discarded an unreadable deploy journal"
         self.progress(f"! recovering from an interrupted {dep.kind} of {dep.tag} (stopped in phase {dep.phase})")
+        if self.host.read_text(self.next_env) is not None:
+            self._active_env = self.next_env
         if dep.phase in ("drain", "converge", "record") and dep.new_container:
             # The new release was already serving: finish it instead of undoing it.
             self._drain(dep)
@@ -551,6 +558,15 @@ class Deployer:
             "phases": [{"name": p.name, "seconds": p.seconds, "ok": p.ok} for p in dep.phases],
             "release": record,
         }
+
+
+def repository_of(ref: str) -> str:
+    """`reg:5000/a/b:tag` and `reg:5000/a/b@sha256:…` -> `reg:5000/a/b` (a registry port is not a tag)."""
+    name = ref.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    if ":" in last:
+        last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
 
 
 def _actor() -> str:

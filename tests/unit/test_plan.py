@@ -78,3 +78,34 @@ def test_build_refuses_source_outside_context(stack, tmp_path: Path) -> None:
     outside.mkdir()
     with pytest.raises(ConfigError, match="outside the build context"):
         build_command(stack, "web", BuildInputs(sha="1a2b3c4", odoo_local_src=outside), "docker")
+
+
+@pytest.mark.parametrize(
+    ("ref", "repo"),
+    [
+        ("127.0.0.1:5000/odoo-ai/odoo-web:dev-1a2b3c4", "127.0.0.1:5000/odoo-ai/odoo-web"),
+        ("ghcr.io/acme/odoo-web@sha256:" + "a" * 64, "ghcr.io/acme/odoo-web"),
+        ("reg:5000/x@sha256:" + "b" * 64, "reg:5000/x"),
+        ("odoo-ai/odoo-web:dev-1", "odoo-ai/odoo-web"),
+        ("odoo", "odoo"),
+    ],
+)
+def test_repository_of_keeps_registry_ports(ref: str, repo: str) -> None:
+    from odoo_ai.deploy import repository_of
+
+    assert repository_of(ref) == repo
+
+
+def test_deploy_plan_quotes_hostile_values_and_keeps_secrets_off_argv(stack) -> None:
+    from odoo_ai.plan import deploy as dplan
+
+    cmd = dplan.db_exists(stack)
+    assert cmd.stdin is not None and b":'dbname'" in cmd.stdin  # the name travels as a psql variable
+    assert "-v" in cmd.argv and "dbname=opw_dev" in cmd.argv
+    update = dplan.module_update(stack, stack.state_root / ".env.next", "sale,stock", init=False)
+    assert update.argv[-7:] == ["/odoo/odoo-bin", "-d", "opw_dev", "-u", "sale,stock", "--stop-after-init", "--no-http"]
+    assert "run" in update.argv and "--rm" in update.argv and "--no-deps" in update.argv
+    snap = dplan.snapshot_filestore(stack, "dev-1-2")
+    assert snap.argv[-3:] == ["sh", "/volumes/data/filestore/opw_dev", "/volumes/snapshots/dev-1-2.filestore"]
+    assert dplan.upstream_conf(None).count("set ") == 0
+    assert "set $odoo_http http://p-web-2:8069;" in dplan.upstream_conf("p-web-2")

@@ -95,29 +95,30 @@ def db_user(stack: StackConfig) -> str:
     return stack.values.get("ODOO_DB_USER") or "odoo"
 
 
-def snapshot_db(stack: StackConfig, snapshot_id: str) -> Command:
+def snapshot_db(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return compose(stack, "exec", "-T", "db", "pg_dump", "-U", db_user(stack), "-Fc", "--no-acl",
-                   "-f", f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", stack.db_name, timeout=3600)
+                   "-f", f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", stack.db_name, env_file=env_file, timeout=3600)
 
 
-def restore_db_into(stack: StackConfig, snapshot_id: str, target: str) -> list[Command]:
+def restore_db_into(stack: StackConfig, snapshot_id: str, target: str, env_file: Path | None = None) -> list[Command]:
     user = db_user(stack)
     return [
-        compose(stack, "exec", "-T", "db", "dropdb", "-U", user, "--if-exists", "--force", target, timeout=300),
+        drop_db(stack, target, env_file),
         compose(stack, "exec", "-T", "db", "createdb", "-U", user, "-O", user, "-T", "template0", target,
-                timeout=300),
+                env_file=env_file, timeout=300),
         compose(stack, "exec", "-T", "db", "pg_restore", "-U", user, "--no-owner", "--no-acl", "-j", "2",
-                "-d", target, f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", timeout=3600),
+                "-d", target, f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", env_file=env_file, timeout=3600),
     ]
 
 
-def swap_restored_db(stack: StackConfig, restored: str, failed: str) -> Command:
-    return psql(stack, SWAP_SQL, variables={"dbname": stack.db_name, "restored": restored, "failed": failed})
+def swap_restored_db(stack: StackConfig, restored: str, failed: str, env_file: Path | None = None) -> Command:
+    return psql(stack, SWAP_SQL, variables={"dbname": stack.db_name, "restored": restored, "failed": failed},
+                env_file=env_file)
 
 
-def drop_db(stack: StackConfig, name: str) -> Command:
+def drop_db(stack: StackConfig, name: str, env_file: Path | None = None) -> Command:
     return compose(stack, "exec", "-T", "db", "dropdb", "-U", db_user(stack), "--if-exists", "--force", name,
-                   timeout=300)
+                   env_file=env_file, timeout=300)
 
 
 def _tools_sh(stack: StackConfig, script: str, *args: str, env_file: Path | None = None) -> Command:
@@ -125,14 +126,14 @@ def _tools_sh(stack: StackConfig, script: str, *args: str, env_file: Path | None
                    "-c", script, "sh", *args, env_file=env_file, timeout=1800)
 
 
-def snapshot_filestore(stack: StackConfig, snapshot_id: str) -> Command:
+def snapshot_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return _tools_sh(stack, FILESTORE_SNAPSHOT_SH, f"/volumes/data/filestore/{stack.db_name}",
-                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore")
+                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
-def restore_filestore(stack: StackConfig, snapshot_id: str) -> Command:
+def restore_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return _tools_sh(stack, FILESTORE_RESTORE_SH, f"/volumes/data/filestore/{stack.db_name}",
-                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore")
+                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
 def module_update(stack: StackConfig, env_file: Path, modules: str, *, init: bool) -> Command:
