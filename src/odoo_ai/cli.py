@@ -378,7 +378,7 @@ def deploy(
 def rollback(
     env: EnvArg,
     to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).")] = None,
-    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore snapshot taken before the release being undone.")] = False,
+    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore as they were before the first module update after the target release.")] = False,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
@@ -387,17 +387,17 @@ def rollback(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Go back to an earlier successful release by its pinned digests (images already on the host are used when the registry is unreachable). No module update runs; --restore-db brings the data back too."""
+    """Go back to an earlier successful release by its pinned digests (images already on the host are used when the registry is unreachable). No module update runs; --restore-db also restores the snapshot taken just before the first later module update, i.e. the target's data."""
     state.json = as_json
     stack, on = _on_host(_stack(env), host, ssh_key, known_hosts, sync=not dry_run)
-    target, undone = deploy_uc.rollback_target(on, stack, to)
-    snapshot = None
-    if restore_db:
-        snapshot = (undone or {}).get("snapshot")
-        if not snapshot:
-            raise OdooAiError(
-                f"{env}: --restore-db: release {undone.get('image_tag') if undone else '?'} took no snapshot "
-                "(it ran no module update), so there is nothing to restore", exit_code=ExitCode.USAGE)
+    target, data_snapshot = deploy_uc.rollback_target(on, stack, to)
+    snapshot = data_snapshot if restore_db else None
+    if restore_db and not data_snapshot and not state.json:
+        err.print(f"note: no module update ran since {target['image_tag']}: the database already matches it, "
+                  "nothing to restore", markup=False)
+    elif data_snapshot and not restore_db and not state.json:
+        err.print(f"note: a module update ran since {target['image_tag']}; its code meets the newer schema. "
+                  "--restore-db brings back the data as it was then.", markup=False)
     if dry_run:
         _emit(deploy_uc.dry_run_plan(stack, _runner(True), target["image_tag"], kind="rollback",
                                      restore_snapshot=snapshot, update="never"))
@@ -535,8 +535,9 @@ def prune_images(
     if local:
         result = images_uc.prune_local(stacks, scope, runner, _runner(False), keep=keep, all_envs=not names)
     else:
-        result = images_uc.prune_registry(stacks, scope, runner, keep=keep, environ=os.environ, min_age_hours=min_age)
-    _emit(result, _prune_human(result))
+        result = images_uc.prune_registry(stacks, scope, runner, keep=keep, environ=os.environ, min_age_hours=min_age,
+                                          explicit=bool(names))
+    _emit(result, None if as_json else _prune_human(result))
     if result.get("failures"):
         raise typer.Exit(ExitCode.FAILED)
 

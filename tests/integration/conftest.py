@@ -116,3 +116,7 @@ def force_cleanup(project: str, state_root: Path | None = None) -> None:
         subprocess.run([DOCKER, "network", "rm", net], capture_output=True)
     if state_root and state_root.exists():
         shutil.rmtree(state_root, ignore_errors=True)
+
+
+# Registry fixtures (a real docker-registry per session); imported here so pytest sees them.
+from tests.integration.conftest_registry import reg_env, registry  # noqa: E402, F401

@@ -1,0 +1,461 @@
+"""Use-cases for the stack images and their registry: secret scan, push, pull,
+promote, prune (registry and local retention).
+
+Facts are observed first (registry listings, local images, release logs), the
+decision is pure (plan.images), then the actions run: through the runner for
+docker commands, through the registry backend for HTTP. `--dry-run` observes and
+decides, and acts on nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from odoo_ai import releases, secretscan
+from odoo_ai.config.render import rendered_value
+from odoo_ai.config.stack import StackConfig
+from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
+from odoo_ai.plan import images as plan
+from odoo_ai.plan.build import TARGETS
+from odoo_ai.plan.compose import docker_binary
+from odoo_ai.registry import (
+    Backend,
+    NotFound,
+    RegistryAuthError,
+    RegistryError,
+    RegistrySettings,
+    open_backend,
+    registry_settings,
+    split_image,
+)
+from odoo_ai.runners.base import Runner
+
+PUSH_DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+Note = Callable[[str], None]
+
+
+class SecretLeak(OdooAiError):
+    """The secret scan found the Enterprise key (or its path) in an image."""
+
+    exit_code = ExitCode.FAILED
+
+
+# ---------------------------------------------------------------- secret scan
+def scan_images(runner: Runner, refs: list[str], key_path: Path) -> dict[str, Any]:
+    """`docker save` the images and look for the key in every layer, config and history.
+
+    Raises SecretLeak naming the image, layer and file of the first finding.
+    """
+    docker = docker_binary()
+    try:
+        needles = secretscan.key_needles(key_path.read_bytes(), key_path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the Enterprise key {key_path}: {exc.strerror}") from None
+    if runner.dry_run:
+        runner.run(plan.save(docker, refs, "$TMPDIR/odoo-ai-scan/images.tar"))
+        for ref in refs:
+            runner.run(plan.history(docker, ref))
+        runner.note(f"scan every layer, config and the history of {', '.join(refs)} for the Enterprise key "
+                    f"({len(needles)} patterns, incl. its host path); fail if found")
+        return {"scanned": False}
+    started = time.monotonic()
+    stats: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="odoo-ai-scan-") as tmp:
+        archive = Path(tmp) / "images.tar"
+        saved = runner.run(plan.save(docker, refs, str(archive)), capture=True)
+        if not saved.ok:
+            raise OdooAiError(f"docker image save failed: {saved.tail(1)}", exit_code=ExitCode.INFRA)
+        findings = secretscan.scan_saved(archive, needles, stats)
+    for ref in refs:
+        result = runner.run(plan.history(docker, ref), capture=True)
+        if not result.ok:
+            raise OdooAiError(f"docker image history {ref} failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
+        for label in secretscan.scan_bytes(result.stdout.encode(), needles):
+            findings.append(secretscan.Finding((ref,), "history", None, label))
+    if findings:
+        # The worst first: key material in a layer's files, then configs and history, then the path.
+        findings.sort(key=lambda f: (not f.where.startswith("layer"), "host path" in f.needle))
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        raise SecretLeak(
+            f"secret scan: the Enterprise key leaked into {findings[0].describe()}{more}",
+            hint="the images were not pushed; remove them (docker image rm) and keep the key a BuildKit secret",
+        )
+    return {"scanned": True, "images": refs, "patterns": len(needles), "findings": 0,
+            "seconds": round(time.monotonic() - started, 2), **stats}
+
+
+# ---------------------------------------------------------------- registry login
+@contextmanager
+def docker_auth(settings: RegistrySettings, runner: Runner, docker: str) -> Iterator[str | None]:
+    """Log docker in for the duration of the block, into a private throw-away
+    DOCKER_CONFIG (credentials never persist, never in argv: --password-stdin).
+    Without credentials in the environment, docker's own configuration is used."""
+    creds = settings.credentials
+    if creds is None:
+        yield None
+        return
+    if runner.dry_run:
+        config_dir = "$TMPDIR/odoo-ai-docker-XXXXXX"
+        runner.run(plan.login(docker, settings.host, creds.user, creds.password, config_dir=config_dir))
+        yield config_dir
+        return
+    config_dir = tempfile.mkdtemp(prefix="odoo-ai-docker-")  # mode 0700
+    try:
+        result = runner.run(plan.login(docker, settings.host, creds.user, creds.password, config_dir=config_dir),
+                            capture=True)
+        if not result.ok:
+            raise RegistryAuthError(
+                f"registry {settings.host}: docker login failed for user {creds.user}: {result.tail(1)}"
+            )
+        yield config_dir
+    finally:
+        shutil.rmtree(config_dir, ignore_errors=True)
+
+
+def _backend(settings: RegistrySettings, transport: Any = None) -> Backend:
+    return open_backend(settings, transport=transport)
+
+
+# ---------------------------------------------------------------- push
+def parse_push(output: str) -> dict[str, Any]:
+    """Layer counts and the digest from `docker push` output."""
+    lines = output.splitlines()
+    match = PUSH_DIGEST_RE.search(output)
+    return {
+        "layers_pushed": sum(1 for line in lines if line.rstrip().endswith(": Pushed")),
+        "layers_existing": sum(1 for line in lines if line.rstrip().endswith(("Layer already exists", "Mounted from")) or ": Mounted from " in line),
+        "digest": match.group(1) if match else None,
+    }
+
+
+def push(stack: StackConfig, runner: Runner, record: dict[str, Any], *, environ: Mapping[str, str],
+         transport: Any = None, progress: Note | None = None) -> dict[str, Any]:
+    """Push the built images of `record` (from build.build) and add their digests."""
+    settings = registry_settings(stack, environ)
+    docker = docker_binary()
+    backend = _backend(settings, transport)
+    # With credentials in the environment, the registry API checks them first (one
+    # clear line) and is asked for the digests. Without (docker is logged in by other
+    # means, e.g. docker/login-action), docker's own push output gives the digest.
+    use_api = settings.credentials is not None
+    try:
+        if use_api and not runner.dry_run:
+            backend.list_tags(settings.repository(TARGETS[0]))
+        with docker_auth(settings, runner, docker) as config_dir:
+            for target, image in record["images"].items():
+                ref = image["ref"]
+                if progress and not runner.dry_run:
+                    progress(f"pushing {ref}")
+                started = time.monotonic()
+                result = runner.run(plan.push(docker, ref, config_dir=config_dir), capture=True)
+                if not result.ok:
+                    raise OdooAiError(f"docker push {ref} failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
+                if runner.dry_run:
+                    image["digest"] = None
+                    continue
+                stats = parse_push(result.stdout)
+                if use_api:
+                    digest = backend.resolve_digest(settings.repository(target), ref.rsplit(":", 1)[1])
+                elif stats["digest"]:
+                    digest = stats["digest"]
+                else:
+                    raise OdooAiError(f"docker push {ref}: no digest in its output", exit_code=ExitCode.INFRA)
+                if stats["digest"] and stats["digest"] != digest:
+                    raise RegistryError(f"{ref}: docker pushed {stats['digest']} but the registry now has {digest}")
+                image.update(digest=digest, layers_pushed=stats["layers_pushed"],
+                             layers_existing=stats["layers_existing"],
+                             push_seconds=round(time.monotonic() - started, 2))
+    finally:
+        backend.close()
+    record["pushed"] = not runner.dry_run
+    record["registry"] = settings.host
+    if not runner.dry_run:
+        written = write_github_output(record, environ)
+        if written:
+            record["github_output"] = str(written)
+    return record
+
+
+def write_github_output(record: dict[str, Any], environ: Mapping[str, str]) -> Path | None:
+    """Under GitHub Actions, append tag, refs and digests to $GITHUB_OUTPUT."""
+    if environ.get("GITHUB_ACTIONS") != "true" or not environ.get("GITHUB_OUTPUT"):
+        return None
+    path = Path(environ["GITHUB_OUTPUT"])
+    lines = [f"tag={record['tag']}"]
+    summary = {}
+    for target, image in record["images"].items():
+        lines += [f"{target}-ref={image['ref']}", f"{target}-digest={image.get('digest') or ''}"]
+        summary[target] = {"ref": image["ref"], "digest": image.get("digest")}
+    lines.append("images=" + json.dumps(summary, separators=(",", ":")))
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------- pull
+def pull(stack: StackConfig, runner: Runner, *, tag: str, environ: Mapping[str, str],
+         transport: Any = None) -> dict[str, Any]:
+    """Pull both images BY DIGEST (resolved from the registry now), as deploys pin them."""
+    settings = registry_settings(stack, environ)
+    docker = docker_binary()
+    backend = _backend(settings, transport)
+    images: dict[str, dict[str, Any]] = {}
+    try:
+        for target in TARGETS:
+            digest = backend.resolve_digest(settings.repository(target), tag)  # anonymous if no credentials
+            images[target] = {"ref": settings.reference(target, digest), "tag": tag, "digest": digest}
+    except RegistryAuthError:
+        if settings.credentials is not None:
+            raise
+        raise RegistryAuthError(
+            f"registry {settings.host}: cannot resolve {tag} to digests without credentials",
+            hint="set ODOO_REGISTRY_USER and ODOO_REGISTRY_PASSWORD (GHCR: GITHUB_TOKEN) in the environment",
+        ) from None
+    finally:
+        backend.close()
+    with docker_auth(settings, runner, docker) as config_dir:
+        for image in images.values():
+            result = runner.run(plan.pull(docker, image["ref"], config_dir=config_dir), capture=True)
+            if not result.ok:
+                raise OdooAiError(f"docker pull {image['ref']} failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
+    return {"env": stack.env, "tag": tag, "images": images, "pulled": not runner.dry_run}
+
+
+# ---------------------------------------------------------------- promote
+def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, tag: str,
+            environ: Mapping[str, str], transport: Any = None) -> dict[str, Any]:
+    """Point `<to_env>-<sha>` at the manifests of `<from_env>-<sha>`: no rebuild, no
+    pull, same digests. The digests are the ones FROM_ENV's release log recorded for
+    that tag when there is such a successful release (what was tested), else the
+    tag's current digests."""
+    match = re.fullmatch(rf"{re.escape(from_stack.env)}-({plan.SHA_PART})", tag)
+    if not match:
+        raise ConfigError(f"--tag {tag!r} is not a {from_stack.env}-<short-sha> tag of {from_stack.env}")
+    if from_stack.env == to_stack.env:
+        raise ConfigError("promote needs two different envs")
+    new_tag = f"{to_stack.env}-{match.group(1)}"
+    source = registry_settings(from_stack, environ)
+    target_settings = registry_settings(to_stack, environ)
+    if (source.host, source.namespace) != (target_settings.host, target_settings.namespace):
+        raise ConfigError(
+            f"promote re-tags within one registry repository, but ODOO_IMAGE differs: "
+            f"{from_stack.env}={from_stack.image}, {to_stack.env}={to_stack.image}"
+        )
+    log_path = releases.release_log_path(from_stack)
+    tested = [r for r in releases.successful(releases.read_releases(log_path), from_stack.env)
+              if r.get("image_tag") == tag]
+    tested_digests = (tested[-1].get("digests") or {}) if tested else {}
+    notes: list[str] = []
+    images: dict[str, dict[str, Any]] = {}
+    backend = _backend(target_settings, transport)
+    try:
+        plan_rows = []
+        for target in TARGETS:
+            repo = source.repository(target)
+            current = backend.resolve_digest(repo, tag)
+            digest = tested_digests.get(target) or current
+            if digest != current:
+                backend.resolve_digest(repo, digest)  # the tested manifest must still exist
+                notes.append(f"{repo}:{tag} now points to {current}; promoting the tested {digest}")
+            try:
+                previous = backend.resolve_digest(repo, new_tag)
+            except NotFound:
+                previous = None
+            plan_rows.append((target, repo, digest, previous))
+        for target, repo, digest, previous in plan_rows:
+            if runner.dry_run:
+                runner.note(f"PUT {target_settings.base_url}/v2/{repo}/manifests/{new_tag} "
+                            f"(the manifest {digest}, unchanged)")
+            elif previous != digest:
+                backend.copy_tag(repo, digest, new_tag)
+                if backend.resolve_digest(repo, new_tag) != digest:
+                    raise RegistryError(f"{repo}:{new_tag} does not point to {digest} after tagging")
+            images[target] = {"ref": target_settings.reference(target, new_tag), "digest": digest,
+                              "source_ref": source.reference(target, tag), "previous_digest": previous}
+    finally:
+        backend.close()
+    return {"from_env": from_stack.env, "to_env": to_stack.env, "tag": tag, "new_tag": new_tag,
+            "source": "release-log" if tested_digests else "registry", "images": images,
+            "promoted": not runner.dry_run, "notes": notes}
+
+
+# ---------------------------------------------------------------- what must stay
+def protection(stacks: list[StackConfig], keep: int, warnings: list[str]) -> dict[str, list[str]]:
+    """releases.protected_refs plus what each stack's rendered .env runs right now."""
+    def report(path: Path, lineno: int, why: str) -> None:
+        warnings.append(f"{path}:{lineno}: skipped a corrupt release line: {why}")
+
+    protected = releases.protected_refs(stacks, keep, on_error=report)
+    for stack in stacks:
+        for key in ("ODOO_IMAGE_TAG", "ODOO_WEB_IMAGE", "ODOO_SCRIPT_RUNNER_IMAGE"):
+            value = rendered_value(stack, key) if stack.dotenv_path.exists() else None
+            if not value:
+                continue
+            if "@" in value:
+                ref = value.rpartition("@")[2]  # name@sha256:... (how deploys pin)
+            elif key == "ODOO_IMAGE_TAG":
+                ref = value
+            else:
+                last = value.rsplit("/", 1)[-1]
+                ref = last.rpartition(":")[2] if ":" in last else ""  # name:tag (a port is no tag)
+            if ref:
+                protected.setdefault(ref, []).append(f"{stack.env}: {key} of its rendered .env (the running stack)")
+        if stack.image_tag:
+            protected.setdefault(stack.image_tag, []).append(f"{stack.env}: ODOO_IMAGE_TAG setting")
+    return protected
+
+
+def _skipped(stacks: list[StackConfig]) -> dict[str, str]:
+    skipped = {}
+    for stack in stacks:
+        path = releases.release_log_path(stack)
+        if not path.exists():
+            skipped[stack.env] = (f"{stack.env} has no release log ({path}): cannot tell what is deployed "
+                                  "(an empty file declares no deploys)")
+    return skipped
+
+
+def _rules(all_stacks: list[StackConfig], scope: list[StackConfig], keep: int, warnings: list[str],
+           *, min_age_hours: float = 0.0, now: dt.datetime | None = None) -> plan.PruneRules:
+    if keep < 0:
+        raise ConfigError("--keep must be 0 or more")
+    return plan.PruneRules(
+        scope=tuple(s.env for s in scope), protected=protection(all_stacks, keep, warnings), keep=keep,
+        skipped=_skipped(scope), min_age=dt.timedelta(hours=min_age_hours),
+        now=now or dt.datetime.now(dt.UTC),
+    )
+
+
+# ---------------------------------------------------------------- prune: registry
+def prune_registry(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, *, keep: int,
+                   environ: Mapping[str, str], min_age_hours: float = 0.0, now: dt.datetime | None = None,
+                   explicit: bool = True, transport: Any = None) -> dict[str, Any]:
+    """Delete old `<env>-<sha>` images of the `scope` envs from the registry.
+
+    Everything is listed and decided before the first delete: an unreachable
+    registry or bad credentials change nothing. Unless the envs were named
+    (`explicit`), envs whose ODOO_IMAGE names no registry are left out.
+    """
+    warnings: list[str] = []
+    not_in_registry: dict[str, str] = {}
+    if not explicit:
+        for stack in scope:
+            if split_image(stack.image)[0] is None:
+                not_in_registry[stack.env] = f"{stack.env}: ODOO_IMAGE={stack.image} is in no registry"
+        scope = [s for s in scope if s.env not in not_in_registry]
+    rules = _rules(all_stacks, scope, keep, warnings, min_age_hours=min_age_hours, now=now)
+    groups: dict[tuple[str, str, str], RegistrySettings] = {}
+    for stack in scope:
+        settings = registry_settings(stack, environ)
+        groups.setdefault((settings.host, settings.base_url, settings.namespace), settings)
+
+    decided: list[tuple[Backend, RegistrySettings, str, list[plan.Verdict]]] = []
+    backends: list[Backend] = []
+    try:
+        for settings in groups.values():  # observe and decide everything first
+            backend = _backend(settings, transport)
+            backends.append(backend)
+            for target in TARGETS:
+                repo = settings.repository(target)
+                decided.append((backend, settings, repo, plan.plan_registry_prune(backend.list_versions(repo), rules)))
+        deleted = 0
+        planned = sum(1 for *_, verdicts in decided for v in verdicts if v.delete)
+        for backend, settings, repo, verdicts in decided:
+            for verdict in verdicts:
+                if not verdict.delete:
+                    continue
+                ref = f"{settings.host}/{repo}@{verdict.version.digest}"
+                if runner.dry_run:
+                    runner.note(f"delete {ref} ({', '.join(verdict.version.tags) or 'untagged'})")
+                    continue
+                try:
+                    backend.delete(repo, verdict.version)
+                except OdooAiError as exc:
+                    exc.message += f" (after {deleted} of {planned} deletes)"
+                    raise
+                deleted += 1
+    finally:
+        for backend in backends:
+            backend.close()
+    notes = sorted({b.gc_note for b, *_ in decided if b.gc_note}) if deleted else []
+    registries: dict[str, dict[str, Any]] = {}
+    for _, settings, repo, verdicts in decided:
+        entry = registries.setdefault(settings.host, {"registry": settings.host, "repositories": []})
+        entry["repositories"].append({"repository": repo, "images": [v.as_dict() for v in verdicts]})
+    return {
+        "dry_run": runner.dry_run, "keep": keep, "min_age_hours": min_age_hours,
+        "envs": list(rules.scope), "skipped_envs": {**not_in_registry, **rules.skipped},
+        "would_delete" if runner.dry_run else "deleted": planned if runner.dry_run else deleted,
+        "kept": sum(1 for *_, verdicts in decided for v in verdicts if not v.delete),
+        "registries": list(registries.values()), "notes": notes, "warnings": warnings,
+    }
+
+
+# ---------------------------------------------------------------- prune: local images
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, observer: Runner, *,
+                keep: int, all_envs: bool) -> dict[str, Any]:
+    """Remove old images of the `scope` envs from this Docker host, keeping those of
+    the last `keep` successful releases (offline rollback). Never `docker image prune`,
+    never `--force`: only named references of images that can be pulled again."""
+    warnings: list[str] = []
+    rules = _rules(all_stacks, scope, keep, warnings)
+    docker = docker_binary()
+    repositories = sorted({f"{s.image}-{t}" for s in all_stacks for t in TARGETS})
+    ids: list[str] = []
+    for repo in repositories:
+        result = observer.run(plan.list_image_ids(docker, repo), capture=True)
+        if not result.ok:
+            raise OdooAiError(f"docker image ls {repo} failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
+        ids += [i for i in result.stdout.split() if i not in ids]
+    images: list[plan.LocalImage] = []
+    if ids:
+        result = observer.run(plan.inspect_images(docker, ids), capture=True)
+        if not result.ok:
+            raise OdooAiError(f"docker image inspect failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
+        images = [plan.LocalImage.from_inspect(row) for row in _json_lines(result.stdout)]
+    in_use: set[str] = set()
+    containers = observer.run(plan.container_ids(docker), capture=True)
+    if containers.ok and containers.stdout.split():
+        used = observer.run(plan.container_images(docker, containers.stdout.split()), capture=True)
+        in_use = set(used.stdout.split())
+    release_digests = {}
+    for stack in all_stacks:
+        digests: set[str] = set()
+        for release in releases.read_releases(releases.release_log_path(stack), on_error=lambda *a: None):
+            digests |= {d for d in (release.get("digests") or {}).values() if isinstance(d, str)}
+        release_digests[stack.env] = digests
+    verdicts = plan.plan_local_prune(images, rules, repositories=repositories, in_use=in_use,
+                                     release_digests=release_digests, all_envs=all_envs)
+    removed, failures = 0, []
+    for verdict in verdicts:
+        if not verdict.delete:
+            continue
+        failed = False
+        for ref in verdict.refs:
+            result = runner.run(plan.remove(docker, ref), capture=True)
+            if not result.ok and "no such image" not in result.stderr.lower():  # gone already: fine
+                failed = True
+                failures.append(f"{ref}: {result.tail(1)}")
+        removed += 0 if runner.dry_run or failed else 1
+    planned = sum(1 for v in verdicts if v.delete)
+    # With failures the report still comes out; the CLI then exits 1.
+    return {
+        "dry_run": runner.dry_run, "local": True, "keep": keep, "envs": list(rules.scope),
+        "skipped_envs": dict(rules.skipped),
+        "would_delete" if runner.dry_run else "deleted": planned if runner.dry_run else removed,
+        "kept": sum(1 for v in verdicts if not v.delete),
+        "images": [v.as_dict() for v in verdicts], "warnings": warnings, "failures": failures,
+    }
