@@ -37,6 +37,7 @@ JOURNAL = "deploy-journal.json"
 NEXT_ENV = ".env.next"
 # Odoo's update can lose a race with the running server's cron for a row lock
 # (DESIGN fact 11): retry those, and only those.
+SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not serialize access|deadlock detected",
                          re.IGNORECASE)
 
@@ -61,6 +62,7 @@ class DeploySettings:
     update_retries: int = 1
     lock_timeout: float = 30.0
     stop_grace: int = 30
+    keep_snapshots: int = 3  # the last N snapshots taken by successful releases stay (rollback --restore-db)
 
     @classmethod
     def from_stack(cls, stack: StackConfig, **overrides: Any) -> DeploySettings:
@@ -89,6 +91,7 @@ class DeploySettings:
             web_during_update=policy,
             update_retries=int(number("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5)),
             lock_timeout=number("ODOO_DEPLOY_LOCK_TIMEOUT", 30, 0, 86400),
+            keep_snapshots=int(number("ODOO_DEPLOY_KEEP_SNAPSHOTS", 3, 1, 1000)),
         )
         return DeploySettings(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
 
@@ -122,6 +125,7 @@ class Deployment:
     addons_hash: str | None = None
     phases: list[PhaseRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    snapshots_pruned: list[str] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -404,7 +408,7 @@ class Deployer:
             done.append(f"restored database and filestore from snapshot {dep.snapshot}")
         self._active_env = self.stack.dotenv_path
         if self.host.read_text(self.stack.dotenv_path) is not None:
-            if dep.web_stopped or not dep.old_containers:
+            if not self._web_ids():
                 result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "web", timeout=600))
                 if result.ok:
                     done.append("restarted the previous web")
@@ -521,6 +525,7 @@ class Deployer:
                 self._commit_env()
                 with self._phase(dep, "converge"):
                     self._converge(dep)
+                dep.snapshots_pruned = self._prune_snapshots(history, dep)
             except (DeployFailed, OdooAiError) as exc:
                 phase = exc.phase if isinstance(exc, DeployFailed) else dep.phase
                 output = exc.output if isinstance(exc, DeployFailed) else ""
@@ -539,6 +544,22 @@ class Deployer:
             self.host.unlink(self.journal_path)
             return self._report(dep, "success", record)
 
+    def _prune_snapshots(self, history: list[dict[str, Any]], dep: Deployment) -> list[str]:
+        """Delete the snapshots no longer needed: all but those of the last N successful
+        releases (this one included). Best effort: a failure here is only a note."""
+        taken = [r.get("snapshot") for r in releases.successful(history)] + [dep.snapshot]
+        keep = set([sid for sid in taken if sid][-self.settings.keep_snapshots:])
+        already = {sid for r in history for sid in r.get("snapshots_pruned") or []}
+        stale = sorted({r.get("snapshot") for r in history if r.get("snapshot")} - keep - already)
+        stale = [sid for sid in stale if SNAPSHOT_RE.match(str(sid)) and ".." not in sid]  # the log is input too
+        if not stale:
+            return []
+        result = self._run(plan.remove_snapshots(self.stack, stale, self._active_env))
+        if not result.ok:
+            dep.notes.append(f"could not prune snapshots {', '.join(stale)}: {result.tail(1)}")
+            return []
+        return stale
+
     def _record(self, dep: Deployment, status: str, started_clock: float, **extra: Any) -> dict[str, Any]:
         record = {
             "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
@@ -546,7 +567,7 @@ class Deployer:
             "phase": extra.pop("failed_phase", None), "duration": round(time.monotonic() - started_clock, 3),
             "previous_tag": dep.previous_tag, "snapshot": dep.snapshot, "updated": dep.updated,
             "addons_hash": dep.addons_hash, "actor": _actor(), "ci_run_url": _ci_url(),
-            "notes": dep.notes, **extra,
+            "notes": dep.notes, "snapshots_pruned": dep.snapshots_pruned, **extra,
         }
         self.host.append_record(self.log_path, record)
         return record
@@ -591,26 +612,39 @@ def read_history(host: Host, stack: StackConfig, problems: list[str] | None = No
     return releases.parse_releases(text, path, on_error=report)
 
 
-def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the release to go back to, the release being undone)."""
+def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dict[str, Any], str | None]:
+    """(the release to go back to, the snapshot that holds its data).
+
+    The data of release T is what the first later release that ran a module
+    update snapshotted just before its update. None: no update ran since T,
+    so T's code matches the database as it is."""
     history = read_history(host, stack)
     done = releases.successful(history)
     if not done:
         raise ConfigError(f"{stack.env}: no successful release in {stack.state_root / releases.RELEASE_LOG}: "
                           "nothing to roll back to")
     current = done[-1]
+    target_index: int | None = None
     if to:
         validate_tag(to)
-        matches = [r for r in done if r.get("image_tag") == to]
+        matches = [i for i, r in enumerate(done) if r.get("image_tag") == to]
         if not matches:
             known = ", ".join(dict.fromkeys(r.get("image_tag", "?") for r in reversed(done))) or "none"
             raise ConfigError(f"{stack.env}: unknown rollback target {to!r}: no successful release with that tag "
                               f"(known: {known})")
-        return matches[-1], current
-    for record in reversed(done[:-1]):
-        if record.get("image_tag") != current.get("image_tag"):
-            return record, current
-    raise ConfigError(f"{stack.env}: no earlier successful release than {current.get('image_tag')} to roll back to")
+        target_index = matches[-1]
+    else:
+        for i in range(len(done) - 2, -1, -1):
+            if done[i].get("image_tag") != current.get("image_tag"):
+                target_index = i
+                break
+        if target_index is None:
+            raise ConfigError(
+                f"{stack.env}: no earlier successful release than {current.get('image_tag')} to roll back to")
+    snapshot = next((r.get("snapshot") for r in done[target_index + 1:] if r.get("snapshot")), None)
+    if snapshot is not None and not SNAPSHOT_RE.match(str(snapshot)):
+        raise ConfigError(f"{stack.env}: release log names an invalid snapshot id {snapshot!r}")
+    return done[target_index], snapshot
 
 
 def dry_run_plan(stack: StackConfig, runner: Runner, tag: str, *, kind: str = "deploy",

@@ -56,7 +56,8 @@ def stack(tmp_path_factory):
         f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state_root}", f"ODOO_PUBLISHED_PORT={port}",
         "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15",
         "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1", "ODOO_DB_NAME=opw_it", "ODOO_UPDATE=standin_demo",
-        "ODOO_DEPLOY_GATE_TIMEOUT=20", "ODOO_DEPLOY_DRAIN_SECONDS=1", "ODOO_DEPLOY_LOCK_TIMEOUT=2", "",
+        "ODOO_DEPLOY_GATE_TIMEOUT=20", "ODOO_DEPLOY_DRAIN_SECONDS=1", "ODOO_DEPLOY_LOCK_TIMEOUT=2",
+        "ODOO_DEPLOY_KEEP_SNAPSHOTS=1", "",
     ]))
     for scenario, sha in SCENARIOS.items():
         args = ["build", "dev", "--sha", sha, "--odoo-src", str(REPO / "tests/fixtures/standin-odoo"),
@@ -191,13 +192,18 @@ def test_release_log_records_every_attempt(stack) -> None:
     assert {"timestamp", "env", "commit", "digests", "actor"} <= set(history[0])
 
 
-def test_rollback_goes_to_the_previous_success(stack) -> None:
+def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     cli, project, state_root, port = stack
-    result = cli.json("rollback", "dev")
+    sql(cli, "INSERT INTO odoo_ai_probe VALUES ('written after the update')")
+    result = cli.json("rollback", "dev", "--restore-db")
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
-    assert "update" not in [p["name"] for p in result["phases"]]
+    names = [p["name"] for p in result["phases"]]
+    assert "update" not in names and "restore" in names
     assert health(port) == 200
     assert cli.json("status", "dev")["tag"] == tag("ok")
+    # The data as it was before ok_v2's update: its schema version and rows.
+    assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'").endswith("1.0.0")
+    assert sql(cli, "SELECT note FROM odoo_ai_probe") == "written before"
     bad = cli("rollback", "dev", "--to", "dev-0000000", check=False)
     assert bad.returncode == 2 and "unknown rollback target 'dev-0000000'" in bad.stderr
     back = cli.json("rollback", "dev", "--to", tag("ok_v2"))
@@ -239,6 +245,16 @@ def test_deploy_killed_mid_update_is_recovered_by_the_next(stack) -> None:
     history = releases(cli)
     assert history[-2]["image_tag"] == tag("slow_update") and history[-2]["status"] == "failed"
     assert "interrupted in phase update" in history[-2]["note"]
+
+
+def test_old_snapshots_are_pruned(stack) -> None:
+    cli, project, state_root, port = stack
+    history = releases(cli)
+    last = history[-1]
+    assert last["status"] == "success" and last["snapshot"]
+    kept = sorted(p.name for p in (state_root / "snapshots").iterdir())
+    assert kept == [f"{last['snapshot']}.dump", f"{last['snapshot']}.filestore"] or kept == [f"{last['snapshot']}.dump"]
+    assert any(r.get("snapshots_pruned") for r in history)
 
 
 def test_teardown_leaves_nothing(stack) -> None:

@@ -136,6 +136,13 @@ def restore_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | Non
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
+def remove_snapshots(stack: StackConfig, snapshot_ids: list[str], env_file: Path | None = None) -> Command:
+    """rm in a container: pg_dump wrote the dumps as root, the host user may not own them."""
+    paths = [f"{SNAPSHOT_DIR_TOOLS}/{sid}.{suffix}" for sid in snapshot_ids for suffix in ("dump", "filestore")]
+    return compose(stack, "run", "--rm", "--no-deps", "-T", "--entrypoint", "rm", "script-runner", "-rf", "--",
+                   *paths, env_file=env_file, timeout=600)
+
+
 def module_update(stack: StackConfig, env_file: Path, modules: str, *, init: bool) -> Command:
     flag = "-i" if init else "-u"
     return compose(stack, "run", "--rm", "--no-deps", "-T", "script-runner",
