@@ -1,4 +1,4 @@
-"""The release log: what was deployed where (reader only).
+"""The release log: what was deployed where.
 
 `<state_root>/releases.log` is JSON Lines, one object per deploy, appended by the
 deploy use-case, e.g.::
