@@ -14,6 +14,7 @@ killed one left half done.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -31,6 +32,9 @@ from odoo_ai.config.stack import StackConfig, validate_tag
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.hosts import Host
 from odoo_ai.plan import deploy as plan
+from odoo_ai.plan import images as images_plan
+from odoo_ai.plan.compose import docker_binary
+from odoo_ai.registry import registry_settings, split_image
 from odoo_ai.runners.base import Command, Result, Runner
 
 JOURNAL = "deploy-journal.json"
@@ -227,8 +231,36 @@ class Deployer:
         self.host.write_private(self.next_env, format_env(
             self._next_values, header="Candidate .env of a deploy in progress (mode 0600)."))
 
+    def _registry_login(self) -> Path | None:
+        """With registry credentials in the environment, log the host's docker in
+        for this deploy only: a private DOCKER_CONFIG, the password on stdin."""
+        if split_image(self.stack.image)[0] is None:
+            return None
+        try:
+            settings = registry_settings(self.stack, self.environ)
+        except ConfigError:
+            return None
+        if settings.credentials is None:
+            return None
+        config_dir = self.host.make_private_dir()
+        creds = settings.credentials
+        result = self._run(images_plan.login(docker_binary(), settings.host, creds.user, creds.password,
+                                             config_dir=str(config_dir)))
+        if not result.ok:
+            self.host.remove_tree(config_dir)
+            return None  # the pull then fails, and images already on the host may still do
+        return config_dir
+
     def _pull(self, dep: Deployment) -> None:
-        result = self._run(plan.pull(self.stack, self.next_env))
+        config_dir = self._registry_login()
+        command = plan.pull(self.stack, self.next_env)
+        if config_dir is not None:
+            command = dataclasses.replace(command, env={**command.env, "DOCKER_CONFIG": str(config_dir)})
+        try:
+            result = self._run(command)
+        finally:
+            if config_dir is not None:
+                self.host.remove_tree(config_dir)
         if result.ok:
             return
         missing = [ref for ref in dep.images.values() if not self._run(plan.image_inspect(ref)).ok]

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,8 @@ class Host(Protocol):
     def unlink(self, path: Path) -> None: ...
     def mkdir(self, path: Path) -> None: ...
     def lock(self, path: Path, *, command: str, timeout: float) -> AbstractContextManager: ...
+    def make_private_dir(self) -> Path: ...
+    def remove_tree(self, path: Path) -> None: ...
 
 
 class LocalHost:
@@ -78,6 +81,12 @@ class LocalHost:
 
     def lock(self, path: Path, *, command: str, timeout: float) -> EnvLock:
         return EnvLock(path, command=command, timeout=timeout)
+
+    def make_private_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="odoo-ai-"))  # 0700
+
+    def remove_tree(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # Remote scripts: "$1", "$2"... are paths; contents come on stdin.
@@ -189,6 +198,12 @@ class RemoteHost:
 
     def lock(self, path: Path, *, command: str, timeout: float) -> RemoteLock:
         return RemoteLock(self.target, path, command=command, timeout=timeout)
+
+    def make_private_dir(self) -> Path:
+        return Path(self._must("creating a private temp dir", 'mktemp -d "${TMPDIR:-/tmp}/odoo-ai-XXXXXX"').strip())
+
+    def remove_tree(self, path: Path) -> None:
+        self._sh('rm -rf -- "$1"', str(path))
 
     def sync_stack_files(self, repo_root: Path, remote_dir: Path) -> None:
         """Copy the Compose files of the repo to the host (tar over stdin)."""
