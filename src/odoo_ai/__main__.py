@@ -1,0 +1,3 @@
+from odoo_ai.cli import entry
+
+entry()

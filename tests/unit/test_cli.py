@@ -1,0 +1,69 @@
+"""The CLI surface: exit codes, one-line errors, JSON documents (no Docker needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def odoo_ai(*args: str, repo: Path, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "odoo_ai", "--repo", str(repo), "--config-dir", str(repo / "docker" / "config"), *args],
+        capture_output=True, text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+def test_config_show_json_has_the_documented_keys(repo: Path, home: Path) -> None:
+    proc = odoo_ai("config", "show", "testing", "--json", repo=repo, home=home)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    for key in ("env", "project", "state_root", "data_dir", "db_dir", "log_dir", "logfile", "compose_files"):
+        assert key in doc
+    assert doc["project"] == "opw-testing" and doc["state_root"] == str(home / "odoo-ai" / "opw-testing")
+
+
+@pytest.mark.parametrize(
+    ("args", "env_text", "needle"),
+    [
+        (["config", "show", "prod"], None, "unknown env 'prod'"),
+        (["config", "show", "dev"], "ODOO_STATE_ROOT=var/odoo\n", "must be an absolute path"),
+        (["config", "show", "dev"], "not a line\n", "dev.env:1: cannot parse line"),
+        (["env", "render", "dev", "--tag", "dev-1"], None, "missing secrets ODOO_DB_PASSWORD, ODOO_MASTER_PASSWORD"),
+        (["deploy", "dev", "--tag", "../x"], None, "invalid image tag '../x'"),
+        (["deploy", "dev", "--tag", "dev-1", "--host", "ssh://a b"], None, "--host"),
+        (["rollback", "dev"], None, "nothing to roll back to"),
+        (["logs", "dev", "nosuch"], None, "unknown service 'nosuch'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo: Path, home: Path, args, env_text, needle) -> None:
+    if env_text is not None:
+        (repo / "docker" / "config" / "dev.env").write_text(env_text)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    proc = odoo_ai(*args, repo=repo, home=home)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 2 and needle in lines[0]  # the error, and at most a hint
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+    assert not (home / "odoo-ai").exists()
+
+
+def test_json_errors_are_one_document(repo: Path, home: Path) -> None:
+    proc = odoo_ai("config", "show", "nope", "--json", repo=repo, home=home)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 2 and doc["exit_code"] == 2 and "unknown env" in doc["error"]
+
+
+def test_dry_run_deploy_writes_nothing_and_redacts_stdin(repo: Path, home: Path) -> None:
+    proc = odoo_ai("deploy", "dev", "--tag", "dev-1a2b3c4", "--dry-run", repo=repo, home=home,
+                   env={"ODOO_DB_PASSWORD": "hunter2-secret"})
+    assert proc.returncode == 0, proc.stderr
+    assert "hunter2-secret" not in proc.stdout + proc.stderr
+    assert "# stdin: <redacted>" in proc.stdout
+    assert "--scale web=2" in proc.stdout and "pg_dump" in proc.stdout
+    assert not (home / "odoo-ai").exists()
