@@ -65,6 +65,8 @@ def test_project_name_drives_default_root(repo: Path, home: Path) -> None:
         ("dev", "ODOO_IMAGE_TAG=dev-abc;rm -rf /\n", "invalid image tag"),
         ("dev", "ODOO_SECRETS=GOOD,bad name\n", "invalid variable name"),
         ("dev", "ODOO_DB_NAME=x y\n", "ODOO_DB_NAME"),
+        ("dev", "ODOO_DB_USER=odoo;drop\n", "ODOO_DB_USER='odoo;drop'"),
+        ("dev", "ODOO_BIND_ADDRESS=1.2.3.4.5\n", "ODOO_BIND_ADDRESS='1.2.3.4.5' is not an IP address"),
     ],
 )
 def test_bad_input_is_one_clear_error(repo: Path, home: Path, env: str, text: str | None, needle: str) -> None:

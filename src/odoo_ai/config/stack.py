@@ -7,6 +7,7 @@ Secrets come from the process environment at render time (see render.py).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 IMAGE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 MODULES_RE = re.compile(r"^(all|[a-z0-9_]+(,[a-z0-9_]+)*)$")
+DB_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DB_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOG_MOUNT = "/volumes/logs"
 
@@ -217,8 +219,13 @@ def load_stack(
         key="ODOO_PUBLISHED_PORT", source=source, low=1, high=65535,
     )
     bind_address = raw.get("ODOO_BIND_ADDRESS") or "127.0.0.1"
-    if not re.match(r"^[0-9a-fA-F.:]+$", bind_address):
-        raise ConfigError(f"{source}: ODOO_BIND_ADDRESS={bind_address!r} is not an IP address")
+    try:
+        ipaddress.ip_address(bind_address)
+    except ValueError:
+        raise ConfigError(f"{source}: ODOO_BIND_ADDRESS={bind_address!r} is not an IP address") from None
+    db_user = raw.get("ODOO_DB_USER") or "odoo"
+    if not DB_USER_RE.match(db_user):
+        raise ConfigError(f"{source}: ODOO_DB_USER={db_user!r}: letters, digits and '_' only, not starting with a digit")
     if "ODOO_WORKERS" in raw:
         # The proxy sends /websocket to Odoo's gevent port, which only multi-process mode opens.
         _int(raw["ODOO_WORKERS"], key="ODOO_WORKERS", source=source, low=1, high=64)
