@@ -28,7 +28,7 @@ from typing import Any
 from odoo_ai import releases
 from odoo_ai.config.envfile import format_env
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
-from odoo_ai.config.stack import StackConfig, validate_tag
+from odoo_ai.config.stack import StackConfig, parse_number, validate_tag
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.hosts import Host
 from odoo_ai.plan import deploy as plan
@@ -75,15 +75,7 @@ class DeploySettings:
 
         def number(key: str, default: float, low: float, high: float) -> float:
             raw = v.get(key)
-            if raw is None or raw == "":
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"{source}: {key}={raw!r} is not a number") from None
-            if not low <= value <= high:
-                raise ConfigError(f"{source}: {key}={raw} is out of range {low:g}..{high:g}")
-            return value
+            return default if not raw else parse_number(raw, key=key, source=source, low=low, high=high)
 
         policy = v.get("ODOO_DEPLOY_WEB_DURING_UPDATE") or "keep"
         if policy not in ("keep", "stop"):

@@ -151,14 +151,20 @@ def _absolute(value: str, *, key: str, source: str) -> Path:
     return path
 
 
-def _int(value: str, *, key: str, source: str, low: int, high: int) -> int:
+def parse_number(value: str, *, key: str, source: str, low: float, high: float, integer: bool = False) -> float:
+    """A setting that must be a number in [low, high]; ConfigError naming file and key."""
     try:
-        number = int(value)
+        number = int(value) if integer else float(value)
     except ValueError:
-        raise ConfigError(f"{source}: {key}={value!r} is not a whole number") from None
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{source}: {key}={value!r} is not {kind}") from None
     if not low <= number <= high:
-        raise ConfigError(f"{source}: {key}={value} is out of range {low}..{high}")
+        raise ConfigError(f"{source}: {key}={value} is out of range {low:g}..{high:g}")
     return number
+
+
+def _int(value: str, *, key: str, source: str, low: int, high: int) -> int:
+    return int(parse_number(value, key=key, source=source, low=low, high=high, integer=True))
 
 
 def load_stack(
