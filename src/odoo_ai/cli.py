@@ -316,9 +316,26 @@ def _on_host(stack: StackConfig, host_url: str | None, ssh_key: Path | None, kno
     return remote, host
 
 
+class PhaseProgress:
+    """Phase lines on stderr; on a terminal, a spinner with the elapsed time while one runs."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def __call__(self, line: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if line.startswith("… ") and err.is_terminal:
+            self._status = err.status(f"{line[2:]}…", spinner="dots")
+            self._status.start()
+        else:  # in CI logs the start line shows what a long phase is doing
+            err.print(line, markup=False)
+
+
 def _deployer(stack: StackConfig, host: Host, lock_timeout: float | None, gate_timeout: float | None) -> deploy_uc.Deployer:
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
-    progress = None if state.json else (lambda line: err.print(line, markup=False))
+    progress = None if state.json else PhaseProgress()
     return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
 
 
