@@ -1,0 +1,160 @@
+"""Bridges odoo-ai's `--json` documents to GitHub Actions (standard library only).
+
+    python .github/scripts/report.py summary deploy|promote|prune|build RESULT.json [ENV]
+        Markdown appended to $GITHUB_STEP_SUMMARY (stdout when it is not set). A missing
+        or unreadable RESULT.json (the command died before it printed) still gives a line
+        saying so. Always exits 0: a summary never fails a job.
+    python .github/scripts/report.py outputs RESULT.json NAME=FIELD[.FIELD...]...
+        `NAME=value` lines appended to $GITHUB_OUTPUT (stdout when it is not set), e.g.
+        `tag=new_tag` or `image=images.script-runner.ref`. Exits 1 if a field is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _failure(result: dict[str, Any]) -> list[str]:
+    lines = []
+    if result.get("error"):
+        phase = f" in phase `{result['failed_phase']}`" if result.get("failed_phase") else ""
+        lines.append(f"**Error{phase}:** {_cell(result['error'])}")
+    if result.get("hint"):
+        lines.append(f"**Hint:** {_cell(result['hint'])}")
+    if result.get("output"):
+        lines += ["", "<details><summary>last lines</summary>", "", "```", str(result["output"]).rstrip(), "```",
+                  "", "</details>"]
+    return lines
+
+
+def deploy(result: dict[str, Any], env: str) -> list[str]:
+    kind = result.get("kind") or "deploy"
+    status = result.get("status") or ("failed" if result.get("error") else "?")
+    lines = [f"### {kind} of `{result.get('tag', '?')}` to {result.get('env') or env}: **{status}**", ""]
+    release = result.get("release") or {}
+    rows = [("previous release", result.get("previous_tag")), ("commit", release.get("commit")),
+            ("duration", f"{release['duration']:.1f} s" if isinstance(release.get("duration"), int | float) else None),
+            ("module update", release.get("updated")), ("snapshot", release.get("snapshot"))]
+    rows += [(f"{target} digest", digest) for target, digest in (result.get("digests") or {}).items()]
+    lines += ["| | |", "|---|---|"] + [f"| {name} | `{_cell(value)}` |" for name, value in rows if value not in (None, "")]
+    phases = result.get("phases") or []
+    if phases:
+        lines += ["", "| phase | seconds | ok |", "|---|---:|---|"]
+        lines += [f"| {_cell(p.get('name'))} | {p.get('seconds', 0):.1f} | {'yes' if p.get('ok') else '**no**'} |"
+                  for p in phases]
+    for note in release.get("notes") or []:
+        lines.append(f"- note: {_cell(note)}")
+    return lines + [""] + _failure(result)
+
+
+def promote(result: dict[str, Any], env: str) -> list[str]:
+    if result.get("error"):
+        return [f"### promote to {env}: **failed**", ""] + _failure(result)
+    lines = [f"### promoted `{result.get('tag')}` as `{result.get('new_tag')}` "
+             f"(digests from the {result.get('source')})", "", "| image | digest |", "|---|---|"]
+    lines += [f"| `{_cell(i.get('ref'))}` | `{_cell(i.get('digest'))}` |" for i in (result.get("images") or {}).values()]
+    return lines + [f"- note: {_cell(n)}" for n in result.get("notes") or []]
+
+
+def prune(result: dict[str, Any], env: str) -> list[str]:
+    if result.get("error"):
+        return ["### prune-images: **failed**", ""] + _failure(result)
+    dry = result.get("dry_run")
+    count = result.get("would_delete", result.get("deleted", 0))
+    lines = [f"### prune-images{' (dry run)' if dry else ''}: {'would delete' if dry else 'deleted'} {count}, "
+             f"kept {result.get('kept', 0)} (keep the last {result.get('keep')} releases)", "",
+             "| action | image | why |", "|---|---|---|"]
+    for registry in result.get("registries") or []:
+        for repo in registry.get("repositories") or []:
+            for image in repo.get("images") or []:
+                name = f"{repo.get('repository')}:{','.join(image.get('tags') or []) or image.get('digest', '')[:19]}"
+                lines.append(f"| {image.get('action')} | `{_cell(name)}` | {_cell('; '.join(image.get('reasons') or []))} |")
+    lines += [f"- not pruned: {_cell(why)}" for why in (result.get("skipped_envs") or {}).values()]
+    lines += [f"- {kind}: {_cell(text)}" for kind in ("notes", "warnings", "failures") for text in result.get(kind) or []]
+    return lines
+
+
+def build(result: dict[str, Any], env: str) -> list[str]:
+    if result.get("error"):
+        return [f"### build for {env}: **failed**", ""] + _failure(result)
+    lines = [f"### images `{result.get('tag')}` (commit `{result.get('sha')}`)", "",
+             "| target | pushed as | digest |", "|---|---|---|"]
+    for target, image in (result.get("images") or {}).items():
+        lines.append(f"| {target} | `{_cell(image.get('ref'))}` | `{_cell(image.get('digest'))}` |")
+    verify = result.get("verify")
+    if isinstance(verify, dict) and verify.get("scanned"):
+        lines.append(f"- Enterprise key scan: {verify.get('findings', 0)} findings in {verify.get('layers', '?')} layers")
+    return lines
+
+
+KINDS = {"deploy": deploy, "promote": promote, "prune": prune, "build": build}
+
+
+def _append(variable: str, text: str) -> None:
+    target = os.environ.get(variable)
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def summary(kind: str, path: str, env: str) -> int:
+    result = _load(path)
+    if result is None:
+        lines = [f"### {kind} {env}: no result", "",
+                 "The command ended before it printed its JSON document: see this step's log above."]
+    else:
+        lines = KINDS[kind](result, env)
+    _append("GITHUB_STEP_SUMMARY", "\n".join(lines) + "\n\n")
+    return 0
+
+
+def outputs(path: str, specs: list[str]) -> int:
+    result = _load(path)
+    if result is None:
+        print(f"report.py: {path}: no JSON document", file=sys.stderr)
+        return 1
+    lines = []
+    for spec in specs:
+        name, _, field = spec.partition("=")
+        value: Any = result
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, str) or not value or "\n" in value:
+            print(f"report.py: {path}: no string at {field!r}", file=sys.stderr)
+            return 1
+        lines.append(f"{name}={value}\n")
+    _append("GITHUB_OUTPUT", "".join(lines))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "summary" and argv[1] in KINDS:
+        return summary(argv[1], argv[2], argv[3] if len(argv) > 3 else "")
+    if len(argv) >= 3 and argv[0] == "outputs" and all("=" in spec for spec in argv[2:]):
+        return outputs(argv[1], argv[2:])
+    print(f"usage: report.py summary {'|'.join(KINDS)} RESULT.json [ENV]\n"
+          "       report.py outputs RESULT.json NAME=FIELD[.FIELD...]...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
