@@ -79,7 +79,8 @@ def main() -> int:
         "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15", "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
         "ODOO_DB_NAME=opw_bench", "ODOO_UPDATE=standin_demo", "ODOO_DEPLOY_GATE_TIMEOUT=15", "",
     ]))
-    env = {**os.environ, "ODOO_AI_DOCKER": DOCKER, "ODOO_DB_PASSWORD": "bench-db", "ODOO_MASTER_PASSWORD": "bench-m"}
+    env = {**os.environ, "ODOO_AI_DOCKER": DOCKER, "ODOO_DB_PASSWORD": "bench-db", "ODOO_MASTER_PASSWORD": "bench-m",
+           "ODOO_BUILD_WKHTMLTOPDF": "none"}  # a deploy benchmark: no PDF tooling in the images
 
     def cli(*args: str, check: bool = True) -> dict:
         proc = subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), *args, "--json"],

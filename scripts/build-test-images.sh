@@ -76,6 +76,7 @@ odoo_args=(
     -f docker/Dockerfile
     --build-arg "BASE_IMAGE=$BASE_IMAGE"
     --build-arg ODOO_LOCAL_SRC=tests/fixtures/standin-odoo
+    --build-arg "WKHTMLTOPDF=${ODOO_BUILD_WKHTMLTOPDF:-none}"
     --build-arg ODOO_REF=18.0-standin
     --build-arg "SOURCE_COMMIT=$(git rev-parse --verify -q HEAD 2>/dev/null || true)"
     --build-arg "BUILD_TIME=${ODOO_AI_BUILD_TIME:-}"

@@ -55,6 +55,14 @@ def build_time(repo_root: Path, sha: str) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _wkhtmltopdf(stack: StackConfig) -> str:
+    """ODOO_BUILD_WKHTMLTOPDF (env file, else process environment): debian (default) or none."""
+    value = stack.values.get("ODOO_BUILD_WKHTMLTOPDF") or os.environ.get("ODOO_BUILD_WKHTMLTOPDF") or "debian"
+    if value not in ("debian", "none"):
+        raise ConfigError(f"ODOO_BUILD_WKHTMLTOPDF={value!r}: 'debian' or 'none'")
+    return value
+
+
 def _path_setting(stack: StackConfig, key: str, cli: Path | None, *, must_be_dir: bool) -> Path | None:
     value = cli or (Path(stack.values[key]) if stack.values.get(key) else None)
     if value is None:
@@ -110,6 +118,7 @@ def build_inputs(
         enterprise_key=key,
         enterprise_known_hosts=known,
         ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, must_be_dir=False),
+        wkhtmltopdf=_wkhtmltopdf(stack),
         build_time=build_time(stack.repo_root, sha),
     )
 

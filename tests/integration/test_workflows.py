@@ -126,6 +126,7 @@ class Stage:
             "ODOO_BUILD_ODOO_SRC=tests/fixtures/standin-odoo",
             "ODOO_BUILD_ADDONS_DIR=tests/fixtures/standin-addons/tests_pass",
             f"ODOO_BUILD_BASE_IMAGE={BASE_IMAGE}",
+            "ODOO_BUILD_WKHTMLTOPDF=none",
             "ODOO_DEPLOY_GATE_TIMEOUT=60",
             "ODOO_DEPLOY_DRAIN_SECONDS=0.5",
         ]

@@ -63,7 +63,7 @@ def test_build_web_with_secrets(stack) -> None:
         "docker", "build", "--file", f"{repo}/docker/Dockerfile", "--target", "web",
         "--tag", "odoo-ai/odoo-web:dev-1a2b3c4",
         "--build-arg", "SOURCE_COMMIT=1a2b3c4d5e6f", "--build-arg", "ODOO_REF=18.0",
-        "--build-arg", "ENTERPRISE_SHA=abc", "--build-arg", "BUILD_TIME=T",
+        "--build-arg", "ENTERPRISE_SHA=abc", "--build-arg", "BUILD_TIME=T", "--build-arg", "WKHTMLTOPDF=debian",
         "--build-arg", "BASE_IMAGE=debian:bookworm-slim", "--build-arg", "ODOO_LOCAL_SRC=vendor/odoo",
         "--build-arg", "ENTERPRISE_GIT_URL=git@github.com:odoo/enterprise.git",
         "--secret", "id=enterprise_key,src=/run/key", "--secret", "id=enterprise_known_hosts,src=/run/kh",

@@ -27,6 +27,7 @@ class BuildInputs:
     enterprise_key: Path | None = None
     enterprise_known_hosts: Path | None = None
     ca_file: Path | None = None
+    wkhtmltopdf: str = "debian"  # debian: Debian's wkhtmltopdf for PDF reports; none: skip
     build_time: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -60,6 +61,7 @@ def build_command(stack: StackConfig, target: str, inputs: BuildInputs, docker: 
         "ODOO_REF": inputs.odoo_ref,
         "ENTERPRISE_SHA": inputs.enterprise_sha,
         "BUILD_TIME": inputs.build_time,
+        "WKHTMLTOPDF": inputs.wkhtmltopdf,
     }
     if inputs.base_image:
         args["BASE_IMAGE"] = inputs.base_image
