@@ -26,6 +26,20 @@ BASE_IMAGE = os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm"
 os.environ.setdefault("ODOO_BUILD_WKHTMLTOPDF", "none")
 
 
+STANDIN_SRC = REPO / "tests/fixtures/standin-odoo"
+STANDIN_ADDONS = REPO / "tests/fixtures/standin-addons"
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def standin_build_args(env: str, sha: str, *, addons: str = "ok") -> list[str]:
+    """`odoo-ai build` of the stand-in Odoo with the real Dockerfile, addons scenario `addons`."""
+    args = ["build", env, "--sha", sha, "--odoo-src", str(STANDIN_SRC), "--addons", str(STANDIN_ADDONS / addons),
+            "--base-image", BASE_IMAGE]
+    if os.path.exists(CA_FILE):
+        args += ["--ca-file", CA_FILE]
+    return args
+
+
 def _docker_ok() -> bool:
     try:
         return subprocess.run([DOCKER, "info"], capture_output=True, timeout=20).returncode == 0

@@ -5,7 +5,6 @@ dev/testing env files, release logs and the CLI wired to it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,20 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BASE_IMAGE, DOCKER, REPO, Cli
+from tests.integration.conftest import DOCKER, Cli, standin_build_args
 from tests.integration.registry import Registry
-
-STANDIN_SRC = REPO / "tests/fixtures/standin-odoo"
-STANDIN_ADDONS = REPO / "tests/fixtures/standin-addons"
-CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-def standin_build_args(env: str, sha: str, *, addons: str = "ok") -> list[str]:
-    args = ["build", env, "--sha", sha, "--odoo-src", str(STANDIN_SRC), "--addons", str(STANDIN_ADDONS / addons),
-            "--base-image", BASE_IMAGE]
-    if os.path.exists(CA_FILE):
-        args += ["--ca-file", CA_FILE]
-    return args
 
 
 @pytest.fixture(scope="session")

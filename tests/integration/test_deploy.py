@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     free_port,
     image_exists,
     leftovers,
+    standin_build_args,
 )
 
 SCENARIOS = {  # addons scenario -> fake commit (tag dev-<first 7>)
@@ -32,7 +33,6 @@ SCENARIOS = {  # addons scenario -> fake commit (tag dev-<first 7>)
     "never_healthy": "4444444dddd", "crash": "5555555eeee", "slow_update": "6666666ffff",
 }
 SECRETS = {"ODOO_DB_PASSWORD": "s3cr$t 'db'", "ODOO_MASTER_PASSWORD": "master$$"}
-CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def tag(scenario: str) -> str:
@@ -60,11 +60,7 @@ def stack(tmp_path_factory):
         "ODOO_DEPLOY_KEEP_SNAPSHOTS=1", "",
     ]))
     for scenario, sha in SCENARIOS.items():
-        args = ["build", "dev", "--sha", sha, "--odoo-src", str(REPO / "tests/fixtures/standin-odoo"),
-                "--addons", str(REPO / "tests/fixtures/standin-addons" / scenario), "--base-image", BASE_IMAGE]
-        if os.path.exists(CA_FILE):
-            args += ["--ca-file", CA_FILE]
-        cli(*args, timeout=1200)
+        cli(*standin_build_args("dev", sha, addons=scenario), timeout=1200)
     yield cli, project, state_root, port
     if leftovers(project)["containers"]:
         subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), "logs", "dev",

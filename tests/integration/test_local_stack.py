@@ -4,7 +4,6 @@ and torn down by the CLI against a real engine, real PostgreSQL and real nginx."
 from __future__ import annotations
 
 import json
-import os
 import stat
 
 import httpx
@@ -13,27 +12,20 @@ import pytest
 from tests.integration.conftest import (
     BASE_IMAGE,
     DOCKER,
-    REPO,
     force_cleanup,
     free_port,
     image_exists,
     leftovers,
+    standin_build_args,
 )
 
 DB_IMAGE = "odoo-ai-test/postgres:15"
 PROXY_IMAGE = "odoo-ai-test/nginx:1"
-STANDIN_SRC = "tests/fixtures/standin-odoo"
-STANDIN_ADDONS = "tests/fixtures/standin-addons/ok"
 SHA = "5ca1ab1e0ddba11"
-CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def build_args(env: str = "dev") -> list[str]:
-    args = ["build", env, "--sha", SHA, "--odoo-src", str(REPO / STANDIN_SRC),
-            "--addons", str(REPO / STANDIN_ADDONS), "--base-image", BASE_IMAGE]
-    if os.path.exists(CA_FILE):
-        args += ["--ca-file", CA_FILE]
-    return args
+    return standin_build_args(env, SHA)
 
 
 @pytest.fixture

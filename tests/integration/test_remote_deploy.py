@@ -12,19 +12,18 @@ import httpx
 import pytest
 
 from tests.integration.conftest import (
-    BASE_IMAGE,
     DOCKER,
     REPO,
     Cli,
     force_cleanup,
     free_port,
     leftovers,
+    standin_build_args,
 )
 from tests.integration.sshd import start_sshd
 
 SECRETS = {"ODOO_DB_PASSWORD": "r3mote-$ecret 'pw'", "ODOO_MASTER_PASSWORD": "remote-master-$$"}
 SCENARIOS = {"ok": "7777777aaaa", "ok_v2": "8888888bbbb"}
-CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +52,7 @@ def remote(tmp_path_factory):
         "ODOO_UPDATE=standin_demo", "ODOO_DEPLOY_GATE_TIMEOUT=30", "ODOO_DEPLOY_DRAIN_SECONDS=0.5", "",
     ]))
     for scenario, sha in SCENARIOS.items():
-        args = ["build", "dev", "--sha", sha, "--odoo-src", str(REPO / "tests/fixtures/standin-odoo"),
-                "--addons", str(REPO / "tests/fixtures/standin-addons" / scenario), "--base-image", BASE_IMAGE]
-        if os.path.exists(CA_FILE):
-            args += ["--ca-file", CA_FILE]
-        cli(*args, timeout=1200)
+        cli(*standin_build_args("dev", sha, addons=scenario), timeout=1200)
     yield cli, sshd, project, state_root, port, argv_log, tmp
     sshd.stop()
     force_cleanup(project, state_root)
