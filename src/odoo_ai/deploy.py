@@ -441,7 +441,14 @@ class Deployer:
             except OdooAiError:
                 pass
         else:
+            # A first deploy failed: there is no previous release, so take down what this
+            # one started (db, proxy) while its .env still exists; the data stays on disk.
             self.host.unlink(self.upstream_path)
+            if self.host.read_text(self.next_env) is not None:
+                result = self._run(plan.compose(self.stack, "--profile", "*", "down", "--remove-orphans",
+                                                env_file=self.next_env, timeout=300))
+                if result.ok:
+                    done.append("removed the services this first deploy had started")
         self.host.unlink(self.next_env)
         prev = self.stack.state_root / (APP_ENV + ".prev")
         if self.host.read_text(prev) is not None:

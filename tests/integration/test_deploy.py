@@ -259,3 +259,24 @@ def test_teardown_leaves_nothing(stack) -> None:
     assert leftovers(project) == {"containers": [], "networks": [], "volumes": []}
     assert not state_root.exists()
     assert Path(state_root).parent.exists()
+
+
+def test_failed_first_deploy_leaves_nothing_running(stack, tmp_path) -> None:
+    cli, *_ = stack  # its images are built; this test uses its own fresh stack
+    project = f"oaif-{os.getpid()}"
+    state_root = tmp_path / "state"
+    fresh = Cli(REPO, tmp_path / "config", cli.home, cli.env)
+    fresh.config_dir.mkdir()
+    fresh.write_env("dev", "\n".join([
+        f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state_root}", f"ODOO_PUBLISHED_PORT={free_port()}",
+        "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15",
+        "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1", "ODOO_DB_NAME=opw_first", "ODOO_UPDATE=standin_demo", "",
+    ]))
+    try:
+        doc = deploy_fails(fresh, tag("update_fails"), "update")
+        assert "removed the services this first deploy had started" in doc["release"]["undone"]
+        assert leftovers(project)["containers"] == []
+        assert not (state_root / ".env").exists() and not (state_root / ".env.next").exists()
+        assert [r["status"] for r in releases(fresh)] == ["failed"]
+    finally:
+        force_cleanup(project, state_root)
