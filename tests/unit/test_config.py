@@ -101,3 +101,11 @@ def test_update_modules_from_overlay_and_env_file(repo: Path, home: Path) -> Non
     assert load_stack("dev", repo_root=repo, home=home).update_modules == "sale,stock"
     write_env(repo, "dev", "ODOO_UPDATE=crm\n")
     assert load_stack("dev", repo_root=repo, home=home).update_modules == "crm"
+
+
+@pytest.mark.parametrize("env", ["dev", "testing"])
+def test_the_documented_examples_load_as_they_are(repo: Path, home: Path, env: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "docker" / "config" / f"{env}.env.example"
+    write_env(repo, env, example.read_text())
+    stack = load_stack(env, repo_root=repo, home=home)
+    assert stack.project == f"opw-{env}" and stack.env_file is not None
