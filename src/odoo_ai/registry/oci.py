@@ -199,16 +199,21 @@ class OciRegistry:
             url, params = response.links.get("next", {}).get("url"), None
         return tags
 
-    def manifest(self, repository: str, reference: str) -> tuple[str, str, bytes]:
-        """(digest, media type, exact bytes) of a manifest by tag or digest."""
+    def _manifest_response(self, method: str, repository: str, reference: str) -> httpx.Response:
+        """GET or HEAD a manifest by tag or digest; NotFound or a registry error otherwise."""
         response = self.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull",
+            method, f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull",
             headers={"Accept": ACCEPT},
         )
         if response.status_code == 404:
             raise NotFound(f"{self.label}: {repository}{'@' if DIGEST_RE.match(reference) else ':'}{reference} not found")
         if response.status_code != 200:
-            raise self._fail(response, f"GET manifest {repository}:{reference}")
+            raise self._fail(response, f"{method} manifest {repository}:{reference}")
+        return response
+
+    def manifest(self, repository: str, reference: str) -> tuple[str, str, bytes]:
+        """(digest, media type, exact bytes) of a manifest by tag or digest."""
+        response = self._manifest_response("GET", repository, reference)
         body = response.content
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if DIGEST_RE.match(reference) and digest != reference:
@@ -221,14 +226,7 @@ class OciRegistry:
         return digest, media_type, body
 
     def resolve_digest(self, repository: str, reference: str) -> str:
-        response = self.request(
-            "HEAD", f"/v2/{repository}/manifests/{reference}", scope=f"repository:{repository}:pull",
-            headers={"Accept": ACCEPT},
-        )
-        if response.status_code == 404:
-            raise NotFound(f"{self.label}: {repository}{'@' if DIGEST_RE.match(reference) else ':'}{reference} not found")
-        if response.status_code != 200:
-            raise self._fail(response, f"HEAD manifest {repository}:{reference}")
+        response = self._manifest_response("HEAD", repository, reference)
         digest = response.headers.get("docker-content-digest", "")
         if DIGEST_RE.match(digest):
             return digest
