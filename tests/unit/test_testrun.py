@@ -181,6 +181,26 @@ def test_shards_split_the_selection(stack, addons, tmp_path) -> None:
     assert info["shard"] == {"index": 2, "count": 3, "modules_total": 4}
 
 
+def test_without_tags_the_run_tests_exactly_its_modules(stack, addons, tmp_path) -> None:
+    prepared = prepare(stack, tmp_path, modules="mod_b, mod_a")
+    assert prepared.test_tags == "/mod_a,/mod_b"
+    assert prepared.project is not None and prepared.project.test_tags == "/mod_a,/mod_b"
+    assert "--test-tags=/mod_a,/mod_b" in plan.run_tests(prepared.project).argv
+    info = prepared.run_info()
+    assert (info["test_tags"], info["test_tags_source"]) == ("/mod_a,/mod_b", "modules")
+    # After sharding: only this shard's modules.
+    assert prepare(stack, tmp_path, shards=3, shard=1).test_tags == "/broken,/mod_c"
+
+
+def test_given_tags_override_the_modules_tags(stack, addons, tmp_path) -> None:
+    prepared = prepare(stack, tmp_path, modules="mod_a,mod_b", tags="/mod_a:TestX, -slow")
+    assert prepared.test_tags == "/mod_a:TestX,-slow"
+    assert prepared.project is not None
+    argv = plan.run_tests(prepared.project).argv
+    assert "--test-tags=/mod_a:TestX,-slow" in argv and "--test-tags=/mod_a,/mod_b" not in argv
+    assert prepared.run_info()["test_tags_source"] == "--tags"
+
+
 def test_an_empty_shard_is_no_tests_and_runs_nothing(stack, tmp_path) -> None:
     prepared = prepare(stack, tmp_path, modules="only_one", shards=2, shard=2)
     assert prepared.project is None
@@ -546,11 +566,13 @@ def test_cli_dry_run_prints_every_step_and_writes_nothing(repo, config_dir, tmp_
 
 
 def test_cli_dry_run_json(repo, config_dir) -> None:
-    result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--dry-run", "--json")
+    result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m,n", "--dry-run", "--json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["dry_run"] is True and doc["run"]["modules"] == ["m"]
-    assert any(" run --rm --no-deps -T " in line for line in doc["plan"])
+    assert doc["dry_run"] is True and doc["run"]["modules"] == ["m", "n"]
+    assert doc["run"]["test_tags"] == "/m,/n" and doc["run"]["test_tags_source"] == "modules"
+    run_line = next(line for line in doc["plan"] if " run --rm --no-deps -T " in line)
+    assert run_line.endswith("-i m,n --test-enable --test-tags=/m,/n --stop-after-init")
 
 
 def test_run_help_documents_the_exit_codes_and_options() -> None:

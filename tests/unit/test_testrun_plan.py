@@ -178,8 +178,16 @@ def test_demo_data_is_opt_in(project: plan.TestProject) -> None:
     assert argv[argv.index("script-runner") - 2 :][:2] == ["-e", "ODOO_WITHOUT_DEMO=False"]
 
 
-def test_odoo_argv_without_tags_and_with_a_leading_minus() -> None:
+def test_odoo_argv_without_tags_tests_exactly_the_modules() -> None:
+    # Without --test-tags Odoo would also test what -i pulls in (dependencies, auto_install).
+    assert plan.module_test_tags(["a", "b_c"]) == "/a,/b_c"
     assert plan.odoo_test_argv("d", ["m"], None) == [
-        "/odoo/odoo-bin", "-d", "d", "-i", "m", "--test-enable", "--stop-after-init",
+        "/odoo/odoo-bin", "-d", "d", "-i", "m", "--test-enable", "--test-tags=/m", "--stop-after-init",
     ]
-    assert "--test-tags=-/web" in plan.odoo_test_argv("d", ["m"], "-/web")
+    assert plan.odoo_test_argv("d", ("a", "b"), None)[-2] == "--test-tags=/a,/b"
+
+
+def test_odoo_argv_given_tags_win_and_a_leading_minus_stays_one_item() -> None:
+    argv = plan.odoo_test_argv("d", ["m", "n"], "-/web")
+    assert "--test-tags=-/web" in argv and not any(a.startswith("--test-tags=/") for a in argv)
+    assert plan.odoo_test_argv("d", ["m"], "at_install")[-2] == "--test-tags=at_install"

@@ -211,12 +211,23 @@ def pull_image(tp: TestProject) -> Command:
     return compose(tp.stack, "--ansi", "never", "pull", "--quiet", "script-runner", timeout=1800)
 
 
+def module_test_tags(modules: list[str] | tuple[str, ...]) -> str:
+    """`/a,/b`: Odoo's --test-tags for the standard tests of exactly these modules.
+
+    Without --test-tags Odoo runs the tests of every module it installs in that run: the
+    dependencies and auto-installed modules pulled in by `-i` too (on a full source, Odoo's
+    own), so the verdict would not be about the modules asked for."""
+    return ",".join(f"/{module}" for module in modules)
+
+
 def odoo_test_argv(database: str, modules: list[str] | tuple[str, ...], test_tags: str | None) -> list[str]:
     """Odoo's own command line: install the modules on the empty database and run their
-    tests. HTTP stays on (HttpCase tests need it; the container has its own network)."""
+    tests: `test_tags` when given, else those of exactly `modules` (module_test_tags).
+    HTTP stays on (HttpCase tests need it; the container has its own network)."""
+    tags = test_tags if test_tags is not None else module_test_tags(modules)
     argv = ["/odoo/odoo-bin", "-d", database, "-i", ",".join(modules), "--test-enable"]
-    if test_tags:
-        argv.append(f"--test-tags={test_tags}")  # one argv item: a leading '-' stays a value
+    if tags:
+        argv.append(f"--test-tags={tags}")  # one argv item: a leading '-' stays a value
     return argv + ["--stop-after-init"]
 
 

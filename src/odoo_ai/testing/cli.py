@@ -271,13 +271,19 @@ def run(
         typer.Option(
             "--modules",
             metavar="MODS",
-            help="Comma list of modules to install and test (default: x-odoo-ai.test_modules of the "
-            "overlay, else every addon with a __manifest__.py in the addons dir).",
+            help="Comma list of modules to install and test; only their own tests run "
+            "(--test-tags=/m1,/m2 unless --tags is given). Default: x-odoo-ai.test_modules of the "
+            "overlay, else every addon with a __manifest__.py in the addons dir.",
         ),
     ] = None,
     tags: Annotated[
         str | None,
-        typer.Option("--tags", metavar="TAGS", help="Odoo --test-tags, e.g. '/my_module', 'at_install,-slow'."),
+        typer.Option(
+            "--tags",
+            metavar="TAGS",
+            help="Odoo --test-tags, e.g. '/my_module:MyTest', 'at_install,-slow'; replaces the "
+            "default /m1,/m2 of the modules (so it can select tests of other installed modules).",
+        ),
     ] = None,
     shards: Annotated[
         int | None,

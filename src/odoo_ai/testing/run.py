@@ -120,6 +120,8 @@ class Prepared:
             "modules": self.selection.modules,
             "modules_source": self.selection.source,
             "test_tags": self.test_tags,
+            # where test_tags came from: "--tags", "modules" (/m per module of this run), or None
+            "test_tags_source": "--tags" if self.request.tags is not None else ("modules" if self.test_tags else None),
             "shard": None if shard is None else {
                 "index": shard[0], "count": shard[1], "modules_total": len(self.selection.all_modules),
             },
@@ -233,6 +235,9 @@ def prepare(
     addons_dir = resolve_addons_dir(stack, request.addons_dir)
     selection = select_modules(stack, request, addons_dir)
     image = resolve_image(stack, request)
+    if test_tags is None and selection.modules:
+        # Test exactly the modules of this run (after sharding), not what -i pulls in.
+        test_tags = plan.module_test_tags(selection.modules)
     prepared = Prepared(request, selection, image, test_tags, addons_dir)
     if not selection.modules:
         return prepared
@@ -330,6 +335,8 @@ def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> Te
     shard = f" (shard {sel.shard[0]}/{sel.shard[1]} of {len(sel.all_modules)})" if sel.shard else ""
     say(f"test project {tp.name}: {len(tp.modules)} module(s){shard} on database {tp.database}, "
         f"image {tp.image}")
+    source = "--tags" if prepared.request.tags is not None else "the modules' own tests"
+    say(f"--test-tags={tp.test_tags} ({source})")
     for skipped in sel.skipped:
         say(f"skipped addon {skipped}")
     for name in prepared.omitted_secrets:
