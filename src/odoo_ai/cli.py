@@ -252,6 +252,14 @@ def status(env: EnvArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False) ->
     err.print(table)
     probe = result["health"]
     err.print(f"{probe['url']}: {'200 OK' if probe['ok'] else probe['status'] or 'unreachable'}")
+    unfinished = result["unfinished_deploy"]
+    if unfinished:
+        err.print(f"[bold red]UNFINISHED {str(unfinished.get('kind') or 'deploy').upper()}[/bold red] of "
+                  f"{unfinished.get('tag')}, in phase {unfinished.get('phase')} since {unfinished.get('started')}: "
+                  "running now, or killed (the next deploy undoes it)")
+    if result["update_containers"]:
+        err.print(f"[bold red]MODULE UPDATE CONTAINER(S) RUNNING[/bold red]: {', '.join(result['update_containers'])}"
+                  " (a killed deploy's update goes on changing the database until the next deploy stops it)")
     if not probe["ok"]:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -335,7 +343,7 @@ class PhaseProgress:
 
 def _deployer(stack: StackConfig, host: Host, lock_timeout: float | None, gate_timeout: float | None) -> deploy_uc.Deployer:
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
-    progress = None if state.json else PhaseProgress()
+    progress = PhaseProgress()  # stderr, also with --json: a CI log shows each phase as it happens
     return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
 
 
@@ -409,12 +417,15 @@ def rollback(
     stack, on = _on_host(_stack(env), host, ssh_key, known_hosts, sync=not dry_run)
     target, data_snapshot = deploy_uc.rollback_target(on, stack, to)
     snapshot = data_snapshot if restore_db else None
-    if restore_db and not data_snapshot and not state.json:
-        err.print(f"note: no module update ran since {target['image_tag']}: the database already matches it, "
-                  "nothing to restore", markup=False)
-    elif data_snapshot and not restore_db and not state.json:
-        err.print(f"note: a module update ran since {target['image_tag']}; its code meets the newer schema. "
-                  "--restore-db brings back the data as it was then.", markup=False)
+    warnings: list[str] = []
+    if restore_db and not data_snapshot:
+        warnings.append(f"nothing to restore: the data has not changed since {target['image_tag']} "
+                        "(no module update or restore ran after it)")
+    elif data_snapshot and not restore_db:
+        warnings.append(f"the data changed since {target['image_tag']} (snapshot {data_snapshot}): its code meets "
+                        "the newer schema; --restore-db brings back the data as it was then")
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False)
     if dry_run:
         _emit(deploy_uc.dry_run_plan(stack, _runner(True), target["image_tag"], kind="rollback",
                                      restore_snapshot=snapshot, update="never"))
@@ -422,7 +433,8 @@ def rollback(
     pinned = target.get("images") or {}
     try:
         result = _deployer(stack, on, lock_timeout, gate_timeout).run(
-            target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot)
+            target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot,
+            warnings=warnings)
     except deploy_uc.DeployFailed as exc:
         _deploy_failed(exc)
     _deploy_report(result)
@@ -563,7 +575,9 @@ def prune_images(
 def _report_error(exc: OdooAiError) -> int:
     if state.json:
         print(json.dumps({"schema": JSON_SCHEMA, "error": exc.message, "hint": exc.hint,
-                          "exit_code": int(exc.exit_code)}))
+                          **({"output": exc.output} if exc.output else {}), "exit_code": int(exc.exit_code)}))
+    elif exc.output:
+        err.print(exc.output, markup=False)
     err.print(f"[bold red]odoo-ai: error:[/bold red] {exc.message}", markup=True)
     if exc.hint:
         err.print(f"hint: {exc.hint}")

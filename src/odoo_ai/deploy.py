@@ -1,15 +1,17 @@
 """Use-case: health-gated, blue/green deploys and rollbacks of one stack.
 
     lock → recover a killed deploy → render .env.next → pull → inspect (pin digests)
-    → snapshot (db + filestore) → module update in a one-off script-runner of the
-    NEW image → start the new web BESIDE the old one (proxy pinned to the old) →
-    gate (liveness, readiness, no pending modules) → switch the proxy → drain and
-    remove the old web → converge → release log → unlock.
+    → snapshot (db + filestore) → module install/update in a one-off script-runner of
+    the NEW image → start the new web BESIDE the old one (proxy pinned to the old) →
+    gate (liveness, readiness, no pending module, every required module installed)
+    → switch the proxy → drain and remove the old web → converge → release log → unlock.
 
 Any failure before the switch leaves the old web serving on the old .env; if the
-update ran, the database and filestore are restored from the snapshot first.
-A journal (<state_root>/deploy-journal.json) lets the next deploy undo what a
-killed one left half done.
+database may have changed (the update container started), the database and
+filestore are restored from the snapshot first. A journal
+(<state_root>/deploy-journal.json), written before every step that changes
+something, lets the next run undo what a killed one left half done; SIGTERM,
+SIGINT and SIGHUP are turned into the same undo while this process lives.
 """
 
 from __future__ import annotations
@@ -19,17 +21,27 @@ import datetime as dt
 import json
 import os
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from odoo_ai import releases
 from odoo_ai.config.envfile import format_env
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
-from odoo_ai.config.stack import StackConfig, parse_number, validate_tag
+from odoo_ai.config.stack import (
+    LOG_MOUNT,
+    StackConfig,
+    parse_number,
+    required_modules,
+    validate_tag,
+)
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
+from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.hosts import Host
 from odoo_ai.plan import deploy as plan
 from odoo_ai.plan import images as images_plan
@@ -39,11 +51,15 @@ from odoo_ai.runners.base import Command, Result, Runner
 
 JOURNAL = "deploy-journal.json"
 NEXT_ENV = ".env.next"
+SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 # Odoo's update can lose a race with the running server's cron for a row lock
 # (DESIGN fact 11): retry those, and only those.
-SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not serialize access|deadlock detected",
                          re.IGNORECASE)
+# Probes in a row that must answer HTTP 500 before the gate gives up at once: Odoo
+# answers 500 to every request when the database's registry cannot load.
+GATE_ERROR_PROBES = 3
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class DeployFailed(OdooAiError):
@@ -55,6 +71,36 @@ class DeployFailed(OdooAiError):
         self.phase = phase
         self.output = output
         self.report = report or {}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM/SIGINT/SIGHUP during a deploy (e.g. a cancelled CI job)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
+@contextmanager
+def _signals(mode: str) -> Iterator[None]:
+    """`raise`: the handled signals raise Interrupted (so the deploy undoes itself);
+    `ignore`: they are ignored (while undoing: a second Ctrl-C must not leave it half
+    done; SIGKILL still can, and the journal covers that)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, _raise if mode == "raise" else signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -92,6 +138,49 @@ class DeploySettings:
         return DeploySettings(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What the module step runs: `-i install` and/or `-u update` (None: no -u)."""
+
+    install: tuple[str, ...] = ()
+    update: str | None = None
+    reason: str = ""
+
+    @property
+    def runs(self) -> bool:
+        return bool(self.install or self.update)
+
+    def describe(self) -> str:
+        parts = ([f"-i {','.join(self.install)}"] if self.install else []) + \
+            ([f"-u {self.update}"] if self.update else [])
+        return " ".join(parts) or "nothing"
+
+
+def plan_update(*, db_exists: bool, mode: str, required: list[str], missing: list[str],
+                update_modules: str, addons_hash: str | None, previous_hash: str | None) -> UpdatePlan:
+    """Pure: which modules the deploy installs and updates.
+
+    A new database gets `-i` of every required module. Otherwise the required modules
+    that are not installed get `-i` (a `-u` of an uninstalled module does nothing in
+    Odoo), and the update list gets `-u` when an addon changed (the image's addons hash
+    differs from the current release's, or either is unknown) or with `--update always`.
+    `--update never` runs nothing (the gate then fails if a required module is missing)."""
+    if not db_exists:
+        return UpdatePlan(install=tuple(required), reason="new database")
+    if mode == "never":
+        return UpdatePlan(reason="--update never")
+    install = tuple(m for m in required if m in missing)
+    if mode == "always":
+        update, why = update_modules, "--update always"
+    elif addons_hash and previous_hash and addons_hash == previous_hash:
+        update, why = None, "no addon changed"
+    else:
+        update, why = update_modules, ("an addon changed" if addons_hash and previous_hash
+                                       else "addons hash unknown")
+    reasons = ([f"required module(s) not installed: {', '.join(install)}"] if install else []) + [why]
+    return UpdatePlan(install=install, update=update, reason="; ".join(reasons))
+
+
 @dataclass
 class PhaseRecord:
     name: str
@@ -108,19 +197,29 @@ class Deployment:
     kind: str
     tag: str
     started: str
+    deploy_id: str = ""
     previous_tag: str | None = None
     phase: str = "start"
     snapshot: str | None = None
+    restored_snapshot: str | None = None  # rollback --restore-db: the target's data
+    db_may_change: bool = False  # set (and journaled) before anything can change the database
+    db_created: bool = False  # the database did not exist: this deploy creates it
+    update_container: str | None = None
     updated: bool = False
+    install: list[str] = field(default_factory=list)
+    update_modules: str | None = None
+    update_reason: str = ""
     web_stopped: bool = False
     old_containers: list[str] = field(default_factory=list)
     new_container: str | None = None
+    log_offset: int = 0
     images: dict[str, str] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     commit: str | None = None
     addons_hash: str | None = None
     phases: list[PhaseRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     snapshots_pruned: list[str] = field(default_factory=list)
 
 
@@ -145,6 +244,7 @@ class Deployer:
         self.journal_path = stack.state_root / JOURNAL
         self.log_path = stack.state_root / releases.RELEASE_LOG
         self.upstream_path = stack.state_root / "proxy" / plan.UPSTREAM_CONF
+        self.odoo_log = stack.log_dir / PurePosixPath(stack.logfile).relative_to(LOG_MOUNT)
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
@@ -170,7 +270,7 @@ class Deployer:
             def __exit__(self_inner, exc_type, exc, tb):
                 seconds = round(time.monotonic() - self_inner.start, 3)
                 ok = exc_type is None
-                detail = "" if ok else (getattr(exc, "message", None) or str(exc))
+                detail = "" if ok else (getattr(exc, "message", None) or str(exc) or exc_type.__name__)
                 dep.phases.append(PhaseRecord(name, seconds, ok, detail))
                 deployer.progress(f"{'✓' if ok else '✗'} {name} {seconds:.1f}s" + ("" if ok else f": {detail}"))
                 return False
@@ -201,13 +301,14 @@ class Deployer:
         except (ValueError, KeyError):
             return container_id
 
+    def _odoo_log_since(self, offset: int) -> str:
+        """What Odoo's log file (the web's; script-runner logs to its output) gained since
+        `offset`, cut to the cause and the last lines."""
+        return failure_excerpt(self.host.read_from(self.odoo_log, offset))
+
     # ------------------------------------------------------------ steps
     def _render_next(self, dep: Deployment, tag: str, pinned: Mapping[str, str] | None) -> None:
-        # A remote host's uid is unknown here: Odoo runs as the image's default (1000) unless set.
-        ids = {"uid": 1000, "gid": 1000} if self.host.remote else {}
-        generated = {} if self.host.remote else load_generated(self.stack)
-        mapping, _, app_env_text = build_dotenv(self.stack, self.environ, tag=tag, tag_from_cli=True,
-                                                generated=generated, **ids)
+        mapping, app_env_text = self._candidate(tag)
         self._next_values = mapping
         app_env = self.stack.state_root / APP_ENV
         self.host.copy(app_env, app_env.with_name(APP_ENV + ".prev"))
@@ -215,6 +316,16 @@ class Deployer:
         self._rewrite_next(pinned or {})
         self._active_env = self.next_env
         dep.images = {"web": mapping["ODOO_WEB_IMAGE"], "script-runner": mapping["ODOO_SCRIPT_RUNNER_IMAGE"]}
+
+    def _candidate(self, tag: str) -> tuple[dict[str, str], str]:
+        """The candidate .env mapping and odoo.env text; ConfigError (exit 2) before any write
+        when a secret is missing or a value cannot be carried."""
+        # A remote host's uid is unknown here: Odoo runs as the image's default (1000) unless set.
+        ids = {"uid": 1000, "gid": 1000} if self.host.remote else {}
+        generated = {} if self.host.remote else load_generated(self.stack)
+        mapping, _, app_env_text = build_dotenv(self.stack, self.environ, tag=tag, tag_from_cli=True,
+                                                generated=generated, **ids)
+        return mapping, app_env_text
 
     def _rewrite_next(self, refs: Mapping[str, str]) -> None:
         for target, key in (("web", "ODOO_WEB_IMAGE"), ("script-runner", "ODOO_SCRIPT_RUNNER_IMAGE")):
@@ -288,8 +399,14 @@ class Deployer:
             raise DeployFailed("services", "db/proxy did not start", output=result.tail())
 
     def _db_exists(self) -> bool:
-        result = self._must(plan.db_exists(self.stack, self.next_env), "snapshot", "checking the database")
+        result = self._must(plan.db_exists(self.stack, self.next_env), "services", "checking the database")
         return result.stdout.strip() == "1"
+
+    def _missing_modules(self, required: list[str]) -> dict[str, str]:
+        """Required modules that are not `installed`: name -> state (`absent`: not listed)."""
+        result = self._must(plan.module_states(self.stack, required, self.next_env), "services",
+                            "reading the module states")
+        return dict(line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
 
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
@@ -297,11 +414,13 @@ class Deployer:
         self._must(plan.snapshot_db(self.stack, snapshot_id, self._active_env), "snapshot", "pg_dump")
         self._must(plan.snapshot_filestore(self.stack, snapshot_id, self._active_env), "snapshot", "filestore copy")
         dep.snapshot = snapshot_id
+        self._save_journal(dep)
 
     def restore_snapshot(self, snapshot_id: str) -> None:
-        """Bring the database and filestore back to `snapshot_id`, with the live database
-        swapped in by rename so the old web sees at most a reconnect."""
-        stamp = str(int(time.time()))
+        """Bring the database and filestore back to `snapshot_id`: restored beside the live
+        ones while the web serves, then swapped in by rename while the web containers are
+        paused, so requests wait a moment instead of failing (nginx holds them)."""
+        stamp = f"{int(time.time())}_{os.getpid()}"
         restored = f"{self.stack.db_name}__restore_{stamp}"
         failed = f"{self.stack.db_name}__failed_{stamp}"
         env_file = self._active_env
@@ -310,33 +429,67 @@ class Deployer:
             if not result.ok:
                 self._run(plan.drop_db(self.stack, restored, env_file))
                 raise OdooAiError(f"restoring snapshot {snapshot_id} failed: {result.tail(3)}")
-        swap = self._run(plan.swap_restored_db(self.stack, restored, failed, env_file))
-        if not swap.ok:
-            raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
-        self._run(plan.drop_db(self.stack, failed, env_file))
-        result = self._run(plan.restore_filestore(self.stack, snapshot_id, env_file))
+        result = self._run(plan.prepare_filestore(self.stack, snapshot_id, env_file))
         if not result.ok:
+            self._run(plan.drop_db(self.stack, restored, env_file))
             raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
+        webs = self._web_ids(env_file)
+        paused = bool(webs) and self._run(plan.pause(webs)).ok
+        try:
+            swap = self._run(plan.swap_restored_db(self.stack, restored, failed, env_file))
+            if not swap.ok:
+                raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
+            result = self._run(plan.swap_filestore(self.stack, env_file))
+            if not result.ok:
+                raise OdooAiError(f"swapping in the filestore of {snapshot_id} failed: {result.tail(3)}")
+        finally:
+            if paused:
+                self._run(plan.unpause(webs))
+        self._run(plan.drop_db(self.stack, failed, env_file))
 
-    def _update(self, dep: Deployment, modules: str, *, init: bool) -> None:
-        if self.settings.web_during_update == "stop" and not init:
+    def _unpause_web(self) -> list[str]:
+        """A run killed during a swap leaves the web paused: unpause it (idempotent)."""
+        result = self._run(plan.paused_containers(self.stack))
+        paused = result.stdout.split() if result.ok else []
+        if paused:
+            self._run(plan.unpause(paused))
+            return [f"unpaused {len(paused)} web container(s) a killed run had paused"]
+        return []
+
+    def _remove_update_containers(self) -> list[str]:
+        """Stop and remove every module update container of the stack: a killed CLI's
+        `compose run` leaves its container running, changing the database on its own."""
+        result = self._run(plan.update_containers(self.stack))
+        ids = result.stdout.split() if result.ok else []
+        for cid in ids:
+            self._run(plan.remove_container(cid))
+        return [f"stopped and removed {len(ids)} module update container(s)"] if ids else []
+
+    def _update(self, dep: Deployment, step: UpdatePlan) -> None:
+        if self.settings.web_during_update == "stop" and not dep.db_created:
             self._run(plan.stop_web(self.stack, self._active_env))
             dep.web_stopped = True
         attempts = 1 + self.settings.update_retries
         for attempt in range(1, attempts + 1):
-            result = self._run(plan.module_update(self.stack, self.next_env, modules, init=init))
-            dep.updated = True
+            name = f"{self.stack.project}-update-{dep.deploy_id}-{attempt}"
+            # Journal first: from here on the database may change, even if this process dies.
+            dep.db_may_change = True
+            dep.update_container = name
+            self._save_journal(dep)
+            result = self._run(plan.module_update(self.stack, self.next_env, install=list(step.install),
+                                                  update=step.update, name=name, deploy_id=dep.deploy_id))
             if result.ok:
+                dep.updated = True
                 return
-            output = (result.stdout + result.stderr)
+            output = result.stdout + result.stderr
             if attempt < attempts and LOCK_ERRORS.search(output):
                 dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
                 time.sleep(2)
                 continue
-            flag = "-i" if init else "-u"
-            raise DeployFailed("update", f"odoo-bin {flag} {modules} exited {result.returncode}",
-                               output="\n".join(output.rstrip().splitlines()[-20:]),
-                               hint="the database and filestore were restored from the snapshot" if dep.snapshot else None)
+            restored = "the database was created by this deploy and is dropped" if dep.db_created else \
+                "the database and filestore are restored from the snapshot"
+            raise DeployFailed("update", f"odoo-bin {step.describe()} exited {result.returncode}",
+                               output=failure_excerpt(output), hint=restored)
 
     def _start_new_web(self, dep: Deployment) -> None:
         dep.old_containers = [cid for cid in self._web_ids()]
@@ -346,6 +499,8 @@ class Deployer:
             for cid in dep.old_containers:
                 self._run(plan.remove_container(cid))
             dep.old_containers = []
+        dep.log_offset = self.host.size(self.odoo_log)
+        self._save_journal(dep)
         result = self._run(plan.start_web_beside(self.stack, self.next_env, len(dep.old_containers) + 1))
         new = [cid for cid in self._web_ids(self.next_env) if cid not in dep.old_containers]
         if not result.ok or not new:
@@ -359,6 +514,8 @@ class Deployer:
         assert dep.new_container
         deadline = time.monotonic() + self.settings.gate_timeout
         last = "no answer yet"
+        errors = 0
+        required = required_modules(self.stack)
         while True:
             state = self._run(plan.container_state(dep.new_container))
             try:
@@ -367,24 +524,38 @@ class Deployer:
                 info = {"status": "missing", "restarts": 0}
             if info["status"] in ("exited", "dead", "missing") or info.get("restarts", 0) > 0:
                 logs = self._run(plan.container_logs(dep.new_container))
+                output = self._odoo_log_since(dep.log_offset) or failure_excerpt(logs.stdout + logs.stderr)
                 raise DeployFailed("gate", f"the new web container crashed ({info['status']}, exit "
-                                   f"{info.get('exit')}, restarts {info.get('restarts')})",
-                                   output=(logs.stdout + logs.stderr).rstrip())
+                                   f"{info.get('exit')}, restarts {info.get('restarts')})", output=output)
             probe = self._run(plan.gate_probe(dep.new_container, self.stack.db_name))
             if probe.ok:
-                pending = self._run(plan.pending_modules(self.stack, self.next_env))
-                count = pending.stdout.strip()
-                if pending.ok and count == "0":
+                errors = 0
+                check = self._run(plan.gate_modules(self.stack, required, self.next_env))
+                pending, missing = _gate_rows(check.stdout) if check.ok else (None, {})
+                if pending == 0 and not missing:
                     return
-                last = f"{count or '?'} module(s) pending (to upgrade/install/remove)" if pending.ok \
-                    else f"pending-module check failed: {pending.tail(2)}"
+                if pending == 0:
+                    raise DeployFailed(
+                        "gate", "required module(s) not installed: "
+                        + ", ".join(f"{name} ({_state_text(st)})" for name, st in sorted(missing.items())),
+                        hint="a module listed in ODOO_INSTALL / x-odoo-ai.install (or ODOO_UPDATE) must be in "
+                             "the image's addons path and install cleanly")
+                last = f"{pending} module(s) pending (to upgrade/install/remove)" if check.ok \
+                    else f"module check failed: {check.tail(2)}"
             else:
                 last = probe.stdout.strip() or probe.tail(2) or f"probe exit {probe.returncode}"
+                errors = errors + 1 if _answers_500(probe.stdout) else 0
+                if errors >= GATE_ERROR_PROBES:
+                    raise DeployFailed(
+                        "gate", f"the new web answers HTTP 500 ({last}, {errors} probes in a row): "
+                        "Odoo cannot serve the database", output=self._odoo_log_since(dep.log_offset),
+                        hint="the output shows the first error Odoo logged (e.g. an addon that fails to import)")
             if time.monotonic() + self.settings.gate_interval > deadline:
                 raise DeployFailed(
                     "gate",
                     f"timed out after {self.settings.gate_timeout:.0f}s waiting for /web/health and "
                     f"/web/login?db={self.stack.db_name} to answer 200 with no pending module (last: {last})",
+                    output=self._odoo_log_since(dep.log_offset),
                     hint="raise ODOO_DEPLOY_GATE_TIMEOUT if Odoo needs longer to boot",
                 )
             time.sleep(self.settings.gate_interval)
@@ -417,7 +588,9 @@ class Deployer:
     # ------------------------------------------------------------ rollback of a failed attempt
     def _undo(self, dep: Deployment) -> list[str]:
         """Put the previous release back: old web serving on the old .env, data restored."""
-        done: list[str] = []
+        # No orphan first: an update container still running would keep changing the data.
+        done: list[str] = self._remove_update_containers()
+        done += self._unpause_web()
         if dep.phase in ("start", "gate", "switch"):
             # Every web container that was not serving before this deploy is new (a
             # killed deploy may not have recorded the one it started).
@@ -427,9 +600,15 @@ class Deployer:
                     done.append("removed the new web container")
         for cid in self._oneoff_ids():
             self._run(plan.remove_container(cid))
-        if dep.updated and dep.snapshot:
-            self.restore_snapshot(dep.snapshot)
-            done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+        if dep.db_may_change:
+            if dep.db_created:
+                self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
+                done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
+            elif dep.snapshot:
+                self.restore_snapshot(dep.snapshot)
+                done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+            else:
+                done.append("WARNING: the database may have changed and no snapshot was taken")
         self._active_env = self.stack.dotenv_path
         if self.host.read_text(self.stack.dotenv_path) is not None:
             if not self._web_ids():
@@ -475,6 +654,7 @@ class Deployer:
             self._active_env = self.next_env
         if dep.phase in ("drain", "converge", "record") and dep.new_container:
             # The new release was already serving: finish it instead of undoing it.
+            done = self._remove_update_containers() + self._unpause_web()
             self._drain(dep)
             if self.host.read_text(self.next_env) is not None:
                 self._commit_env()
@@ -483,97 +663,123 @@ class Deployer:
             outcome = "completed"
             status = "success"
         else:
-            self._undo(dep)
+            done = self._undo(dep)
             outcome = "rolled back"
             status = "failed"
+        note = f"interrupted in phase {dep.phase}; {outcome} by the next run"
         self.host.append_record(self.log_path, {
             "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
             "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
             "phase": dep.phase, "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
-            "addons_hash": dep.addons_hash, "note": f"interrupted in phase {dep.phase}; {outcome} by the next run",
+            "restored_snapshot": dep.restored_snapshot if status == "success" else None,
+            "updated": dep.updated if status == "success" else False,
+            "addons_hash": dep.addons_hash, "note": note, "undone": done, "notes": [note, *done],
             "actor": _actor(), "ci_run_url": _ci_url(),
         })
         self.host.unlink(self.journal_path)
-        return f"recovered an interrupted {dep.kind} of {dep.tag} ({outcome}; it stopped in phase {dep.phase})"
+        what = f"; {'; '.join(done)}" if done else ""
+        return f"recovered an interrupted {dep.kind} of {dep.tag} ({outcome}; it stopped in phase {dep.phase}{what})"
 
     # ------------------------------------------------------------ the whole thing
     def run(self, tag: str, *, kind: str = "deploy", pinned: Mapping[str, str] | None = None,
-            update: str = "auto", restore_snapshot: str | None = None) -> dict[str, Any]:
+            update: str = "auto", restore_snapshot: str | None = None,
+            warnings: list[str] | None = None) -> dict[str, Any]:
         validate_tag(tag)
+        self._candidate(tag)  # refuse a missing secret or a bad value before the first write (exit 2)
         started_clock = time.monotonic()
         self.host.mkdir(self.stack.state_root)
         with self.host.lock(self.stack.state_root / "deploy.lock", command=f"{kind} {self.stack.env} {tag}",
-                            timeout=self.settings.lock_timeout) as lock:
+                            timeout=self.settings.lock_timeout) as lock, _signals("raise"):
             recovered = self.recover()
             if lock.recovered and not recovered:
                 recovered = f"took over the lock left by {lock.recovered.describe()}"
             history = read_history(self.host, self.stack)
             current = releases.current_release(history)
             dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=_now(),
-                             previous_tag=(current or {}).get("image_tag"))
+                             deploy_id=f"{int(time.time())}{os.getpid() % 100000:05d}",
+                             previous_tag=(current or {}).get("image_tag"), warnings=list(warnings or []))
             if recovered:
                 dep.notes.append(recovered)
             try:
-                with self._phase(dep, "render"):
-                    self._render_next(dep, tag, pinned)
-                with self._phase(dep, "pull"):
-                    self._pull(dep)
-                with self._phase(dep, "inspect"):
-                    self._inspect(dep)
-                with self._phase(dep, "services"):
-                    self._ensure_services()
-                exists = self._db_exists()
-                modules = self.stack.update_modules
-                if not exists and modules == "all":
-                    modules = "base"  # a new database: install what ODOO_UPDATE names, else base
-                if restore_snapshot:
-                    with self._phase(dep, "restore"):
-                        self.restore_snapshot(restore_snapshot)
-                if update == "never" and exists:
-                    run_update = False
-                elif update == "always" or not exists:
-                    run_update = True
-                else:
-                    old_hash = (current or {}).get("addons_hash")
-                    run_update = not (dep.addons_hash and old_hash and dep.addons_hash == old_hash)
-                if run_update:
-                    if exists:
-                        with self._phase(dep, "snapshot"):
-                            self._snapshot(dep)
-                    with self._phase(dep, "update"):
-                        self._update(dep, modules, init=not exists)
-                else:
-                    dep.notes.append("module update skipped: no addon changed" if update == "auto"
-                                     else "module update skipped (--no-update)")
-                with self._phase(dep, "start"):
-                    self._start_new_web(dep)
-                with self._phase(dep, "gate"):
-                    self._gate(dep)
-                with self._phase(dep, "switch"):
-                    self._switch(dep)
-                with self._phase(dep, "drain"):
-                    self._drain(dep)
-                self._commit_env()
-                with self._phase(dep, "converge"):
-                    self._converge(dep)
+                self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot)
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
-            except (DeployFailed, OdooAiError) as exc:
-                phase = exc.phase if isinstance(exc, DeployFailed) else dep.phase
-                output = exc.output if isinstance(exc, DeployFailed) else ""
-                try:
-                    undone = self._undo(dep)
-                except OdooAiError as undo_exc:
-                    undone = [f"UNDO FAILED: {undo_exc.message}"]
-                record = self._record(dep, "failed", started_clock, failed_phase=phase, error=exc.message,
-                                      undone=undone)
-                self.host.unlink(self.journal_path)
-                hint = exc.hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
-                    f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
-                raise DeployFailed(phase, exc.message.removeprefix(f"deploy failed in phase {phase}: "),
-                                   output=output, hint=hint, report=self._report(dep, "failed", record)) from None
+            except (DeployFailed, OdooAiError, KeyboardInterrupt) as exc:
+                raise self._fail(dep, exc, started_clock) from None
             record = self._record(dep, "success", started_clock)
             self.host.unlink(self.journal_path)
             return self._report(dep, "success", record)
+
+    def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
+               update: str, restore_snapshot: str | None) -> None:
+        with self._phase(dep, "render"):
+            self._render_next(dep, dep.tag, pinned)
+        with self._phase(dep, "pull"):
+            self._pull(dep)
+        with self._phase(dep, "inspect"):
+            self._inspect(dep)
+        with self._phase(dep, "services"):
+            self._ensure_services()
+            exists = self._db_exists()
+            required = required_modules(self.stack)
+            missing = self._missing_modules(required) if exists else {}
+        if restore_snapshot:
+            with self._phase(dep, "restore"):
+                # The data of the release being left goes into a snapshot first: the undo
+                # of a failed rollback restores it, and a later rollback forward finds it.
+                self._snapshot(dep)
+                dep.db_may_change = True
+                self._save_journal(dep)
+                self.restore_snapshot(restore_snapshot)
+                dep.restored_snapshot = restore_snapshot
+            missing = self._missing_modules(required)
+        step = plan_update(db_exists=exists, mode=update, required=required, missing=list(missing),
+                           update_modules=self.stack.update_modules, addons_hash=dep.addons_hash,
+                           previous_hash=(current or {}).get("addons_hash"))
+        dep.install, dep.update_modules, dep.update_reason = list(step.install), step.update, step.reason
+        if step.runs:
+            if exists and not dep.snapshot:
+                with self._phase(dep, "snapshot"):
+                    self._snapshot(dep)
+            dep.db_created = not exists
+            with self._phase(dep, "update"):
+                self.progress(f"  odoo-bin {step.describe()} ({step.reason})")
+                self._update(dep, step)
+        else:
+            dep.notes.append(f"module update skipped: {step.reason}")
+        with self._phase(dep, "start"):
+            self._start_new_web(dep)
+        with self._phase(dep, "gate"):
+            self._gate(dep)
+        with self._phase(dep, "switch"):
+            self._switch(dep)
+        with self._phase(dep, "drain"):
+            self._drain(dep)
+        self._commit_env()
+        with self._phase(dep, "converge"):
+            self._converge(dep)
+
+    def _fail(self, dep: Deployment, exc: BaseException, started_clock: float) -> DeployFailed:
+        """Undo, record and describe a failed (or interrupted) deploy."""
+        if isinstance(exc, KeyboardInterrupt):
+            signame = getattr(exc, "signame", "SIGINT")
+            phase, message, output, hint = dep.phase, f"interrupted by {signame}", "", None
+        else:
+            assert isinstance(exc, OdooAiError)
+            phase = exc.phase if isinstance(exc, DeployFailed) else dep.phase
+            message = exc.message.removeprefix(f"deploy failed in phase {phase}: ")
+            output = exc.output if isinstance(exc, DeployFailed) else ""
+            hint = exc.hint
+        with _signals("ignore"):
+            try:
+                undone = self._undo(dep)
+            except OdooAiError as undo_exc:
+                undone = [f"UNDO FAILED: {undo_exc.message}"]
+            record = self._record(dep, "failed", started_clock, failed_phase=phase, error=message,
+                                  undone=undone, output=output[-4000:] or None)
+            self.host.unlink(self.journal_path)
+        hint = hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
+            f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
+        return DeployFailed(phase, message, output=output, hint=hint, report=self._report(dep, "failed", record))
 
     def _prune_snapshots(self, history: list[dict[str, Any]], dep: Deployment) -> list[str]:
         """Delete the snapshots no longer needed: all but those of the last N successful
@@ -596,20 +802,52 @@ class Deployer:
             "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
             "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
             "phase": extra.pop("failed_phase", None), "duration": round(time.monotonic() - started_clock, 3),
-            "previous_tag": dep.previous_tag, "snapshot": dep.snapshot, "updated": dep.updated,
+            "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
+            "restored_snapshot": dep.restored_snapshot if status == "success" else None,
+            "updated": dep.updated, "modules": self._modules_view(dep),
             "addons_hash": dep.addons_hash, "actor": _actor(), "ci_run_url": _ci_url(),
-            "notes": dep.notes, "snapshots_pruned": dep.snapshots_pruned, **extra,
+            "notes": dep.notes, "warnings": dep.warnings, "snapshots_pruned": dep.snapshots_pruned, **extra,
         }
         self.host.append_record(self.log_path, record)
         return record
 
+    @staticmethod
+    def _modules_view(dep: Deployment) -> dict[str, Any]:
+        return {"install": dep.install, "update": dep.update_modules, "reason": dep.update_reason}
+
     def _report(self, dep: Deployment, status: str, record: dict[str, Any]) -> dict[str, Any]:
         return {
             "status": status, "env": dep.env, "kind": dep.kind, "tag": dep.tag, "previous_tag": dep.previous_tag,
-            "digests": dep.digests, "images": dep.images,
+            "digests": dep.digests, "images": dep.images, "modules": self._modules_view(dep),
+            "warnings": dep.warnings,
             "phases": [{"name": p.name, "seconds": p.seconds, "ok": p.ok} for p in dep.phases],
             "release": record,
         }
+
+
+def _gate_rows(stdout: str) -> tuple[int | None, dict[str, str]]:
+    """GATE_SQL's answer: (pending count, {required module: state} of those not installed)."""
+    pending: int | None = None
+    missing: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if key == "pending":
+            pending = int(value) if value.strip().isdigit() else None
+        elif value:
+            missing[key] = value
+    return pending, missing
+
+
+def _state_text(state: str) -> str:
+    return "absent: not in the image's addons path" if state == "absent" else state
+
+
+def _answers_500(probe_stdout: str) -> bool:
+    try:
+        answer = json.loads(probe_stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return False
+    return 500 in (answer.get("health"), answer.get("login"))
 
 
 def repository_of(ref: str) -> str:
@@ -644,24 +882,39 @@ def read_history(host: Host, stack: StackConfig, problems: list[str] | None = No
 
 
 def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dict[str, Any], str | None]:
-    """(the release to go back to, the snapshot that holds its data).
-
-    The data of release T is what the first later release that ran a module
-    update snapshotted just before its update. None: no update ran since T,
-    so T's code matches the database as it is."""
+    """(the release to go back to, the snapshot that holds its data) from the env's release log."""
     history = read_history(host, stack)
-    done = releases.successful(history)
-    if not done:
+    if not releases.successful(history):
         raise ConfigError(f"{stack.env}: no successful release in {stack.state_root / releases.RELEASE_LOG}: "
                           "nothing to roll back to")
+    if to:
+        validate_tag(to)
+    return pick_rollback(history, to, env=stack.env)
+
+
+def establishes_data(record: dict[str, Any]) -> bool:
+    """Did this successful release leave the database holding ITS data? A deploy did (it
+    updated the schema, or its code matched it already); so did a rollback that restored
+    the target's snapshot. A plain rollback did not: the data stayed the newer release's."""
+    return record.get("kind") != "rollback" or bool(record.get("restored_snapshot"))
+
+
+def pick_rollback(history: list[dict[str, Any]], to: str | None, *, env: str) -> tuple[dict[str, Any], str | None]:
+    """Pure: the release a rollback goes back to, and the snapshot holding its data.
+
+    The target is the latest successful release of tag `to`, or the latest one before the
+    current whose tag differs. Its data is the first snapshot taken after the release that
+    last established it (see `establishes_data`): a deploy snapshots just before its
+    update, a rollback with --restore-db just before its restore. None: nothing changed
+    the data since, so the target's code matches the database as it is."""
+    done = releases.successful(history)
     current = done[-1]
     target_index: int | None = None
     if to:
-        validate_tag(to)
         matches = [i for i, r in enumerate(done) if r.get("image_tag") == to]
         if not matches:
             known = ", ".join(dict.fromkeys(r.get("image_tag", "?") for r in reversed(done))) or "none"
-            raise ConfigError(f"{stack.env}: unknown rollback target {to!r}: no successful release with that tag "
+            raise ConfigError(f"{env}: unknown rollback target {to!r}: no successful release with that tag "
                               f"(known: {known})")
         target_index = matches[-1]
     else:
@@ -670,11 +923,13 @@ def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dic
                 target_index = i
                 break
         if target_index is None:
-            raise ConfigError(
-                f"{stack.env}: no earlier successful release than {current.get('image_tag')} to roll back to")
-    snapshot = next((r.get("snapshot") for r in done[target_index + 1:] if r.get("snapshot")), None)
+            raise ConfigError(f"{env}: no earlier successful release than {current.get('image_tag')} to roll back to")
+    tag = done[target_index].get("image_tag")
+    established = next((i for i in range(target_index, -1, -1)
+                        if done[i].get("image_tag") == tag and establishes_data(done[i])), target_index)
+    snapshot = next((r.get("snapshot") for r in done[established + 1:] if r.get("snapshot")), None)
     if snapshot is not None and not SNAPSHOT_RE.match(str(snapshot)):
-        raise ConfigError(f"{stack.env}: release log names an invalid snapshot id {snapshot!r}")
+        raise ConfigError(f"{env}: release log names an invalid snapshot id {snapshot!r}")
     return done[target_index], snapshot
 
 
@@ -702,23 +957,33 @@ def dry_run_plan(stack: StackConfig, runner: Runner, tag: str, *, kind: str = "d
     runner.run(plan.db_exists(stack, next_env))
     if restore_snapshot:
         note(f"restore snapshot {restore_snapshot}:")
-        for command in plan.restore_db_into(stack, restore_snapshot, f"{stack.db_name}__restore_<ts>"):
-            runner.run(command)
-        runner.run(plan.swap_restored_db(stack, f"{stack.db_name}__restore_<ts>", f"{stack.db_name}__failed_<ts>"))
-        runner.run(plan.restore_filestore(stack, restore_snapshot))
-    if update != "never":
-        cond = "always" if update == "always" else "if the addons hash differs from the current release's"
-        note(f"module update ({cond}); a missing database is initialised with -i base instead:")
         runner.run(plan.snapshot_db(stack, snap))
         runner.run(plan.snapshot_filestore(stack, snap))
-        runner.run(plan.module_update(stack, next_env, stack.update_modules, init=False))
+        for command in plan.restore_db_into(stack, restore_snapshot, f"{stack.db_name}__restore_<ts>"):
+            runner.run(command)
+        runner.run(plan.prepare_filestore(stack, restore_snapshot))
+        runner.run(plan.pause(["<web>"]))
+        runner.run(plan.swap_restored_db(stack, f"{stack.db_name}__restore_<ts>", f"{stack.db_name}__failed_<ts>"))
+        runner.run(plan.swap_filestore(stack))
+        runner.run(plan.unpause(["<web>"]))
+        runner.run(plan.drop_db(stack, f"{stack.db_name}__failed_<ts>"))
+    if update != "never":
+        cond = "always" if update == "always" else "if the addons hash differs from the current release's"
+        required = required_modules(stack)
+        runner.run(plan.module_states(stack, required, next_env))
+        note(f"module update ({cond}), with -i of the required modules that are not installed "
+             f"({', '.join(required)}); a missing database gets -i of all of them instead:")
+        runner.run(plan.snapshot_db(stack, snap))
+        runner.run(plan.snapshot_filestore(stack, snap))
+        runner.run(plan.module_update(stack, next_env, install=["<missing>"], update=stack.update_modules,
+                                      name=f"{stack.project}-update-<id>-1", deploy_id="<id>"))
     runner.run(plan.web_container_ids(stack))
     note(f"pin the proxy to the old web: write {stack.state_root / 'proxy' / plan.UPSTREAM_CONF}, then")
     runner.run(plan.proxy_reload(stack))
     runner.run(plan.start_web_beside(stack, next_env, 2))
     note("gate until the new container answers, at most the gate timeout:")
     runner.run(plan.gate_probe("<new-web>", stack.db_name))
-    runner.run(plan.pending_modules(stack, next_env))
+    runner.run(plan.gate_modules(stack, required_modules(stack), next_env))
     note("switch: pin the proxy to the new web, then")
     runner.run(plan.proxy_reload(stack))
     runner.run(plan.stop_container("<old-web>"))

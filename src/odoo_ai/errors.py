@@ -17,10 +17,12 @@ class OdooAiError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILED
 
-    def __init__(self, message: str, *, exit_code: ExitCode | None = None, hint: str | None = None):
+    def __init__(self, message: str, *, exit_code: ExitCode | None = None, hint: str | None = None,
+                 output: str = ""):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.output = output  # what the failing command said that names the cause (shown before the message)
         if exit_code is not None:
             self.exit_code = exit_code
 

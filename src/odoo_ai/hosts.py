@@ -30,6 +30,7 @@ from odoo_ai.runners.ssh import SshRunner, SshTarget, remote_line
 
 # Files of the repository that Compose needs on the host (relative to the repo).
 STACK_FILES = ("docker-compose.yml", "environments", "docker/proxy")
+READ_LIMIT = 1 << 20  # what read_from returns at most: the start of what a log gained
 
 
 class Host(Protocol):
@@ -37,6 +38,8 @@ class Host(Protocol):
     remote: bool
 
     def read_text(self, path: Path) -> str | None: ...
+    def size(self, path: Path) -> int: ...
+    def read_from(self, path: Path, offset: int, limit: int = READ_LIMIT) -> str: ...
     def write_private(self, path: Path, text: str) -> None: ...
     def append_record(self, path: Path, record: dict) -> None: ...
     def replace(self, src: Path, dst: Path) -> None: ...
@@ -59,6 +62,23 @@ class LocalHost:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+
+    def size(self, path: Path) -> int:
+        """Bytes in `path` (0 when it does not exist or cannot be read)."""
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
+
+    def read_from(self, path: Path, offset: int, limit: int = READ_LIMIT) -> str:
+        """Up to `limit` bytes of `path` from `offset` on ('' when unreadable), e.g. what a
+        log file gained since `size` was taken."""
+        try:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def write_private(self, path: Path, text: str) -> None:
         write_private_file(path, text)
@@ -174,6 +194,15 @@ class RemoteHost:
         if code != 0:
             raise OdooAiError(f"{self.target}: cannot read {path} (exit {code})", exit_code=ExitCode.INFRA)
         return out
+
+    def size(self, path: Path) -> int:
+        code, out = self._sh('if [ -r "$1" ]; then wc -c < "$1"; else echo 0; fi', str(path))
+        return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
+
+    def read_from(self, path: Path, offset: int, limit: int = READ_LIMIT) -> str:
+        code, out = self._sh('if [ -r "$1" ]; then tail -c "+$(($2 + 1))" "$1" | head -c "$3"; fi',
+                             str(path), str(int(offset)), str(int(limit)))
+        return out if code == 0 else ""
 
     def write_private(self, path: Path, text: str) -> None:
         self._must(f"writing {path}", _WRITE, str(path), stdin=text.encode("utf-8"))

@@ -11,10 +11,12 @@ from typing import Any
 
 from odoo_ai import health
 from odoo_ai.config.render import render_dotenv, rendered_value
-from odoo_ai.config.stack import StackConfig
+from odoo_ai.config.stack import StackConfig, required_modules
 from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
+from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.lock import EnvLock
 from odoo_ai.plan import compose as plan
+from odoo_ai.plan import deploy as dplan
 from odoo_ai.runners.base import Runner
 
 LOCK_TIMEOUT = 30.0
@@ -75,6 +77,7 @@ def _up(
             runner.note(f"mkdir -p {path}")
         else:
             path.mkdir(parents=True, exist_ok=True)
+    initialised = _init_database(stack, runner)
     result = runner.run(plan.up(stack))
     if not result.ok:
         raise CommandFailed(f"docker compose up failed for {stack.env} (exit {result.returncode})",
@@ -83,7 +86,8 @@ def _up(
     if runner.dry_run and wait_timeout > 0:
         runner.note(f"wait up to {wait_timeout:.0f}s for HTTP 200 from {url}")
     if runner.dry_run or wait_timeout <= 0:
-        return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": None, **rendered}
+        return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": None,
+                "initialised": initialised, **rendered}
     last = health.wait_healthy(url, timeout=wait_timeout)
     if not last.ok:
         raise OdooAiError(
@@ -93,7 +97,36 @@ def _up(
             hint=f"odoo-ai logs {stack.env} web",
         )
     return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": True,
-            "health_seconds": round(last.seconds, 3), **rendered}
+            "health_seconds": round(last.seconds, 3), "initialised": initialised, **rendered}
+
+
+def _init_database(stack: StackConfig, runner: Runner) -> list[str] | None:
+    """A new database is created and loaded by a one-off script-runner (`-i base` plus the
+    env's required modules; no demo data unless ODOO_WITHOUT_DEMO says so) BEFORE web
+    starts: Odoo's web would otherwise create it at start, answer /web/health while it
+    loads, and race its own workers. Returns the modules installed, None if it existed."""
+    result = runner.run(plan.up(stack, ["--wait", "db"]), capture=True)
+    if not result.ok:
+        raise CommandFailed(f"{stack.env}: the database service did not start: {result.tail(3)}",
+                            hint=f"odoo-ai logs {stack.env} db")
+    modules = required_modules(stack)
+    if runner.dry_run:
+        runner.note("then, if the database does not exist yet:")
+        runner.run(dplan.init_database(stack, modules))
+        return None
+    exists = runner.run(dplan.db_exists(stack), capture=True)
+    if not exists.ok:
+        raise CommandFailed(f"{stack.env}: cannot query the database server: {exists.tail(3)}")
+    if exists.stdout.strip() == "1":
+        return None
+    init = runner.run(dplan.init_database(stack, modules), capture=True)
+    if not init.ok:
+        runner.run(dplan.drop_db(stack, stack.db_name), capture=True)  # half loaded: the next up starts over
+        raise OdooAiError(
+            f"{stack.env}: initialising the database {stack.db_name} (-i {','.join(modules)}) failed "
+            f"(exit {init.returncode})", output=failure_excerpt(init.stdout + init.stderr),
+            exit_code=ExitCode.FAILED, hint=f"the database was dropped; fix the cause and run odoo-ai up {stack.env}")
+    return modules
 
 
 def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
@@ -146,13 +179,29 @@ def status(stack: StackConfig, runner: Runner) -> dict[str, Any]:
     services = _parse_ps(result.stdout) if not runner.dry_run else []
     url = health_url(stack)
     probe = None if runner.dry_run else health.probe(url)
+    orphans = runner.run(dplan.update_containers(stack), capture=True)
     return {
         "env": stack.env,
         "project": stack.project,
         "tag": rendered_value(stack, "ODOO_IMAGE_TAG"),
         "services": services,
         "health": None if probe is None else {"url": url, "ok": probe.ok, "status": probe.status},
+        "unfinished_deploy": None if runner.dry_run else _unfinished(stack),
+        "update_containers": orphans.stdout.split() if orphans.ok else [],
     }
+
+
+def _unfinished(stack: StackConfig) -> dict[str, Any] | None:
+    """The journal of a deploy that is running or was killed (the next deploy undoes it)."""
+    path = stack.state_root / "deploy-journal.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"journal": str(path), "unreadable": True}
+    keys = ("kind", "tag", "phase", "started", "previous_tag", "snapshot", "db_may_change", "update_container")
+    return {"journal": str(path), **{k: data.get(k) for k in keys}}
 
 
 def logs(stack: StackConfig, runner: Runner, services: list[str], *, follow: bool, tail: int | None) -> int:

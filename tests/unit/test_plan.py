@@ -102,9 +102,14 @@ def test_deploy_plan_quotes_hostile_values_and_keeps_secrets_off_argv(stack) -> 
     cmd = dplan.db_exists(stack)
     assert cmd.stdin is not None and b":'dbname'" in cmd.stdin  # the name travels as a psql variable
     assert "-v" in cmd.argv and "dbname=opw_dev" in cmd.argv
-    update = dplan.module_update(stack, stack.state_root / ".env.next", "sale,stock", init=False)
-    assert update.argv[-7:] == ["/odoo/odoo-bin", "-d", "opw_dev", "-u", "sale,stock", "--stop-after-init", "--no-http"]
+    update = dplan.module_update(stack, stack.state_root / ".env.next", install=["new_mod"], update="sale,stock",
+                                 name="opw-dev-update-17-1", deploy_id="17")
+    assert update.argv[-9:] == ["/odoo/odoo-bin", "-d", "opw_dev", "-i", "new_mod", "-u", "sale,stock",
+                                "--stop-after-init", "--no-http"]
     assert "run" in update.argv and "--rm" in update.argv and "--no-deps" in update.argv
+    # named and labelled, so a later run finds (and stops) the container of a killed CLI
+    assert update.argv[update.argv.index("--name") + 1] == "opw-dev-update-17-1"
+    assert "org.odoo-ai.role=update" in update.argv and "org.odoo-ai.deploy=17" in update.argv
     snap = dplan.snapshot_filestore(stack, "dev-1-2")
     assert snap.argv[-3:] == ["sh", "/volumes/data/filestore/opw_dev", "/volumes/snapshots/dev-1-2.filestore"]
     assert dplan.upstream_conf(None).count("set ") == 0

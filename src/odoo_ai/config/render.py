@@ -52,6 +52,9 @@ def resolve_secrets(
     return found, missing
 
 
+IMAGE_UID = IMAGE_GID = 1000  # the `odoo` user of docker/Dockerfile (ARG ODOO_RUN_UID/GID)
+
+
 def dotenv_mapping(
     stack: StackConfig,
     secret_values: Mapping[str, str],
@@ -79,9 +82,14 @@ def dotenv_mapping(
         }
     )
     values.update(image_refs(stack, tag, tag_from_cli=tag_from_cli))
-    # Odoo runs as the host user by default, so files in the bind mounts stay the user's own.
-    values.setdefault("ODOO_RUN_UID", str(os.getuid() if uid is None else uid))
-    values.setdefault("ODOO_RUN_GID", str(os.getgid() if gid is None else gid))
+    # Odoo runs as the host user by default, so files in the bind mounts stay the user's own;
+    # never as root: a root host user gets the image's `odoo` user (1000:1000) instead.
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    if uid == 0:
+        uid, gid = IMAGE_UID, IMAGE_GID
+    values.setdefault("ODOO_RUN_UID", str(uid))
+    values.setdefault("ODOO_RUN_GID", str(gid))
     values.update(secret_values)
     return values
 

@@ -25,6 +25,7 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 IMAGE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 MODULES_RE = re.compile(r"^(all|[a-z0-9_]+(,[a-z0-9_]+)*)$")
+MODULE_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 DB_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DB_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOG_MOUNT = "/volumes/logs"
@@ -55,6 +56,7 @@ class StackConfig(BaseModel):
     bind_address: str
     db_name: str
     update_modules: str
+    install_modules: list[str]  # what the env must have installed (ODOO_INSTALL / x-odoo-ai.install)
     secret_names: list[str]
     values: dict[str, str]  # non-secret settings from the env file, as written
 
@@ -89,6 +91,7 @@ class StackConfig(BaseModel):
             "bind_address": self.bind_address,
             "db_name": self.db_name,
             "update_modules": self.update_modules,
+            "install_modules": self.install_modules,
             "secrets": {name: "********" for name in self.secret_names},
             "settings": settings,
         }
@@ -128,6 +131,33 @@ def validate_tag(tag: str) -> str:
     if not TAG_RE.match(tag):
         raise ConfigError(f"invalid image tag {tag!r}: letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
     return tag
+
+
+def parse_module_list(value: Any, *, where: str) -> list[str]:
+    """A module list as an env file (`a,b`) or an overlay (`a,b` or a YAML list) writes it:
+    de-duplicated, in order; None or empty = no module."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    names: list[str] = []
+    for item in items:
+        name = str(item).strip()
+        if not name:
+            continue
+        if not MODULE_RE.match(name) or name == "all":
+            raise ConfigError(f"{where}: {name!r} is not a module name (lowercase letters, digits, '_')")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def required_modules(stack: StackConfig) -> list[str]:
+    """The modules the env must have installed: `base`, the install list, and the
+    update list when it names modules (updating a module presumes it is there)."""
+    names = ["base", *stack.install_modules]
+    if stack.update_modules != "all":
+        names += stack.update_modules.split(",")
+    return list(dict.fromkeys(names))
 
 
 def _overlay_settings(overlay: Path) -> dict[str, Any]:
@@ -246,6 +276,10 @@ def load_stack(
         where = source if raw.get("ODOO_UPDATE") else str(overlay)
         raise ConfigError(f"{where}: update modules {update!r}: 'all' or a comma list of module names")
 
+    install_text = raw.get("ODOO_INSTALL") if "ODOO_INSTALL" in raw else x_settings.get("install")
+    install_modules = parse_module_list(
+        install_text, where=source if "ODOO_INSTALL" in raw else f"{overlay}: x-odoo-ai.install")
+
     secret_list = raw.get("ODOO_SECRETS")
     secret_names = (
         [s.strip() for s in secret_list.split(",") if s.strip()] if secret_list is not None else list(DEFAULT_SECRETS)
@@ -271,6 +305,7 @@ def load_stack(
         bind_address=bind_address,
         db_name=db_name,
         update_modules=update,
+        install_modules=install_modules,
         secret_names=secret_names,
         values=raw,
     )

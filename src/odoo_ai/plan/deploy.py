@@ -39,24 +39,44 @@ print(json.dumps({"health": health, "login": login}))
 sys.exit(0 if health == 200 and login == 200 else 1)
 """
 
-PENDING_SQL = (
-    "SELECT count(*) FROM ir_module_module WHERE state IN ('to upgrade', 'to install', 'to remove');\n"
-)
 DB_EXISTS_SQL = "SELECT count(*) FROM pg_database WHERE datname = :'dbname';\n"
-# Swap the restored copy in: a rename needs the old name free of sessions, so
-# end them in the same breath (Odoo reconnects on its next request).
+# Swap the restored copy in: a rename needs the old name free of sessions, so end them
+# in the same breath. The caller pauses the web containers around it, so no request sees
+# the database missing or a session ended: Odoo's pool replaces a dead connection when it
+# borrows it next (its reset() fails), after the web is unpaused.
 SWAP_SQL = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (:'dbname', :'restored') AND pid <> pg_backend_pid();
+BEGIN;
 ALTER DATABASE :"dbname" RENAME TO :"failed";
 ALTER DATABASE :"restored" RENAME TO :"dbname";
+COMMIT;
 """
+# The required modules that are not `installed`, one per line as `name<TAB>state`
+# (`absent` when the module is not even in the module list).
+MODULE_STATES_SQL = """
+SELECT m.name || E'\t' || coalesce(i.state, 'absent')
+FROM unnest(string_to_array(:'modules', ',')) AS m(name)
+LEFT JOIN ir_module_module i ON i.name = m.name
+WHERE coalesce(i.state, 'absent') <> 'installed' ORDER BY 1;
+"""
+# The gate's database check: modules left mid-way, then the required ones not installed.
+GATE_SQL = (
+    "SELECT 'pending' || E'\t' || count(*) FROM ir_module_module "
+    "WHERE state IN ('to upgrade', 'to install', 'to remove');\n" + MODULE_STATES_SQL
+)
 # Filestore snapshot: hardlinks (Odoo never rewrites a filestore file in place),
 # a plain copy where the snapshot dir is on another filesystem.
 FILESTORE_SNAPSHOT_SH = 'if [ -d "$1" ]; then rm -rf "$2" && { cp -al "$1" "$2" 2>/dev/null || cp -a "$1" "$2"; }; fi'
-FILESTORE_RESTORE_SH = (
-    'rm -rf "$1.failed"; if [ -d "$1" ]; then mv "$1" "$1.failed"; fi; '
-    'if [ -d "$2" ]; then cp -al "$2" "$1" 2>/dev/null || cp -a "$2" "$1"; fi; rm -rf "$1.failed"'
+# Restore in two steps: copy the snapshot beside the live filestore (slow, while the old
+# web serves), then swap the two by rename (instant, while the web is paused).
+FILESTORE_PREPARE_SH = (
+    'rm -rf "$1.restored"; if [ -d "$2" ]; then cp -al "$2" "$1.restored" 2>/dev/null || cp -a "$2" "$1.restored"; '
+    'else mkdir -p "$1.restored"; fi'
 )
+FILESTORE_SWAP_SH = (
+    'rm -rf "$1.failed"; if [ -d "$1" ]; then mv "$1" "$1.failed"; fi; mv "$1.restored" "$1"; rm -rf "$1.failed"'
+)
+UPDATE_LABEL = "org.odoo-ai.role=update"  # the one-off module update container of a deploy
 
 
 def pull(stack: StackConfig, env_file: Path) -> Command:
@@ -85,10 +105,6 @@ def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables:
 
 def db_exists(stack: StackConfig, env_file: Path | None = None) -> Command:
     return psql(stack, DB_EXISTS_SQL, variables={"dbname": stack.db_name}, env_file=env_file)
-
-
-def pending_modules(stack: StackConfig, env_file: Path | None = None) -> Command:
-    return psql(stack, PENDING_SQL, database=stack.db_name, env_file=env_file)
 
 
 def db_user(stack: StackConfig) -> str:
@@ -131,9 +147,13 @@ def snapshot_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | No
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
-def restore_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
-    return _tools_sh(stack, FILESTORE_RESTORE_SH, f"/volumes/data/filestore/{stack.db_name}",
+def prepare_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
+    return _tools_sh(stack, FILESTORE_PREPARE_SH, f"/volumes/data/filestore/{stack.db_name}",
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
+
+
+def swap_filestore(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return _tools_sh(stack, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", env_file=env_file)
 
 
 def remove_snapshots(stack: StackConfig, snapshot_ids: list[str], env_file: Path | None = None) -> Command:
@@ -143,11 +163,55 @@ def remove_snapshots(stack: StackConfig, snapshot_ids: list[str], env_file: Path
                    *paths, env_file=env_file, timeout=600)
 
 
-def module_update(stack: StackConfig, env_file: Path, modules: str, *, init: bool) -> Command:
-    flag = "-i" if init else "-u"
-    return compose(stack, "run", "--rm", "--no-deps", "-T", "script-runner",
-                   "/odoo/odoo-bin", "-d", stack.db_name, flag, modules, "--stop-after-init", "--no-http",
+def module_update(stack: StackConfig, env_file: Path, *, install: list[str], update: str | None,
+                  name: str, deploy_id: str) -> Command:
+    """odoo-bin -i INSTALL -u UPDATE in a one-off script-runner of the NEW image, named and
+    labelled so that a later run can find it (and stop it) if this CLI is killed."""
+    argv = ["/odoo/odoo-bin", "-d", stack.db_name]
+    if install:
+        argv += ["-i", ",".join(install)]
+    if update:
+        argv += ["-u", update]
+    return compose(stack, "run", "--rm", "--no-deps", "-T", "--name", name,
+                   "--label", UPDATE_LABEL, "--label", f"org.odoo-ai.deploy={deploy_id}", "script-runner",
+                   *argv, "--stop-after-init", "--no-http", env_file=env_file, timeout=7200)
+
+
+def init_database(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+    """Create and load a new database in a one-off script-runner (web not started yet)."""
+    return compose(stack, "run", "--rm", "--no-deps", "-T", "script-runner", "/odoo/odoo-bin",
+                   "-d", stack.db_name, "-i", ",".join(modules), "--stop-after-init", "--no-http",
                    env_file=env_file, timeout=7200)
+
+
+def update_containers(stack: StackConfig) -> Command:
+    """Module update containers of this stack, running or not (a killed deploy's orphans)."""
+    return Command([docker_binary(), "ps", "--all", "--quiet",
+                    "--filter", f"label=com.docker.compose.project={stack.project}",
+                    "--filter", f"label={UPDATE_LABEL}"], timeout=60)
+
+
+def module_states(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+    return psql(stack, MODULE_STATES_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
+                env_file=env_file)
+
+
+def gate_modules(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+    return psql(stack, GATE_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
+                env_file=env_file)
+
+
+def pause(containers: list[str]) -> Command:
+    return Command([docker_binary(), "pause", *containers], timeout=60)
+
+
+def paused_containers(stack: StackConfig) -> Command:
+    return Command([docker_binary(), "ps", "--quiet", "--filter", f"label=com.docker.compose.project={stack.project}",
+                    "--filter", "status=paused"], timeout=60)
+
+
+def unpause(containers: list[str]) -> Command:
+    return Command([docker_binary(), "unpause", *containers], timeout=60)
 
 
 def web_container_ids(stack: StackConfig, env_file: Path | None = None) -> Command:
