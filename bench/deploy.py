@@ -4,8 +4,10 @@ Prints: a deploy of an already-pulled image (total and per phase); the plan's
 naive shell sequence (pull, up, -u, curl) on the same machine in the same run;
 rollback seconds; and the failed HTTP requests a client polling the published
 port every 100 ms sees during (a) a successful deploy, (b) a deploy whose image
-never gets healthy (no module changed), (c) a deploy whose update fails, and
-during the naive sequence.
+never gets healthy (no module changed), (c) a deploy whose update fails, (d) a
+deploy whose image never gets healthy after its update (both restore the
+database: swapped in while the web is paused, so requests wait instead of
+failing), rollbacks with and without --restore-db, and the naive sequence.
 
     uv run python bench/deploy.py          (needs scripts/provision-host.sh and
                                              scripts/build-test-images.sh first)
@@ -115,11 +117,20 @@ def main() -> int:
         timed_deploy("(b) deploy, image never healthy (--update never)", "never_healthy", "--update", "never",
                      expect_ok=False)
         timed_deploy("(c) deploy, update fails (db restored)", "update_fails", expect_ok=False)
+        timed_deploy("(d) deploy, never healthy after an update (db restored)", "never_healthy", expect_ok=False)
 
-        with Poller(login) as poller:
-            start = time.monotonic()
-            cli("rollback", "dev")
-            rows.append(("rollback", f"{time.monotonic() - start:.2f}s, {poller.failed} failed requests"))
+        def timed_rollback(label: str, *extra: str) -> None:
+            with Poller(login) as poller:
+                start = time.monotonic()
+                result = cli("rollback", "dev", *extra)
+                seconds = time.monotonic() - start
+            phases = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in result.get("phases", []))
+            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
+                                f" [{result.get('status')}] {phases}"))
+
+        timed_rollback("rollback (images on the host)")
+        timed_rollback("rollback --to ok_v2 (forward again)", "--to", tag["ok_v2"])
+        timed_rollback("rollback --to ok --restore-db (db restored)", "--to", tag["ok"], "--restore-db")
 
         # The naive sequence, same stack, same machine: point the .env at ok_v2 and run it.
         dotenv = state / ".env"

@@ -60,6 +60,10 @@ LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not seri
 # answers 500 to every request when the database's registry cannot load.
 GATE_ERROR_PROBES = 3
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Fault injection (tests, drills): a deploy whose phase is named here stops at the start of
+# that phase, journal written, for FAULT_HOLD_SECONDS, so that a kill lands in that phase.
+FAULT_HOLD_ENV = "ODOO_AI_FAULT_HOLD_PHASE"
+FAULT_HOLD_SECONDS = 600
 
 
 class DeployFailed(OdooAiError):
@@ -265,6 +269,8 @@ class Deployer:
                 deployer._save_journal(dep)
                 self_inner.start = time.monotonic()
                 deployer.progress(f"… {name}")
+                if os.environ.get(FAULT_HOLD_ENV) == name:  # fault injection: wait here to be killed
+                    time.sleep(FAULT_HOLD_SECONDS)
                 return self_inner
 
             def __exit__(self_inner, exc_type, exc, tb):
@@ -492,7 +498,6 @@ class Deployer:
                                output=failure_excerpt(output), hint=restored)
 
     def _start_new_web(self, dep: Deployment) -> None:
-        dep.old_containers = [cid for cid in self._web_ids()]
         if dep.old_containers and not dep.web_stopped:
             self._write_upstream(self._container_name(dep.old_containers[0]))
         if dep.web_stopped:
@@ -746,6 +751,9 @@ class Deployer:
                 self._update(dep, step)
         else:
             dep.notes.append(f"module update skipped: {step.reason}")
+        # Known (and journaled by the phase) before anything starts: an undo removes every
+        # web container but these.
+        dep.old_containers = self._web_ids()
         with self._phase(dep, "start"):
             self._start_new_web(dep)
         with self._phase(dep, "gate"):
