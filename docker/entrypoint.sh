@@ -143,6 +143,7 @@ if [ "$needs_db_password" = 1 ] && [ -z "$db_password" ]; then
 fi
 
 # addons_path: extra dirs, custom addons, enterprise, Odoo's addons (git layout), base addons.
+# Odoo still searches its own odoo/addons first, whatever this order (addons/README.md).
 addons_path=
 add_path() { addons_path=${addons_path:+$addons_path,}$1; }
 if [ -n "${ODOO_EXTRA_ADDONS:-}" ]; then

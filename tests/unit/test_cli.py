@@ -36,6 +36,9 @@ def test_config_show_json_has_the_documented_keys(repo: Path, home: Path) -> Non
         (["config", "show", "dev"], "not a line\n", "dev.env:1: cannot parse line"),
         (["env", "render", "dev", "--tag", "dev-1"], None, "missing secrets ODOO_DB_PASSWORD, ODOO_MASTER_PASSWORD"),
         (["deploy", "dev", "--tag", "../x"], None, "invalid image tag '../x'"),
+        # a missing secret is bad input (exit 2) for a deploy too, refused before the lock or any write
+        (["deploy", "dev", "--tag", "dev-1a2b3c4"], None, "missing secrets ODOO_DB_PASSWORD, ODOO_MASTER_PASSWORD"),
+        (["config", "show", "dev"], "ODOO_INSTALL=sale,Bad-Name\n", "'Bad-Name' is not a module name"),
         (["deploy", "dev", "--tag", "dev-1", "--host", "ssh://a b"], None, "--host"),
         (["rollback", "dev"], None, "nothing to roll back to"),
         (["logs", "dev", "nosuch"], None, "unknown service 'nosuch'"),

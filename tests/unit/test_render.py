@@ -94,3 +94,30 @@ carriable = st.text(st.characters(blacklist_characters="\n\r\x00", blacklist_cat
 def test_format_then_parse_roundtrips(values: dict[str, str]) -> None:
     parsed = parse_env_text(format_env(values), source="t")
     assert {k: v.replace("$$", "$") for k, v in parsed.items()} == values
+
+
+@pytest.mark.parametrize(("uid", "gid", "expected"), [(0, 0, ("1000", "1000")), (1234, 99, ("1234", "99"))])
+def test_odoo_never_runs_as_root_by_default(repo: Path, home: Path, uid: int, gid: int, expected) -> None:
+    """A root host user (CI runners, sudo) gets the image's `odoo` user; anyone else keeps
+    their own uid so the bind-mounted files stay theirs; an explicit setting wins."""
+    from odoo_ai.config.render import dotenv_mapping
+
+    values = dotenv_mapping(stack_for(repo, home), SECRETS, tag="dev-1", uid=uid, gid=gid)
+    assert (values["ODOO_RUN_UID"], values["ODOO_RUN_GID"]) == expected
+    explicit = dotenv_mapping(stack_for(repo, home, "ODOO_RUN_UID=4242\nODOO_RUN_GID=4243\n"), SECRETS,
+                              tag="dev-1", uid=0, gid=0)
+    assert (explicit["ODOO_RUN_UID"], explicit["ODOO_RUN_GID"]) == ("4242", "4243")
+
+
+def test_module_lists_from_env_file_and_overlay(repo: Path, home: Path) -> None:
+    from odoo_ai.config.stack import required_modules
+
+    stack = stack_for(repo, home, "ODOO_INSTALL= sale , my_mod,sale\nODOO_UPDATE=my_mod\n")
+    assert stack.install_modules == ["sale", "my_mod"]
+    assert required_modules(stack) == ["base", "sale", "my_mod"]
+    overlay = repo / "environments" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace('install: ""', "install: [crm, website]"))
+    stack = stack_for(repo, home, "")
+    assert stack.install_modules == ["crm", "website"] and required_modules(stack) == ["base", "crm", "website"]
+    with pytest.raises(ConfigError, match="'all' is not a module name"):
+        stack_for(repo, home, "ODOO_INSTALL=all\n")

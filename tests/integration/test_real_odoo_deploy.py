@@ -1,0 +1,184 @@
+"""Deploys, rollbacks and `up` against REAL Odoo 18.0 Community (the trimmed source of
+../shared/odoo18, built with the real Dockerfile by `scripts/build-test-images.sh --real`;
+addons in tests/fixtures/real-addons/<scenario>), real PostgreSQL and nginx.
+
+What the stand-in could hide, shown on the real thing: a module added to the env's list is
+installed (not only `-u`'d), a schema change is applied, a failing update is restored with a
+row written before kept and Odoo's cause in the output, an addon that fails to import fails
+the gate at once, and `rollback --restore-db` brings the target's data back, also after a
+plain rollback. One stack for the module; the tests run in order.
+
+Skipped when the real images are absent, unless ODOO_AI_REQUIRE_REAL_ODOO=1 (.ci/run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.integration.conftest import DOCKER, REPO, Cli, force_cleanup, free_port, image_exists
+
+SCENARIOS = {"base": "8000000", "v1": "8111111", "v2": "8222222", "update_fails": "8333333",
+             "import_error": "8444444"}
+IMAGE = "odoo-ai-test/odoo-real"
+SECRETS = {"ODOO_DB_PASSWORD": "real 'db' $pw", "ODOO_MASTER_PASSWORD": "real-master"}
+REQUIRED = os.environ.get("ODOO_AI_REQUIRE_REAL_ODOO") == "1"
+
+
+def tag(scenario: str) -> str:
+    return f"dev-{SCENARIOS[scenario]}"
+
+
+def env_text(project: str, state_root, port: int, *extra: str) -> str:
+    return "\n".join([
+        f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state_root}", f"ODOO_PUBLISHED_PORT={port}",
+        f"ODOO_IMAGE={IMAGE}", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15", "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
+        "ODOO_DB_NAME=opw_real", "ODOO_DEPLOY_GATE_TIMEOUT=120", "ODOO_DEPLOY_DRAIN_SECONDS=0.5",
+        "ODOO_DEPLOY_LOCK_TIMEOUT=5", "ODOO_DEPLOY_KEEP_SNAPSHOTS=5", *extra, "",
+    ])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    missing = [s for s in SCENARIOS if not image_exists(f"odoo-ai-test/odoo-web:real-{s}")]
+    if missing:
+        why = f"real Odoo 18 images missing ({', '.join(missing)}): run scripts/build-test-images.sh --real"
+        if REQUIRED:
+            pytest.fail(f"ODOO_AI_REQUIRE_REAL_ODOO=1 but {why}")
+        pytest.skip(why)
+    for scenario in SCENARIOS:  # the env's image names and tags, for the prebuilt real images
+        for target in ("web", "script-runner"):
+            subprocess.run([DOCKER, "tag", f"odoo-ai-test/odoo-{target}:real-{scenario}",
+                            f"{IMAGE}-{target}:{tag(scenario)}"], check=True)
+    tmp = tmp_path_factory.mktemp("real")
+    (tmp / "config").mkdir()
+    (tmp / "home").mkdir()
+    project = f"oair-{os.getpid()}"
+    state_root = tmp / "state"
+    port = free_port()
+    cli = Cli(REPO, tmp / "config", tmp / "home", {**os.environ, "HOME": str(tmp / "home"),
+                                                   "ODOO_AI_DOCKER": DOCKER, **SECRETS})
+    cli.write_env("dev", env_text(project, state_root, port))
+    yield cli, project, state_root, port
+    force_cleanup(project, state_root)
+    for scenario in SCENARIOS:
+        for target in ("web", "script-runner"):
+            subprocess.run([DOCKER, "rmi", f"{IMAGE}-{target}:{tag(scenario)}"], capture_output=True)
+
+
+def sql(cli: Cli, query: str) -> str:
+    return cli("compose", "dev", "--", "exec", "-T", "db", "psql", "-U", "odoo", "-d", "opw_real",
+               "-tAc", query).stdout.strip()
+
+
+def module(cli: Cli, name: str) -> str:
+    return sql(cli, f"SELECT state || ' ' || coalesce(latest_version, '') FROM ir_module_module WHERE name = '{name}'")
+
+
+def has_column(cli: Cli, table: str, column: str) -> bool:
+    return sql(cli, "SELECT count(*) FROM information_schema.columns "
+                    f"WHERE table_name = '{table}' AND column_name = '{column}'") == "1"
+
+
+def login(port: int) -> int:
+    return httpx.get(f"http://127.0.0.1:{port}/web/login?db=opw_real", timeout=15).status_code
+
+
+def deploy_fails(cli: Cli, *args: str) -> dict:
+    proc = cli("deploy", "dev", *args, "--json", check=False, timeout=900)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_up_initialises_the_database_before_web(stack) -> None:
+    cli, project, state_root, port = stack
+    result = cli.json("up", "dev", "--tag", tag("base"), "--wait-timeout", "180", timeout=900)
+    assert result["healthy"] is True and result["initialised"] == ["base"]
+    # ready means ready: the database was loaded before web started, so login works at once
+    assert login(port) == 200
+    assert module(cli, "base").startswith("installed 18.0.")
+    assert module(cli, "web").startswith("installed ")
+    log = (state_root / "logs" / "odoo.log").read_text()
+    assert "Modules loaded." in log and "could not serialize access" not in log
+    assert "creating database" not in log.lower() or "init db" not in log  # web found it loaded
+
+
+def test_deploy_installs_a_module_added_to_the_list(stack) -> None:
+    cli, project, state_root, port = stack
+    cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo", "ODOO_UPDATE=oai_demo"))
+    result = cli.json("deploy", "dev", "--tag", tag("v1"), timeout=900)
+    assert result["status"] == "success"
+    assert result["modules"]["install"] == ["oai_demo"]
+    assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
+    assert sql(cli, "SELECT name FROM oai_demo") == "first"
+    assert login(port) == 200
+
+
+def test_deploy_of_a_changed_module_updates_the_schema(stack) -> None:
+    cli, project, state_root, port = stack
+    assert not has_column(cli, "oai_demo", "note")
+    result = cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)
+    assert result["status"] == "success" and result["release"]["updated"] is True
+    assert result["modules"] == {"install": [], "update": "oai_demo", "reason": "an addon changed"}
+    assert module(cli, "oai_demo") == "installed 18.0.1.1.0"
+    assert has_column(cli, "oai_demo", "note")
+    sql(cli, "INSERT INTO oai_demo (name, note) VALUES ('written before', 'kept')")
+
+
+def test_failing_update_is_restored_and_names_the_cause(stack) -> None:
+    cli, project, state_root, port = stack
+    doc = deploy_fails(cli, "--tag", tag("update_fails"))
+    assert doc["failed_phase"] == "update" and "exited 255" in doc["error"]
+    assert "External ID not found" in doc["output"]  # the cause, not only the last lines
+    assert any("restored database and filestore" in line for line in doc["release"]["undone"])
+    assert module(cli, "oai_demo") == "installed 18.0.1.1.0"
+    assert sql(cli, "SELECT note FROM oai_demo WHERE name = 'written before'") == "kept"
+    assert login(port) == 200
+
+
+def test_addon_failing_at_import_fails_the_gate_at_once(stack) -> None:
+    cli, project, state_root, port = stack
+    start = time.monotonic()
+    doc = deploy_fails(cli, "--tag", tag("import_error"), "--update", "never")
+    elapsed = time.monotonic() - start
+    assert doc["failed_phase"] == "gate" and "HTTP 500" in doc["error"], doc
+    assert elapsed < 90  # the gate timeout is 120 s: it did not wait it out
+    assert "oai_missing_dependency_xyz" in doc["output"]
+    assert module(cli, "oai_demo") == "installed 18.0.1.1.0"
+    assert login(port) == 200
+
+
+def test_plain_rollback_warns_in_json_then_restore_db_brings_the_data_back(stack) -> None:
+    cli, project, state_root, port = stack
+    plain = cli.json("rollback", "dev", timeout=900)
+    assert plain["status"] == "success" and plain["tag"] == tag("v1")
+    assert any("--restore-db" in w for w in plain["warnings"])
+    assert module(cli, "oai_demo") == "installed 18.0.1.1.0"  # old code, newer schema (as warned)
+    restored = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", timeout=900)
+    assert restored["status"] == "success" and "restore" in [p["name"] for p in restored["phases"]]
+    assert restored["release"]["restored_snapshot"]
+    assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
+    assert not has_column(cli, "oai_demo", "note")
+    assert login(port) == 200
+
+
+def test_restore_db_directly_after_an_update(stack) -> None:
+    cli, project, state_root, port = stack
+    assert cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)["status"] == "success"
+    assert has_column(cli, "oai_demo", "note")
+    result = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", timeout=900)
+    assert result["status"] == "success" and result["warnings"] == []
+    assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
+    assert not has_column(cli, "oai_demo", "note")
+    assert sql(cli, "SELECT count(*) FROM ir_module_module WHERE state LIKE 'to %'") == "0"
+    assert login(port) == 200
+
+
+def test_down_purge_leaves_nothing(stack) -> None:
+    cli, project, state_root, port = stack
+    cli("down", "dev", "--purge")
+    assert not state_root.exists()
