@@ -10,6 +10,7 @@ so every phase is killed going from a current release to a different one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -162,3 +163,33 @@ def test_killed_deploy_is_undone_then_old_and_new_deploy(stack, phase: str, new:
     assert result["status"] == "success"
     assert any("recovered an interrupted deploy" in n for n in result["release"]["notes"])
     assert_consistent(cli, project, state_root, port, new_tag)
+
+
+def test_sigterm_during_the_update_stops_it_and_undoes_before_exiting(stack) -> None:
+    """A cancelled CI job: the CLI still lives, so it stops its own update container,
+    restores the snapshot, records the failure and exits, leaving nothing to recover."""
+    cli, project, state_root, port = stack
+    old_tag = current_release(cli)["image_tag"]
+    assert old_tag != tag("slow_update")
+    proc = subprocess.Popen(
+        ["odoo-ai", "--repo", str(REPO), "--config-dir", str(cli.config_dir), "deploy", "dev", "--tag",
+         tag("slow_update"), "--json"],
+        env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("… update"):
+            break
+    time.sleep(2)
+    assert containers(project, "label=org.odoo-ai.role=update", "status=running")
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert time.monotonic() - started < 60  # it did not wait for the 20 s update to end... nor hang
+    doc = json.loads(out)
+    assert doc["status"] == "failed" and doc["failed_phase"] == "update"
+    assert doc["error"].endswith("interrupted by SIGTERM"), doc["error"]
+    assert any("module update container" in n for n in doc["release"]["undone"])
+    assert any("restored database and filestore" in n for n in doc["release"]["undone"])
+    assert_consistent(cli, project, state_root, port, old_tag)
