@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +25,7 @@ from odoo_ai.config.envfile import write_private_file
 from odoo_ai.errors import ExitCode, OdooAiError
 from odoo_ai.lock import EnvLock, Holder, LockHeld
 from odoo_ai.releases import append_release
-from odoo_ai.runners.base import Command, Runner
+from odoo_ai.runners.base import Command, Result, Runner
 from odoo_ai.runners.local import LocalRunner
 from odoo_ai.runners.ssh import SshRunner, SshTarget, remote_line
 
@@ -34,9 +35,16 @@ READ_LIMIT = 1 << 20  # what read_from returns at most: the start of what a log 
 
 
 class Host(Protocol):
+    """A connector: runs planned commands and moves files on one Docker host. Local, ssh
+    and dry connectors implement it; nothing else in a use-case touches the world."""
+
     runner: Runner
     remote: bool
+    dry_run: bool
 
+    def run(self, command: Command, *, capture: bool = True) -> Result: ...
+    def note(self, text: str) -> None: ...
+    def sleep(self, seconds: float, why: str = "") -> None: ...
     def read_text(self, path: Path) -> str | None: ...
     def size(self, path: Path) -> int: ...
     def read_from(self, path: Path, offset: int, limit: int = READ_LIMIT) -> str: ...
@@ -51,7 +59,23 @@ class Host(Protocol):
     def remove_tree(self, path: Path) -> None: ...
 
 
-class LocalHost:
+class _Commands:
+    """run/note/sleep of a connector, through its runner."""
+
+    runner: Runner
+    dry_run = False
+
+    def run(self, command: Command, *, capture: bool = True) -> Result:
+        return self.runner.run(command, capture=capture)
+
+    def note(self, text: str) -> None:
+        self.runner.note(text)
+
+    def sleep(self, seconds: float, why: str = "") -> None:
+        time.sleep(seconds)
+
+
+class LocalHost(_Commands):
     remote = False
 
     def __init__(self, runner: Runner | None = None):
@@ -168,7 +192,7 @@ def _holder(text: str) -> Holder | None:
         return None
 
 
-class RemoteHost:
+class RemoteHost(_Commands):
     remote = True
 
     def __init__(self, target: SshTarget, runner: SshRunner | None = None):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from odoo_ai.deploy import UpdatePlan, _answers_500, _gate_rows, pick_rollback, plan_update
+from odoo_ai.deploy.policy import UpdatePlan, answers_500, gate_rows, pick_rollback, plan_update
 from odoo_ai.errors import ConfigError
 from odoo_ai.excerpt import cause, failure_excerpt
 
@@ -106,13 +106,13 @@ def test_an_invalid_snapshot_id_in_the_log_is_refused() -> None:
 
 
 def test_gate_rows_and_500_detection() -> None:
-    assert _gate_rows("pending\t0\n") == (0, {})
-    assert _gate_rows("pending\t2\noai_demo\tuninstalled\nx\tabsent\n") == (2, {"oai_demo": "uninstalled",
+    assert gate_rows("pending\t0\n") == (0, {})
+    assert gate_rows("pending\t2\noai_demo\tuninstalled\nx\tabsent\n") == (2, {"oai_demo": "uninstalled",
                                                                              "x": "absent"})
-    assert _answers_500('{"health": 500, "login": null}\n')
-    assert _answers_500('{"health": 200, "login": 500}')
-    assert not _answers_500('{"health": 503, "login": null}')
-    assert not _answers_500("URLError: refused")
+    assert answers_500('{"health": 500, "login": null}\n')
+    assert answers_500('{"health": 200, "login": 500}')
+    assert not answers_500('{"health": 503, "login": null}')
+    assert not answers_500("URLError: refused")
 
 
 def test_failure_excerpt_keeps_the_cause_above_the_last_lines() -> None:

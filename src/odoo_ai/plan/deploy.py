@@ -7,11 +7,37 @@ line or into SQL text.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.plan.compose import compose, docker_binary
 from odoo_ai.runners.base import Command
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _purpose(*, reads: bool = False) -> Callable[[F], F]:
+    """Tag the command(s) a planning function returns with its name (`Command.purpose`)
+    and whether they only read: what dry and scripted connectors answer by."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+
+            def tag(command: Command) -> Command:
+                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
+
+            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
 
 PENDING_STATES = ("to upgrade", "to install", "to remove")
 ADDONS_HASH_FILE = "/opt/odoo/addons.sha256"
@@ -79,15 +105,18 @@ FILESTORE_SWAP_SH = (
 UPDATE_LABEL = "org.odoo-ai.role=update"  # the one-off module update container of a deploy
 
 
+@_purpose()
 def pull(stack: StackConfig, env_file: Path) -> Command:
     return compose(stack, "pull", "--quiet", "web", "script-runner", env_file=env_file, timeout=1800)
 
 
+@_purpose(reads=True)
 def image_inspect(ref: str) -> Command:
     fmt = '{"id": {{json .Id}}, "repo_digests": {{json .RepoDigests}}, "labels": {{json .Config.Labels}}}'
     return Command([docker_binary(), "image", "inspect", "--format", fmt, ref], timeout=60)
 
 
+@_purpose()
 def read_addons_hash(ref: str) -> Command:
     return Command([docker_binary(), "run", "--rm", "--network", "none", "--entrypoint", "cat", ref,
                     ADDONS_HASH_FILE], timeout=120)
@@ -103,6 +132,7 @@ def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables:
     return Command(cmd.argv, timeout=cmd.timeout, stdin=sql.encode())
 
 
+@_purpose(reads=True)
 def db_exists(stack: StackConfig, env_file: Path | None = None) -> Command:
     return psql(stack, DB_EXISTS_SQL, variables={"dbname": stack.db_name}, env_file=env_file)
 
@@ -111,11 +141,13 @@ def db_user(stack: StackConfig) -> str:
     return stack.values.get("ODOO_DB_USER") or "odoo"
 
 
+@_purpose()
 def snapshot_db(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return compose(stack, "exec", "-T", "db", "pg_dump", "-U", db_user(stack), "-Fc", "--no-acl",
                    "-f", f"{SNAPSHOT_DIR_DB}/{snapshot_id}.dump", stack.db_name, env_file=env_file, timeout=3600)
 
 
+@_purpose()
 def restore_db_into(stack: StackConfig, snapshot_id: str, target: str, env_file: Path | None = None) -> list[Command]:
     user = db_user(stack)
     return [
@@ -127,11 +159,13 @@ def restore_db_into(stack: StackConfig, snapshot_id: str, target: str, env_file:
     ]
 
 
+@_purpose()
 def swap_restored_db(stack: StackConfig, restored: str, failed: str, env_file: Path | None = None) -> Command:
     return psql(stack, SWAP_SQL, variables={"dbname": stack.db_name, "restored": restored, "failed": failed},
                 env_file=env_file)
 
 
+@_purpose()
 def drop_db(stack: StackConfig, name: str, env_file: Path | None = None) -> Command:
     return compose(stack, "exec", "-T", "db", "dropdb", "-U", db_user(stack), "--if-exists", "--force", name,
                    env_file=env_file, timeout=300)
@@ -142,20 +176,24 @@ def _tools_sh(stack: StackConfig, script: str, *args: str, env_file: Path | None
                    "-c", script, "sh", *args, env_file=env_file, timeout=1800)
 
 
+@_purpose()
 def snapshot_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return _tools_sh(stack, FILESTORE_SNAPSHOT_SH, f"/volumes/data/filestore/{stack.db_name}",
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
+@_purpose()
 def prepare_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
     return _tools_sh(stack, FILESTORE_PREPARE_SH, f"/volumes/data/filestore/{stack.db_name}",
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
+@_purpose()
 def swap_filestore(stack: StackConfig, env_file: Path | None = None) -> Command:
     return _tools_sh(stack, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", env_file=env_file)
 
 
+@_purpose()
 def remove_snapshots(stack: StackConfig, snapshot_ids: list[str], env_file: Path | None = None) -> Command:
     """rm in a container: pg_dump wrote the dumps as root, the host user may not own them."""
     paths = [f"{SNAPSHOT_DIR_TOOLS}/{sid}.{suffix}" for sid in snapshot_ids for suffix in ("dump", "filestore")]
@@ -163,6 +201,7 @@ def remove_snapshots(stack: StackConfig, snapshot_ids: list[str], env_file: Path
                    *paths, env_file=env_file, timeout=600)
 
 
+@_purpose()
 def module_update(stack: StackConfig, env_file: Path, *, install: list[str], update: str | None,
                   name: str, deploy_id: str) -> Command:
     """odoo-bin -i INSTALL -u UPDATE in a one-off script-runner of the NEW image, named and
@@ -177,6 +216,7 @@ def module_update(stack: StackConfig, env_file: Path, *, install: list[str], upd
                    *argv, "--stop-after-init", "--no-http", env_file=env_file, timeout=7200)
 
 
+@_purpose()
 def init_database(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
     """Create and load a new database in a one-off script-runner (web not started yet)."""
     return compose(stack, "run", "--rm", "--no-deps", "-T", "script-runner", "/odoo/odoo-bin",
@@ -184,6 +224,7 @@ def init_database(stack: StackConfig, modules: list[str], env_file: Path | None 
                    env_file=env_file, timeout=7200)
 
 
+@_purpose(reads=True)
 def update_containers(stack: StackConfig) -> Command:
     """Module update containers of this stack, running or not (a killed deploy's orphans)."""
     return Command([docker_binary(), "ps", "--all", "--quiet",
@@ -191,74 +232,108 @@ def update_containers(stack: StackConfig) -> Command:
                     "--filter", f"label={UPDATE_LABEL}"], timeout=60)
 
 
+@_purpose(reads=True)
 def module_states(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
     return psql(stack, MODULE_STATES_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
                 env_file=env_file)
 
 
+@_purpose(reads=True)
 def gate_modules(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
     return psql(stack, GATE_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
                 env_file=env_file)
 
 
+@_purpose()
 def pause(containers: list[str]) -> Command:
     return Command([docker_binary(), "pause", *containers], timeout=60)
 
 
+@_purpose(reads=True)
 def paused_containers(stack: StackConfig) -> Command:
     return Command([docker_binary(), "ps", "--quiet", "--filter", f"label=com.docker.compose.project={stack.project}",
                     "--filter", "status=paused"], timeout=60)
 
 
+@_purpose()
 def unpause(containers: list[str]) -> Command:
     return Command([docker_binary(), "unpause", *containers], timeout=60)
 
 
+@_purpose(reads=True)
 def web_container_ids(stack: StackConfig, env_file: Path | None = None) -> Command:
     return compose(stack, "ps", "--quiet", "web", env_file=env_file, timeout=60)
 
 
+@_purpose()
 def start_web_beside(stack: StackConfig, env_file: Path, count: int) -> Command:
     return compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={count}", "web",
                    env_file=env_file, timeout=600)
 
 
+@_purpose()
 def stop_web(stack: StackConfig, env_file: Path | None = None) -> Command:
     return compose(stack, "stop", "web", env_file=env_file, timeout=120)
 
 
+@_purpose(reads=True)
 def container_state(container: str) -> Command:
     fmt = '{"name": {{json .Name}}, "status": {{json .State.Status}}, "restarts": {{.RestartCount}}, "exit": {{.State.ExitCode}}}'
     return Command([docker_binary(), "inspect", "--format", fmt, container], timeout=30)
 
 
+@_purpose()
 def gate_probe(container: str, db_name: str, port: int = 8069) -> Command:
     return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), db_name],
                    timeout=30)
 
 
+@_purpose(reads=True)
 def container_logs(container: str, tail: int = 30) -> Command:
     return Command([docker_binary(), "logs", "--tail", str(tail), container], timeout=30)
 
 
+@_purpose()
 def proxy_reload(stack: StackConfig, env_file: Path | None = None) -> Command:
     return compose(stack, "exec", "-T", "proxy", "nginx", "-s", "reload", env_file=env_file, timeout=60)
 
 
+@_purpose()
 def stop_container(container: str, grace: int = 30) -> Command:
     return Command([docker_binary(), "stop", "--time", str(grace), container], timeout=grace + 60)
 
 
+@_purpose()
 def remove_container(container: str) -> Command:
     return Command([docker_binary(), "rm", "--force", "--volumes", container], timeout=120)
 
 
+@_purpose(reads=True)
 def oneoff_containers(stack: StackConfig) -> Command:
     return Command([docker_binary(), "ps", "--all", "--quiet",
                     "--filter", f"label=com.docker.compose.project={stack.project}",
                     "--filter", "label=com.docker.compose.oneoff=True"], timeout=60)
 
 
+@_purpose()
+def ensure_services(stack: StackConfig, env_file: Path) -> Command:
+    """db and proxy running (`--no-recreate`: running ones stay untouched; converge applies changes)."""
+    return compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait", "db", "proxy",
+                   env_file=env_file, timeout=300)
+
+
+@_purpose()
+def restart_web(stack: StackConfig) -> Command:
+    return compose(stack, "up", "--detach", "--no-deps", "web", timeout=600)
+
+
+@_purpose()
+def take_down(stack: StackConfig, env_file: Path) -> Command:
+    """What a failed first deploy started (db, proxy), with its own .env."""
+    return compose(stack, "--profile", "*", "down", "--remove-orphans", env_file=env_file, timeout=300)
+
+
+@_purpose()
 def converge(stack: StackConfig, env_file: Path | None = None) -> Command:
     return compose(stack, "up", "--detach", "--remove-orphans", env_file=env_file, timeout=600)
 

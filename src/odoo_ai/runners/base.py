@@ -22,6 +22,11 @@ class Command:
     timeout: float | None = None
     stdin: bytes | None = None
     cwd: str | None = None
+    # What the command is for (the planning function's name, e.g. "db_exists"): how a dry
+    # or scripted connector knows what to answer, and what table tests assert.
+    purpose: str = ""
+    # Only reads (inspect, list, SELECT): a dry run may run it for real.
+    reads: bool = False
 
     def display(self) -> str:
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
@@ -57,9 +62,14 @@ class Runner(Protocol):
 
 
 class CommandTimedOut(OdooAiError):
-    """A command ran past its timeout; it was killed (with its process group)."""
+    """A command ran past its timeout; it was killed (with its process group). Every
+    connector (local, ssh) raises this one error."""
 
     exit_code = ExitCode.INFRA
+
+    @classmethod
+    def of(cls, command: Command, where: str = "") -> CommandTimedOut:
+        return cls(f"timed out after {command.timeout:.0f}s{where}: {command.display()}")
 
 
 class StreamingRunner(Runner, Protocol):

@@ -42,9 +42,7 @@ class LocalRunner:
         except FileNotFoundError:
             raise OdooAiError(f"{command.argv[0]}: command not found", exit_code=ExitCode.INFRA) from None
         except subprocess.TimeoutExpired:
-            raise OdooAiError(
-                f"timed out after {command.timeout:.0f}s: {command.display()}", exit_code=ExitCode.INFRA
-            ) from None
+            raise CommandTimedOut.of(command) from None
         return Result(proc.returncode, _decode(proc.stdout), _decode(proc.stderr))
 
     def stream(self, command: Command, on_line: Callable[[str], None]) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
-from odoo_ai.runners.base import Command, Result
+from odoo_ai.runners.base import Command, CommandTimedOut, Result
 
 USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -101,8 +101,7 @@ class SshRunner:
         except FileNotFoundError:
             raise OdooAiError("ssh: command not found (install openssh-client)", exit_code=ExitCode.INFRA) from None
         except subprocess.TimeoutExpired:
-            raise OdooAiError(f"timed out after {command.timeout:.0f}s on {self.target}: {command.display()}",
-                              exit_code=ExitCode.INFRA) from None
+            raise CommandTimedOut.of(command, f" on {self.target}") from None
         stderr = proc.stderr.decode("utf-8", "replace") if proc.stderr else ""
         if proc.returncode == 255 and capture and ("Host key verification failed" in stderr
                                                     or "Permission denied" in stderr

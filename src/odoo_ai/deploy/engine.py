@@ -8,38 +8,47 @@
 
 Any failure before the switch leaves the old web serving on the old .env; if the
 database may have changed (the update container started), the database and
-filestore are restored from the snapshot first. A journal
-(<state_root>/deploy-journal.json), written before every step that changes
-something, lets the next run undo what a killed one left half done; SIGTERM,
-SIGINT and SIGHUP are turned into the same undo while this process lives.
+filestore are restored from the snapshot first. A journal (journal.py), written
+before every step that changes something, lets the next run undo what a killed one
+left half done; SIGTERM, SIGINT and SIGHUP are turned into the same undo while this
+process lives.
+
+Every side effect goes through the connector (`host`: local, ssh or dry); the
+decisions are the pure functions of policy.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
-import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from odoo_ai import releases
 from odoo_ai.config.envfile import format_env
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
-from odoo_ai.config.stack import (
-    LOG_MOUNT,
-    StackConfig,
-    parse_number,
-    required_modules,
-    validate_tag,
+from odoo_ai.config.stack import LOG_MOUNT, StackConfig, required_modules, validate_tag
+from odoo_ai.deploy import journal
+from odoo_ai.deploy.journal import JOURNAL, Deployment, PhaseRecord, now
+from odoo_ai.deploy.policy import (
+    LOCK_ERRORS,
+    UpdatePlan,
+    answers_500,
+    gate_rows,
+    pick_rollback,
+    plan_update,
+    repository_of,
+    snapshots_to_prune,
+    state_text,
 )
+from odoo_ai.deploy.record import Release, modules_view
+from odoo_ai.deploy.settings import DeploySettings
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.hosts import Host
@@ -47,15 +56,10 @@ from odoo_ai.plan import deploy as plan
 from odoo_ai.plan import images as images_plan
 from odoo_ai.plan.compose import docker_binary
 from odoo_ai.registry import registry_settings, split_image
-from odoo_ai.runners.base import Command, Result, Runner
+from odoo_ai.runners.base import Command, Result
 
-JOURNAL = "deploy-journal.json"
 NEXT_ENV = ".env.next"
-SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
-# Odoo's update can lose a race with the running server's cron for a row lock
-# (DESIGN fact 11): retry those, and only those.
-LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not serialize access|deadlock detected",
-                         re.IGNORECASE)
+NEXT_ENV = ".env.next"
 # Probes in a row that must answer HTTP 500 before the gate gives up at once: Odoo
 # answers 500 to every request when the database's registry cannot load.
 GATE_ERROR_PROBES = 3
@@ -107,136 +111,11 @@ def _signals(mode: str) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@dataclass(frozen=True)
-class DeploySettings:
-    gate_timeout: float = 180.0
-    gate_interval: float = 1.0
-    drain_seconds: float = 2.0
-    web_during_update: str = "keep"  # keep: old web serves during -u; stop: downtime, no mixed schema
-    update_retries: int = 1
-    lock_timeout: float = 30.0
-    stop_grace: int = 30
-    keep_snapshots: int = 3  # the last N snapshots taken by successful releases stay (rollback --restore-db)
-
-    @classmethod
-    def from_stack(cls, stack: StackConfig, **overrides: Any) -> DeploySettings:
-        v = stack.values
-        source = str(stack.env_file or f"{stack.env} defaults")
-
-        def number(key: str, default: float, low: float, high: float) -> float:
-            raw = v.get(key)
-            return default if not raw else parse_number(raw, key=key, source=source, low=low, high=high)
-
-        policy = v.get("ODOO_DEPLOY_WEB_DURING_UPDATE") or "keep"
-        if policy not in ("keep", "stop"):
-            raise ConfigError(f"{source}: ODOO_DEPLOY_WEB_DURING_UPDATE={policy!r}: 'keep' or 'stop'")
-        settings = cls(
-            gate_timeout=number("ODOO_DEPLOY_GATE_TIMEOUT", 180, 1, 7200),
-            gate_interval=number("ODOO_DEPLOY_GATE_INTERVAL", 1.0, 0.1, 60),
-            drain_seconds=number("ODOO_DEPLOY_DRAIN_SECONDS", 2.0, 0, 600),
-            web_during_update=policy,
-            update_retries=int(number("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5)),
-            lock_timeout=number("ODOO_DEPLOY_LOCK_TIMEOUT", 30, 0, 86400),
-            keep_snapshots=int(number("ODOO_DEPLOY_KEEP_SNAPSHOTS", 3, 1, 1000)),
-        )
-        return DeploySettings(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
-
-
-@dataclass(frozen=True)
-class UpdatePlan:
-    """What the module step runs: `-i install` and/or `-u update` (None: no -u)."""
-
-    install: tuple[str, ...] = ()
-    update: str | None = None
-    reason: str = ""
-
-    @property
-    def runs(self) -> bool:
-        return bool(self.install or self.update)
-
-    def describe(self) -> str:
-        parts = ([f"-i {','.join(self.install)}"] if self.install else []) + \
-            ([f"-u {self.update}"] if self.update else [])
-        return " ".join(parts) or "nothing"
-
-
-def plan_update(*, db_exists: bool, mode: str, required: list[str], missing: list[str],
-                update_modules: str, addons_hash: str | None, previous_hash: str | None) -> UpdatePlan:
-    """Pure: which modules the deploy installs and updates.
-
-    A new database gets `-i` of every required module. Otherwise the required modules
-    that are not installed get `-i` (a `-u` of an uninstalled module does nothing in
-    Odoo), and the update list gets `-u` when an addon changed (the image's addons hash
-    differs from the current release's, or either is unknown) or with `--update always`.
-    `--update never` runs nothing (the gate then fails if a required module is missing)."""
-    if not db_exists:
-        return UpdatePlan(install=tuple(required), reason="new database")
-    if mode == "never":
-        return UpdatePlan(reason="--update never")
-    install = tuple(m for m in required if m in missing)
-    if mode == "always":
-        update, why = update_modules, "--update always"
-    elif addons_hash and previous_hash and addons_hash == previous_hash:
-        update, why = None, "no addon changed"
-    else:
-        update, why = update_modules, ("an addon changed" if addons_hash and previous_hash
-                                       else "addons hash unknown")
-    reasons = ([f"required module(s) not installed: {', '.join(install)}"] if install else []) + [why]
-    return UpdatePlan(install=install, update=update, reason="; ".join(reasons))
-
-
-@dataclass
-class PhaseRecord:
-    name: str
-    seconds: float
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
-class Deployment:
-    """The state of one deploy as it goes (also what the journal persists)."""
-
-    env: str
-    kind: str
-    tag: str
-    started: str
-    deploy_id: str = ""
-    previous_tag: str | None = None
-    phase: str = "start"
-    snapshot: str | None = None
-    restored_snapshot: str | None = None  # rollback --restore-db: the target's data
-    db_may_change: bool = False  # set (and journaled) before anything can change the database
-    db_created: bool = False  # the database did not exist: this deploy creates it
-    update_container: str | None = None
-    updated: bool = False
-    install: list[str] = field(default_factory=list)
-    update_modules: str | None = None
-    update_reason: str = ""
-    web_stopped: bool = False
-    old_containers: list[str] = field(default_factory=list)
-    new_container: str | None = None
-    log_offset: int = 0
-    images: dict[str, str] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
-    commit: str | None = None
-    addons_hash: str | None = None
-    phases: list[PhaseRecord] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    snapshots_pruned: list[str] = field(default_factory=list)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Deployer:
     def __init__(self, stack: StackConfig, host: Host, *, settings: DeploySettings,
                  environ: Mapping[str, str], progress: Callable[[str], None] | None = None):
         self.stack = stack
         self.host = host
-        self.runner: Runner = host.runner
         self._next_values: dict[str, str] = {}
         # The .env Compose reads for commands on running services: the candidate until it
         # is committed (a first deploy has no other), then the real one.
@@ -252,7 +131,7 @@ class Deployer:
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
-        return self.runner.run(command, capture=capture)
+        return self.host.run(command, capture=capture)
 
     def _must(self, command: Command, phase: str, what: str) -> Result:
         result = self._run(command)
@@ -270,7 +149,7 @@ class Deployer:
                 self_inner.start = time.monotonic()
                 deployer.progress(f"… {name}")
                 if os.environ.get(FAULT_HOLD_ENV) == name:  # fault injection: wait here to be killed
-                    time.sleep(FAULT_HOLD_SECONDS)
+                    deployer.host.sleep(FAULT_HOLD_SECONDS, f"fault injection: held in phase {name}")
                 return self_inner
 
             def __exit__(self_inner, exc_type, exc, tb):
@@ -284,8 +163,7 @@ class Deployer:
         return _Timer()
 
     def _save_journal(self, dep: Deployment) -> None:
-        data = {k: v for k, v in dep.__dict__.items() if k != "phases"}
-        self.host.write_private(self.journal_path, json.dumps(data, indent=2) + "\n")
+        self.host.write_private(self.journal_path, journal.dump(dep))
 
     def _write_upstream(self, container: str | None) -> None:
         if container is None:
@@ -399,8 +277,7 @@ class Deployer:
     def _ensure_services(self) -> None:
         # db and proxy must run for snapshots, the update and the switch; `--no-recreate`
         # keeps a running proxy and db untouched (converge applies their changes).
-        result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait",
-                                        "db", "proxy", env_file=self.next_env, timeout=300))
+        result = self._run(plan.ensure_services(self.stack, self.next_env))
         if not result.ok:
             raise DeployFailed("services", "db/proxy did not start", output=result.tail())
 
@@ -490,7 +367,7 @@ class Deployer:
             output = result.stdout + result.stderr
             if attempt < attempts and LOCK_ERRORS.search(output):
                 dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
-                time.sleep(2)
+                self.host.sleep(2, "before retrying the update")
                 continue
             restored = "the database was created by this deploy and is dropped" if dep.db_created else \
                 "the database and filestore are restored from the snapshot"
@@ -536,20 +413,20 @@ class Deployer:
             if probe.ok:
                 errors = 0
                 check = self._run(plan.gate_modules(self.stack, required, self.next_env))
-                pending, missing = _gate_rows(check.stdout) if check.ok else (None, {})
+                pending, missing = gate_rows(check.stdout) if check.ok else (None, {})
                 if pending == 0 and not missing:
                     return
                 if pending == 0:
                     raise DeployFailed(
                         "gate", "required module(s) not installed: "
-                        + ", ".join(f"{name} ({_state_text(st)})" for name, st in sorted(missing.items())),
+                        + ", ".join(f"{name} ({state_text(st)})" for name, st in sorted(missing.items())),
                         hint="a module listed in ODOO_INSTALL / x-odoo-ai.install (or ODOO_UPDATE) must be in "
                              "the image's addons path and install cleanly")
                 last = f"{pending} module(s) pending (to upgrade/install/remove)" if check.ok \
                     else f"module check failed: {check.tail(2)}"
             else:
                 last = probe.stdout.strip() or probe.tail(2) or f"probe exit {probe.returncode}"
-                errors = errors + 1 if _answers_500(probe.stdout) else 0
+                errors = errors + 1 if answers_500(probe.stdout) else 0
                 if errors >= GATE_ERROR_PROBES:
                     raise DeployFailed(
                         "gate", f"the new web answers HTTP 500 ({last}, {errors} probes in a row): "
@@ -563,7 +440,7 @@ class Deployer:
                     output=self._odoo_log_since(dep.log_offset),
                     hint="raise ODOO_DEPLOY_GATE_TIMEOUT if Odoo needs longer to boot",
                 )
-            time.sleep(self.settings.gate_interval)
+            self.host.sleep(self.settings.gate_interval, "gate: next probe")
 
     def _switch(self, dep: Deployment) -> None:
         assert dep.new_container
@@ -571,7 +448,7 @@ class Deployer:
 
     def _drain(self, dep: Deployment) -> None:
         if dep.old_containers:
-            time.sleep(self.settings.drain_seconds)
+            self.host.sleep(self.settings.drain_seconds, "drain: in-flight requests of the old web")
         for cid in dep.old_containers:
             self._run(plan.stop_container(cid, self.settings.stop_grace))
             self._run(plan.remove_container(cid))
@@ -617,7 +494,7 @@ class Deployer:
         self._active_env = self.stack.dotenv_path
         if self.host.read_text(self.stack.dotenv_path) is not None:
             if not self._web_ids():
-                result = self._run(plan.compose(self.stack, "up", "--detach", "--no-deps", "web", timeout=600))
+                result = self._run(plan.restart_web(self.stack))
                 if result.ok:
                     done.append("restarted the previous web")
             try:
@@ -629,8 +506,7 @@ class Deployer:
             # one started (db, proxy) while its .env still exists; the data stays on disk.
             self.host.unlink(self.upstream_path)
             if self.host.read_text(self.next_env) is not None:
-                result = self._run(plan.compose(self.stack, "--profile", "*", "down", "--remove-orphans",
-                                                env_file=self.next_env, timeout=300))
+                result = self._run(plan.take_down(self.stack, self.next_env))
                 if result.ok:
                     done.append("removed the services this first deploy had started")
         self.host.unlink(self.next_env)
@@ -649,8 +525,7 @@ class Deployer:
         if text is None:
             return None
         try:
-            data = json.loads(text)
-            dep = Deployment(**{k: v for k, v in data.items() if k in Deployment.__dataclass_fields__})
+            dep = journal.load(text)
         except (ValueError, TypeError):
             self.host.unlink(self.journal_path)
             return "discarded an unreadable deploy journal"
@@ -672,15 +547,9 @@ class Deployer:
             outcome = "rolled back"
             status = "failed"
         note = f"interrupted in phase {dep.phase}; {outcome} by the next run"
-        self.host.append_record(self.log_path, {
-            "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
-            "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
-            "phase": dep.phase, "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
-            "restored_snapshot": dep.restored_snapshot if status == "success" else None,
-            "updated": dep.updated if status == "success" else False,
-            "addons_hash": dep.addons_hash, "note": note, "undone": done, "notes": [note, *done],
-            "actor": _actor(), "ci_run_url": _ci_url(),
-        })
+        dep.notes = [note, *done]
+        release = Release.of(dep, status, duration=None, phase=dep.phase, note=note, undone=done)
+        self.host.append_record(self.log_path, release.as_dict())
         self.host.unlink(self.journal_path)
         what = f"; {'; '.join(done)}" if done else ""
         return f"recovered an interrupted {dep.kind} of {dep.tag} ({outcome}; it stopped in phase {dep.phase}{what})"
@@ -700,7 +569,7 @@ class Deployer:
                 recovered = f"took over the lock left by {lock.recovered.describe()}"
             history = read_history(self.host, self.stack)
             current = releases.current_release(history)
-            dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=_now(),
+            dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=now(),
                              deploy_id=f"{int(time.time())}{os.getpid() % 100000:05d}",
                              previous_tag=(current or {}).get("image_tag"), warnings=list(warnings or []))
             if recovered:
@@ -792,11 +661,7 @@ class Deployer:
     def _prune_snapshots(self, history: list[dict[str, Any]], dep: Deployment) -> list[str]:
         """Delete the snapshots no longer needed: all but those of the last N successful
         releases (this one included). Best effort: a failure here is only a note."""
-        taken = [r.get("snapshot") for r in releases.successful(history)] + [dep.snapshot]
-        keep = set([sid for sid in taken if sid][-self.settings.keep_snapshots:])
-        already = {sid for r in history for sid in r.get("snapshots_pruned") or []}
-        stale = sorted({r.get("snapshot") for r in history if r.get("snapshot")} - keep - already)
-        stale = [sid for sid in stale if SNAPSHOT_RE.match(str(sid)) and ".." not in sid]  # the log is input too
+        stale = snapshots_to_prune(history, dep.snapshot, self.settings.keep_snapshots)
         if not stale:
             return []
         result = self._run(plan.remove_snapshots(self.stack, stale, self._active_env))
@@ -805,75 +670,22 @@ class Deployer:
             return []
         return stale
 
-    def _record(self, dep: Deployment, status: str, started_clock: float, **extra: Any) -> dict[str, Any]:
-        record = {
-            "timestamp": _now(), "env": dep.env, "kind": dep.kind, "image_tag": dep.tag,
-            "commit": dep.commit, "digests": dep.digests, "images": dep.images, "status": status,
-            "phase": extra.pop("failed_phase", None), "duration": round(time.monotonic() - started_clock, 3),
-            "previous_tag": dep.previous_tag, "snapshot": dep.snapshot,
-            "restored_snapshot": dep.restored_snapshot if status == "success" else None,
-            "updated": dep.updated, "modules": self._modules_view(dep),
-            "addons_hash": dep.addons_hash, "actor": _actor(), "ci_run_url": _ci_url(),
-            "notes": dep.notes, "warnings": dep.warnings, "snapshots_pruned": dep.snapshots_pruned, **extra,
-        }
+    def _record(self, dep: Deployment, status: str, started_clock: float, *, failed_phase: str | None = None,
+                **extra: Any) -> dict[str, Any]:
+        release = Release.of(dep, status, duration=round(time.monotonic() - started_clock, 3), phase=failed_phase,
+                             **extra)
+        record = release.as_dict()
         self.host.append_record(self.log_path, record)
         return record
-
-    @staticmethod
-    def _modules_view(dep: Deployment) -> dict[str, Any]:
-        return {"install": dep.install, "update": dep.update_modules, "reason": dep.update_reason}
 
     def _report(self, dep: Deployment, status: str, record: dict[str, Any]) -> dict[str, Any]:
         return {
             "status": status, "env": dep.env, "kind": dep.kind, "tag": dep.tag, "previous_tag": dep.previous_tag,
-            "digests": dep.digests, "images": dep.images, "modules": self._modules_view(dep),
+            "digests": dep.digests, "images": dep.images, "modules": modules_view(dep),
             "warnings": dep.warnings,
             "phases": [{"name": p.name, "seconds": p.seconds, "ok": p.ok} for p in dep.phases],
             "release": record,
         }
-
-
-def _gate_rows(stdout: str) -> tuple[int | None, dict[str, str]]:
-    """GATE_SQL's answer: (pending count, {required module: state} of those not installed)."""
-    pending: int | None = None
-    missing: dict[str, str] = {}
-    for line in stdout.splitlines():
-        key, _, value = line.partition("\t")
-        if key == "pending":
-            pending = int(value) if value.strip().isdigit() else None
-        elif value:
-            missing[key] = value
-    return pending, missing
-
-
-def _state_text(state: str) -> str:
-    return "absent: not in the image's addons path" if state == "absent" else state
-
-
-def _answers_500(probe_stdout: str) -> bool:
-    try:
-        answer = json.loads(probe_stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return False
-    return 500 in (answer.get("health"), answer.get("login"))
-
-
-def repository_of(ref: str) -> str:
-    """`reg:5000/a/b:tag` and `reg:5000/a/b@sha256:…` -> `reg:5000/a/b` (a registry port is not a tag)."""
-    name = ref.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    if ":" in last:
-        last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
-
-
-def _actor() -> str:
-    return os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or str(os.getuid())
-
-
-def _ci_url() -> str | None:
-    server, repo, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    return f"{server}/{repo}/actions/runs/{run_id}" if server and repo and run_id else None
 
 
 def read_history(host: Host, stack: StackConfig, problems: list[str] | None = None) -> list[dict[str, Any]]:
@@ -900,105 +712,28 @@ def rollback_target(host: Host, stack: StackConfig, to: str | None) -> tuple[dic
     return pick_rollback(history, to, env=stack.env)
 
 
-def establishes_data(record: dict[str, Any]) -> bool:
-    """Did this successful release leave the database holding ITS data? A deploy did (it
-    updated the schema, or its code matched it already); so did a rollback that restored
-    the target's snapshot. A plain rollback did not: the data stayed the newer release's."""
-    return record.get("kind") != "rollback" or bool(record.get("restored_snapshot"))
 
 
-def pick_rollback(history: list[dict[str, Any]], to: str | None, *, env: str) -> tuple[dict[str, Any], str | None]:
-    """Pure: the release a rollback goes back to, and the snapshot holding its data.
+def dry_run(stack: StackConfig, host: Host, tag: str, *, settings: DeploySettings, environ: Mapping[str, str],
+            out: Any = None, image_lookup: Callable[[str], bool | None] | None = None,
+            progress: Callable[[str], None] | None = None, **run_args: Any) -> dict[str, Any]:
+    """The real deploy/rollback code against the dry connector (odoo_ai.dryhost): every
+    command and write printed, none run; reads real, the rest assumed and said so. Fails
+    where the real run fails before its first write (exit 2), and where it would fail on
+    what can be read (an image neither on the host nor in the registry: exit 1)."""
+    from odoo_ai.dryhost import DryHost
 
-    The target is the latest successful release of tag `to`, or the latest one before the
-    current whose tag differs. Its data is the first snapshot taken after the release that
-    last established it (see `establishes_data`): a deploy snapshots just before its
-    update, a rollback with --restore-db just before its restore. None: nothing changed
-    the data since, so the target's code matches the database as it is."""
-    done = releases.successful(history)
-    current = done[-1]
-    target_index: int | None = None
-    if to:
-        matches = [i for i, r in enumerate(done) if r.get("image_tag") == to]
-        if not matches:
-            known = ", ".join(dict.fromkeys(r.get("image_tag", "?") for r in reversed(done))) or "none"
-            raise ConfigError(f"{env}: unknown rollback target {to!r}: no successful release with that tag "
-                              f"(known: {known})")
-        target_index = matches[-1]
-    else:
-        for i in range(len(done) - 2, -1, -1):
-            if done[i].get("image_tag") != current.get("image_tag"):
-                target_index = i
-                break
-        if target_index is None:
-            raise ConfigError(f"{env}: no earlier successful release than {current.get('image_tag')} to roll back to")
-    tag = done[target_index].get("image_tag")
-    established = next((i for i in range(target_index, -1, -1)
-                        if done[i].get("image_tag") == tag and establishes_data(done[i])), target_index)
-    snapshot = next((r.get("snapshot") for r in done[established + 1:] if r.get("snapshot")), None)
-    if snapshot is not None and not SNAPSHOT_RE.match(str(snapshot)):
-        raise ConfigError(f"{env}: release log names an invalid snapshot id {snapshot!r}")
-    return done[target_index], snapshot
+    dry = DryHost(host, out=out, image_lookup=image_lookup)
+    result = Deployer(stack, dry, settings=settings, environ=environ, progress=progress).run(tag, **run_args)
+    return {**result, "status": "dry-run", "assumptions": dry.assumptions, "reads": dry.reads}
 
 
-def dry_run_plan(stack: StackConfig, runner: Runner, tag: str, *, kind: str = "deploy",
-                 restore_snapshot: str | None = None, update: str = "auto") -> dict[str, Any]:
-    """Print every step a deploy of `tag` may take, in order, touching nothing.
+def dry_run_plan(stack: StackConfig, runner: Any, tag: str, *, kind: str = "deploy",
+                 restore_snapshot: str | None = None, update: str = "auto",
+                 pinned: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`deploy --dry-run` / `rollback --dry-run` on this machine (see `dry_run`)."""
+    from odoo_ai.hosts import LocalHost
 
-    Steps that depend on what the deploy observes (is the database there, did an
-    addon change, is an old web running) are printed with the condition."""
-    validate_tag(tag)
-    next_env = stack.state_root / NEXT_ENV
-    web = stack.image_ref("web", tag)
-    tools = stack.image_ref("script-runner", tag)
-    snap = f"{tag}-<timestamp>"
-    note = runner.note
-    note(f"lock {stack.state_root / 'deploy.lock'} (flock; wait up to the lock timeout)")
-    note(f"render {next_env} (0600) with {web} and {tools}; secrets from the environment")
-    runner.run(plan.pull(stack, next_env))
-    runner.run(plan.image_inspect(web))
-    runner.run(plan.image_inspect(tools))
-    note("pin both images as name@sha256:<digest> in the candidate .env")
-    runner.run(plan.read_addons_hash(tools))
-    runner.run(plan.compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--wait", "db", "proxy",
-                            env_file=next_env))
-    runner.run(plan.db_exists(stack, next_env))
-    if restore_snapshot:
-        note(f"restore snapshot {restore_snapshot}:")
-        runner.run(plan.snapshot_db(stack, snap))
-        runner.run(plan.snapshot_filestore(stack, snap))
-        for command in plan.restore_db_into(stack, restore_snapshot, f"{stack.db_name}__restore_<ts>"):
-            runner.run(command)
-        runner.run(plan.prepare_filestore(stack, restore_snapshot))
-        runner.run(plan.pause(["<web>"]))
-        runner.run(plan.swap_restored_db(stack, f"{stack.db_name}__restore_<ts>", f"{stack.db_name}__failed_<ts>"))
-        runner.run(plan.swap_filestore(stack))
-        runner.run(plan.unpause(["<web>"]))
-        runner.run(plan.drop_db(stack, f"{stack.db_name}__failed_<ts>"))
-    if update != "never":
-        cond = "always" if update == "always" else "if the addons hash differs from the current release's"
-        required = required_modules(stack)
-        runner.run(plan.module_states(stack, required, next_env))
-        note(f"module update ({cond}), with -i of the required modules that are not installed "
-             f"({', '.join(required)}); a missing database gets -i of all of them instead:")
-        runner.run(plan.snapshot_db(stack, snap))
-        runner.run(plan.snapshot_filestore(stack, snap))
-        runner.run(plan.module_update(stack, next_env, install=["<missing>"], update=stack.update_modules,
-                                      name=f"{stack.project}-update-<id>-1", deploy_id="<id>"))
-    runner.run(plan.web_container_ids(stack))
-    note(f"pin the proxy to the old web: write {stack.state_root / 'proxy' / plan.UPSTREAM_CONF}, then")
-    runner.run(plan.proxy_reload(stack))
-    runner.run(plan.start_web_beside(stack, next_env, 2))
-    note("gate until the new container answers, at most the gate timeout:")
-    runner.run(plan.gate_probe("<new-web>", stack.db_name))
-    runner.run(plan.gate_modules(stack, required_modules(stack), next_env))
-    note("switch: pin the proxy to the new web, then")
-    runner.run(plan.proxy_reload(stack))
-    runner.run(plan.stop_container("<old-web>"))
-    runner.run(plan.remove_container("<old-web>"))
-    note(f"rename {next_env} -> {stack.dotenv_path}; unpin the proxy, then")
-    runner.run(plan.proxy_reload(stack))
-    runner.run(plan.converge(stack))
-    note(f"append the release to {stack.state_root / releases.RELEASE_LOG}; unlock")
-    note("on failure: remove the new web, restore the snapshot if the update ran, keep the old web serving")
-    return {"status": "dry-run", "env": stack.env, "kind": kind, "tag": tag}
+    return dry_run(stack, LocalHost(), tag, settings=DeploySettings.from_stack(stack), environ=os.environ,
+                   out=getattr(runner, "out", None), kind=kind, restore_snapshot=restore_snapshot, update=update,
+                   pinned=pinned)

@@ -1,0 +1,207 @@
+"""The dry-run connector: the real use-case code runs against it, and it prints each
+command and each file it would write, running none of them.
+
+What a command would have answered is either READ for real — `docker image inspect`,
+`docker ps` listings and files (the release log, the journal, .env) are only read — or
+ASSUMED and printed as such ("assume: database opw_dev exists"). Files the run writes
+are kept in memory, so that what it reads back later (its journal, its .env.next) is
+what it wrote. Nothing is ever written to disk or to the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from odoo_ai.config.envfile import parse_env_text
+from odoo_ai.hosts import Host
+from odoo_ai.plan.deploy import image_inspect
+from odoo_ai.runners.base import Command, Result
+
+# Commands a dry run may really run: they only read the engine's state.
+REAL_READS = frozenset({"image_inspect", "update_containers", "paused_containers", "oneoff_containers"})
+_ABSENT = object()
+
+
+class DryHost:
+    """A dry connector around a real one (local or ssh), used for its reads only."""
+
+    dry_run = True
+
+    def __init__(self, inner: Host, *, out: TextIO | None = None,
+                 image_lookup: Callable[[str], bool | None] | None = None):
+        self.inner = inner
+        self.runner = inner.runner
+        self.remote = inner.remote
+        self.out = out or sys.stdout
+        # ref -> True (in the registry), False (not there), None (cannot tell)
+        self.image_lookup = image_lookup
+        self.files: dict[Path, Any] = {}
+        self.assumptions: list[str] = []
+        self.reads: list[str] = []
+        self.commands: list[Command] = []
+        self._webs = ["<web-1>"]
+        self._new = 0
+
+    # ------------------------------------------------------------ output
+    def _print(self, text: str) -> None:
+        print(text, file=self.out)
+
+    def note(self, text: str) -> None:
+        self._print(f"# {text}")
+
+    def _assume(self, text: str) -> None:
+        self.assumptions.append(text)
+        self._print(f"#   assume: {text}")
+
+    def _read(self, text: str) -> None:
+        self.reads.append(text)
+        self._print(f"#   read: {text}")
+
+    # ------------------------------------------------------------ commands
+    def run(self, command: Command, *, capture: bool = True) -> Result:
+        self.commands.append(command)
+        self._print(command.display() + ("  # stdin: <redacted>" if command.stdin is not None else ""))
+        if command.purpose in REAL_READS:
+            result = self.inner.run(command, capture=True)
+            if result.ok:
+                self._read(f"{command.purpose} ({len(result.stdout.split())} word(s))")
+                return result
+            if command.purpose != "image_inspect":
+                self._assume(f"{command.purpose}: none (the read failed: {result.tail(1)})")
+                return Result(0)
+        answer = getattr(self, f"_answer_{command.purpose}", None)
+        return answer(command) if answer else Result(0)
+
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        return self.run(command).returncode
+
+    def sleep(self, seconds: float, why: str = "") -> None:
+        self._print(f"# wait {seconds:g}s{f' ({why})' if why else ''}")
+
+    # Assumed answers, by Command.purpose (the planning function's name).
+    def _answer_pull(self, command: Command) -> Result:
+        env_file = Path(command.argv[command.argv.index("--env-file") + 1])
+        values = parse_env_text(self.read_text(env_file) or "", source=str(env_file))
+        missing = []
+        for key in ("ODOO_WEB_IMAGE", "ODOO_SCRIPT_RUNNER_IMAGE"):
+            ref = values.get(key)
+            if not ref:
+                continue
+            if self.inner.run(image_inspect(ref), capture=True).ok:
+                self._read(f"{ref} is on the host")
+                continue
+            found = self.image_lookup(ref) if self.image_lookup else None
+            if found is False:
+                missing.append(ref)
+            elif found:
+                self._read(f"the registry has {ref}")
+            else:
+                self._assume(f"{ref} can be pulled (the registry was not asked)")
+        if missing:
+            return Result(1, "", f"manifest for {missing[0]} not found")
+        return Result(0)
+
+    def _answer_image_inspect(self, command: Command) -> Result:
+        ref = command.argv[-1]
+        self._assume(f"{ref} as pulled (its digest is known after the pull)")
+        return Result(0, json.dumps({"id": f"<digest of {ref}>", "repo_digests": [], "labels": {}}))
+
+    def _answer_read_addons_hash(self, command: Command) -> Result:
+        self._assume("the addons hash differs from the current release's (an update runs unless --update never)")
+        return Result(0, "")
+
+    def _answer_db_exists(self, command: Command) -> Result:
+        self._assume("the database exists")
+        return Result(0, "1\n")
+
+    def _answer_module_states(self, command: Command) -> Result:
+        self._assume("every required module is installed")
+        return Result(0, "")
+
+    def _answer_web_container_ids(self, command: Command) -> Result:
+        return Result(0, "\n".join(self._webs) + "\n")
+
+    def _answer_start_web_beside(self, command: Command) -> Result:
+        self._new += 1
+        self._webs.append(f"<new-web-{self._new}>")
+        self._assume("the new web container starts")
+        return Result(0)
+
+    def _answer_remove_container(self, command: Command) -> Result:
+        if command.argv[-1] in self._webs:
+            self._webs.remove(command.argv[-1])
+        return Result(0)
+
+    def _answer_container_state(self, command: Command) -> Result:
+        return Result(0, json.dumps({"name": f"/{command.argv[-1]}", "status": "running", "restarts": 0, "exit": 0}))
+
+    def _answer_gate_probe(self, command: Command) -> Result:
+        self._assume("the new web answers 200 on /web/health and /web/login?db=")
+        return Result(0, '{"health": 200, "login": 200}\n')
+
+    def _answer_gate_modules(self, command: Command) -> Result:
+        self._assume("no module is pending and every required module is installed")
+        return Result(0, "pending\t0\n")
+
+    # ------------------------------------------------------------ files
+    def read_text(self, path: Path) -> str | None:
+        if path in self.files:
+            return self.files[path]
+        text = self.inner.read_text(path)
+        self._read(f"{path}" + (" (absent)" if text is None else ""))
+        return text
+
+    def size(self, path: Path) -> int:
+        return self.inner.size(path)
+
+    def read_from(self, path: Path, offset: int, limit: int = 1 << 20) -> str:
+        return self.inner.read_from(path, offset, limit)
+
+    def write_private(self, path: Path, text: str) -> None:
+        if self.files.get(path, _ABSENT) != text:
+            self._print(f"# write {path} (0600, {len(text.encode())} bytes)")
+        self.files[path] = text
+
+    def append_record(self, path: Path, record: dict) -> None:
+        self._print(f"# append a {record.get('status')} {record.get('kind')} record to {path}")
+
+    def replace(self, src: Path, dst: Path) -> None:
+        self._print(f"# rename {src} -> {dst}")
+        self.files[dst] = self.read_text(src)
+        self.files[src] = None
+
+    def copy(self, src: Path, dst: Path) -> None:
+        self._print(f"# copy {src} -> {dst}")
+        self.files[dst] = self.read_text(src)
+
+    def unlink(self, path: Path) -> None:
+        if self.read_text(path) is not None:
+            self._print(f"# rm {path}")
+        self.files[path] = None
+
+    def mkdir(self, path: Path) -> None:
+        self._print(f"# mkdir -p {path}")
+
+    @contextmanager
+    def lock(self, path: Path, *, command: str, timeout: float):
+        self._print(f"# lock {path} (flock, waiting up to {timeout:g}s)")
+
+        class _Held:
+            recovered = None
+
+        yield _Held()
+        self._print(f"# unlock {path}")
+
+    def make_private_dir(self) -> Path:
+        path = Path("/tmp/odoo-ai-<dry-run>")
+        self._print(f"# mkdir (0700) {path}")
+        return path
+
+    def remove_tree(self, path: Path) -> None:
+        self._print(f"# rm -r {path}")
+

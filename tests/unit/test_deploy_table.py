@@ -1,0 +1,231 @@
+"""Table tests of the deploy engine: scripted connector answers in, the whole command
+sequence out (by `Command.purpose`: the planning function that made each command, whose
+argv tests/unit/test_plan.py checks), plus the key argv, journal and release record.
+Every scenario of a deploy and a rollback, and the recovery after a kill at each phase."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from odoo_ai.config.stack import load_stack
+from odoo_ai.deploy import JOURNAL, Deployer, DeployFailed, Deployment, DeploySettings
+from odoo_ai.deploy import journal as journal_mod
+from odoo_ai.runners.base import Result
+from tests.unit.deploy_script import ScriptedHost, ok
+
+SECRETS = {"ODOO_DB_PASSWORD": "db-secret", "ODOO_MASTER_PASSWORD": "master-secret"}
+OLD, NEW = "dev-1111111", "dev-2222222"
+
+# The phases every deploy goes through, by the commands they run.
+HEAD = ["pull", "image_inspect", "image_inspect", "read_addons_hash", "ensure_services", "db_exists"]
+START_GATE_SWITCH = ["web_container_ids",  # the web containers serving now (journaled)
+                     "container_state", "proxy_reload",  # pin the proxy to the old one
+                     "start_web_beside", "web_container_ids",
+                     "container_state", "gate_probe", "gate_modules",
+                     "container_state", "proxy_reload"]  # switch
+DRAIN_CONVERGE = ["stop_container", "remove_container", "proxy_reload", "converge", "web_container_ids"]
+RESTORE = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
+           "pause", "swap_restored_db", "swap_filestore", "unpause", "drop_db"]
+UNDO_HEAD = ["update_containers", "paused_containers"]
+
+
+@pytest.fixture
+def stack(repo: Path, home: Path):
+    (repo / "docker" / "config" / "dev.env").write_text("ODOO_UPDATE=demo\nODOO_INSTALL=extra\n")
+    return load_stack("dev", repo_root=repo, home=home)
+
+
+def release(tag: str, **extra) -> str:
+    record = {"schema": 1, "env": "dev", "kind": "deploy", "image_tag": tag, "status": "success",
+              "addons_hash": "hash-old", "images": {"web": f"odoo-ai/odoo-web:{tag}",
+                                                     "script-runner": f"odoo-ai/odoo-script-runner:{tag}"},
+              **extra}
+    return json.dumps(record) + "\n"
+
+
+def serving(stack, log: str = "", **answers) -> ScriptedHost:
+    """A stack serving OLD: its .env, its release, one web container."""
+    files = {stack.dotenv_path: "ODOO_IMAGE_TAG=dev-1111111\n",
+             stack.state_root / "releases.log": log or release(OLD)}
+    return ScriptedHost(answers, files=files)
+
+
+def deploy(stack, host: ScriptedHost, tag: str = NEW, **kw) -> dict:
+    return Deployer(stack, host, settings=DeploySettings.from_stack(stack), environ=SECRETS).run(tag, **kw)
+
+
+def fails(stack, host: ScriptedHost, tag: str = NEW, **kw) -> DeployFailed:
+    with pytest.raises(DeployFailed) as info:
+        deploy(stack, host, tag, **kw)
+    return info.value
+
+
+def test_first_deploy_installs_every_required_module(stack) -> None:
+    host = ScriptedHost({"db_exists": ok("0\n")}, webs=[])
+    result = deploy(stack, host)
+    assert host.trace() == [*HEAD, "module_update", "web_container_ids", "start_web_beside", "web_container_ids",
+                            "container_state", "gate_probe", "gate_modules", "container_state", "proxy_reload",
+                            "proxy_reload", "converge", "web_container_ids"]
+    argv = host.argv("module_update")
+    assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
+    assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database"}
+    assert host.records[-1]["status"] == "success" and host.records[-1]["snapshot"] is None
+    assert stack.state_root / JOURNAL not in host.files and stack.state_root / ".env.next" not in host.files
+    assert stack.dotenv_path in host.files
+
+
+def test_same_addons_skip_the_update_and_the_snapshot(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"))
+    result = deploy(stack, host)
+    assert host.trace() == [*HEAD, "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert "module update skipped: no addon changed" in result["release"]["notes"]
+    assert host.slept == [2.0]  # the drain
+
+
+def test_changed_addons_snapshot_then_update(stack) -> None:
+    host = serving(stack)
+    result = deploy(stack, host)
+    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", "module_update",
+                            *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    argv = host.argv("module_update")
+    assert argv[argv.index("-u") + 1] == "demo" and "-i" not in argv
+    assert argv[argv.index("--name") + 1].startswith("opw-dev-update-")
+    assert result["release"]["updated"] is True and result["release"]["snapshot"].startswith(NEW)
+
+
+def test_a_required_module_missing_is_installed_even_without_an_addon_change(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), module_states=ok("extra\tuninstalled\n"))
+    result = deploy(stack, host)
+    argv = host.argv("module_update")
+    assert argv[argv.index("-i") + 1] == "extra" and "-u" not in argv
+    assert "snapshot_db" in host.trace()
+    assert result["modules"]["install"] == ["extra"]
+
+
+def test_update_failure_restores_the_snapshot_and_keeps_the_old_web(stack) -> None:
+    host = serving(stack, module_update=Result(255, "", "2026-01-01 00:00:00,000 1 CRITICAL db odoo.x: boom\n"))
+    exc = fails(stack, host)
+    assert exc.phase == "update" and "exited 255" in exc.message and "boom" in exc.output
+    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", "module_update",
+                            *UNDO_HEAD, "oneoff_containers", *RESTORE, "web_container_ids", "proxy_reload"]
+    assert host.argv("pause")[-1] == "old" and host.argv("unpause")[-1] == "old"  # the swap is invisible
+    record = host.records[-1]
+    assert record["status"] == "failed" and record["phase"] == "update"
+    assert any("restored database and filestore" in line for line in record["undone"])
+    assert stack.state_root / JOURNAL not in host.files
+
+
+def test_lock_race_is_retried_once(stack) -> None:
+    host = serving(stack, module_update=[Result(1, "", "could not obtain lock on row"), ok()])
+    deploy(stack, host)
+    assert host.trace().count("module_update") == 2 and 2 in host.slept
+
+
+def test_gate_failure_removes_the_new_web_and_restores(stack) -> None:
+    host = serving(stack, gate_probe=ok('{"health": 500, "login": null}\n'))
+    host.answers["gate_probe"] = Result(1, '{"health": 500, "login": null}\n')
+    exc = fails(stack, host)
+    assert exc.phase == "gate" and "HTTP 500" in exc.message
+    assert host.trace().count("gate_probe") == 3  # three 500s in a row, then it fails at once
+    undo = host.trace()[host.trace().index("update_containers"):]
+    assert undo[:4] == [*UNDO_HEAD, "web_container_ids", "remove_container"]
+    assert undo[4:5] == ["oneoff_containers"] and undo[5:5 + len(RESTORE)] == RESTORE
+    assert host.webs == ["old"]
+
+
+def test_crash_at_start_fails_the_gate_at_once(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"),
+                   container_state=lambda c: ok(json.dumps({"name": "/x", "status": "exited", "restarts": 0,
+                                                            "exit": 1})))
+    exc = fails(stack, host)
+    assert exc.phase == "gate" and "crashed (exited, exit 1" in exc.message
+    assert "gate_probe" not in host.trace() and "restore_db_into" not in host.trace()  # no update ran
+
+
+def test_required_module_not_installed_fails_the_gate(stack) -> None:
+    host = serving(stack, gate_modules=ok("pending\t0\nextra\tuninstalled\n"))
+    exc = fails(stack, host)
+    assert exc.phase == "gate" and "required module(s) not installed: extra (uninstalled)" in exc.message
+
+
+def test_rollback_without_restore_runs_no_update(stack) -> None:
+    log = release(OLD) + release(NEW, snapshot="s-new")
+    host = serving(stack, log)
+    result = deploy(stack, host, OLD, kind="rollback", update="never",
+                    pinned={"web": "odoo-ai/odoo-web@sha256:" + "a" * 64}, warnings=["data changed"])
+    assert host.trace() == [*HEAD, "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert result["kind"] == "rollback" and result["warnings"] == ["data changed"]
+    assert "odoo-ai/odoo-web@sha256:" + "a" * 64 in host.files[stack.dotenv_path]
+
+
+def test_rollback_with_restore_snapshots_first_then_restores(stack) -> None:
+    host = serving(stack, release(OLD) + release(NEW, snapshot="s-new"))
+    result = deploy(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
+    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", *RESTORE,
+                            "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert host.argv("restore_db_into", 2)[-1].endswith("/s-new.dump")
+    assert result["release"]["restored_snapshot"] == "s-new" and result["release"]["snapshot"].startswith(OLD)
+
+
+def test_failed_rollback_with_restore_puts_the_current_data_back(stack) -> None:
+    host = serving(stack, release(OLD) + release(NEW, snapshot="s-new"), gate_probe=Result(1, "refused"))
+    host.answers["container_state"] = lambda c: ok(json.dumps({"name": "/x", "status": "exited", "restarts": 1,
+                                                               "exit": 1}))
+    fails(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
+    restores = [c.argv[-1] for c in host.calls if c.purpose == "restore_db_into" and c.argv[-1].endswith(".dump")]
+    assert restores[0].endswith("/s-new.dump") and restores[1].split("/")[-1].startswith(OLD)
+
+
+def journal_at(stack, phase: str, **fields) -> dict[Path, str]:
+    dep = Deployment(env="dev", kind="deploy", tag=NEW, started="2026-11-29T10:00:00Z", deploy_id="42",
+                     previous_tag=OLD, phase=phase, old_containers=["old"], **fields)
+    return {stack.state_root / JOURNAL: journal_mod.dump(dep)}
+
+
+# (phase killed, journal fields at the kill, what recovery must do before the new deploy)
+KILLS = [
+    ("render", {}, []),
+    ("pull", {}, []),
+    ("snapshot", {}, []),
+    ("update", {"snapshot": "s-killed", "db_may_change": True, "update_container": "opw-dev-update-42-1"},
+     ["restore"]),
+    ("start", {"snapshot": "s-killed", "db_may_change": True, "updated": True}, ["remove_new", "restore"]),
+    ("gate", {"new_container": "new-x"}, ["remove_new"]),
+    ("switch", {"new_container": "new-x"}, ["remove_new"]),
+    ("drain", {"new_container": "new-x"}, ["complete"]),
+]
+
+
+@pytest.mark.parametrize(("phase", "fields", "expect"), KILLS, ids=[k[0] for k in KILLS])
+def test_recovery_after_a_kill_at_each_phase(stack, phase: str, fields: dict, expect: list[str]) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"))
+    host.files.update(journal_at(stack, phase, **fields))
+    if "remove_new" in expect or "complete" in expect:
+        host.webs.append("new-x")
+    host.answers["update_containers"] = ok("orphan1\n" if phase == "update" else "")
+    result = deploy(stack, host, OLD)
+    trace = host.trace()
+    first_deploy_call = trace.index("pull")
+    recovery = trace[:first_deploy_call]
+    # no orphan first, before anything else: the killed run's update container is removed
+    assert recovery[0] == "update_containers"
+    if phase == "update":
+        assert recovery[1] == "remove_container" and host.argv("remove_container")[-1] == "orphan1"
+    if "restore" in expect:
+        assert recovery.count("restore_db_into") == 3 and "pause" in recovery and "unpause" in recovery
+    else:
+        assert "restore_db_into" not in recovery
+    if "complete" in expect:
+        assert "stop_container" in recovery and "converge" in recovery
+        assert host.records[0]["status"] == "success"
+    else:
+        assert host.records[0]["status"] == "failed" and host.records[0]["phase"] == phase
+    if "remove_new" in expect:
+        assert "new-x" in [c.argv[-1] for c in host.calls[:first_deploy_call] if c.purpose == "remove_container"]
+    assert host.records[0]["note"] == f"interrupted in phase {phase}; " + \
+        ("completed" if "complete" in expect else "rolled back") + " by the next run"
+    assert any("recovered an interrupted deploy" in n for n in result["release"]["notes"])
+    assert stack.state_root / JOURNAL not in host.files
