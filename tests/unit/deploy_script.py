@@ -29,12 +29,14 @@ class ScriptedHost:
     dry_run = False
 
     def __init__(self, answers: dict[str, Answer] | None = None, *, files: dict[Path, str] | None = None,
-                 webs: list[str] | None = None):
+                 webs: list[str] | None = None, services_up: bool = True):
         self.runner = self
+        self.services_up = services_up
         self.webs = list(webs if webs is not None else ["old"])
         self.answers: dict[str, Answer] = {
             "image_inspect": image(), "read_addons_hash": ok("hash-new\n"), "db_exists": ok("1\n"),
-            "module_states": ok(""), "gate_modules": ok("pending\t0\n"),
+            "db_state": ok("exists 1\n"), "module_states": ok(""), "gate_modules": ok("pending\t0\n"),
+            "project_containers": lambda c: ok(self.ps()),
             "gate_probe": ok('{"health": 200, "login": 200}\n'),
             "container_state": lambda c: ok(json.dumps({"name": f"/{c.argv[-1]}", "status": "running",
                                                         "restarts": 0, "exit": 0})),
@@ -46,10 +48,19 @@ class ScriptedHost:
         self.records: list[dict[str, Any]] = []
         self.slept: list[float] = []
 
+    def ps(self) -> str:
+        """`docker ps` of the project: db (healthy) and proxy when up, the web containers."""
+        rows = [("db1", "db", "running", "Up 1 hour (healthy)"), ("proxy1", "proxy", "running", "Up 1 hour")] \
+            if self.services_up else []
+        rows += [(cid, "web", "running", "Up 5 minutes (healthy)") for cid in self.webs]
+        return "".join(f"{cid}\t{svc}\t{state}\t{status}\tFalse\n" for cid, svc, state, status in rows)
+
     # connector: commands
     def run(self, command: Command, *, capture: bool = True) -> Result:
         assert command.purpose, f"untagged command {command.argv}"
         self.calls.append(command)
+        if command.purpose == "ensure_services":
+            self.services_up = True
         if command.purpose == "start_web_beside":
             self.webs.append(f"new{len(self.calls)}")
         elif command.purpose == "remove_container" and command.argv[-1] in self.webs:

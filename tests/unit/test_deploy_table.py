@@ -20,13 +20,15 @@ SECRETS = {"ODOO_DB_PASSWORD": "db-secret", "ODOO_MASTER_PASSWORD": "master-secr
 OLD, NEW = "dev-1111111", "dev-2222222"
 
 # The phases every deploy goes through, by the commands they run.
-HEAD = ["pull", "image_inspect", "image_inspect", "read_addons_hash", "ensure_services", "db_exists"]
-START_GATE_SWITCH = ["web_container_ids",  # the web containers serving now (journaled)
-                     "container_state", "proxy_reload",  # pin the proxy to the old one
+# pull, pin digests, read the addons hash, the project's containers (db and proxy already
+# up: no `compose up`), the database and the required modules' states in one psql
+HEAD = ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers", "db_state"]
+START_GATE_SWITCH = ["container_state", "proxy_reload",  # pin the proxy to the old one
                      "start_web_beside", "web_container_ids",
                      "container_state", "gate_probe", "gate_modules",
                      "container_state", "proxy_reload"]  # switch
-DRAIN_CONVERGE = ["stop_container", "remove_container", "proxy_reload", "converge", "web_container_ids"]
+DRAIN_CONVERGE = ["inflight_requests",  # none in flight: no wait
+                  "stop_container", "remove_container", "proxy_reload", "converge", "web_container_ids"]
 RESTORE = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
            "pause", "swap_restored_db", "swap_filestore", "unpause", "drop_db"]
 UNDO_HEAD = ["update_containers", "paused_containers"]
@@ -64,11 +66,12 @@ def fails(stack, host: ScriptedHost, tag: str = NEW, **kw) -> DeployFailed:
 
 
 def test_first_deploy_installs_every_required_module(stack) -> None:
-    host = ScriptedHost({"db_exists": ok("0\n")}, webs=[])
+    host = ScriptedHost({"db_state": ok("exists 0\n")}, webs=[], services_up=False)
     result = deploy(stack, host)
-    assert host.trace() == [*HEAD, "module_update", "web_container_ids", "start_web_beside", "web_container_ids",
-                            "container_state", "gate_probe", "gate_modules", "container_state", "proxy_reload",
-                            "proxy_reload", "converge", "web_container_ids"]
+    assert host.trace() == ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers",
+                            "ensure_services", "project_containers", "db_state", "module_update",
+                            "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
+                            "container_state", "proxy_reload", "proxy_reload", "converge", "web_container_ids"]
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
     assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database"}
@@ -80,15 +83,15 @@ def test_first_deploy_installs_every_required_module(stack) -> None:
 def test_same_addons_skip_the_update_and_the_snapshot(stack) -> None:
     host = serving(stack, read_addons_hash=ok("hash-old\n"))
     result = deploy(stack, host)
-    assert host.trace() == [*HEAD, "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert host.trace() == [*HEAD, *START_GATE_SWITCH, *DRAIN_CONVERGE]
     assert "module update skipped: no addon changed" in result["release"]["notes"]
-    assert host.slept == [2.0]  # the drain
+    assert host.slept == []  # nothing in flight: the drain does not wait
 
 
 def test_changed_addons_snapshot_then_update(stack) -> None:
     host = serving(stack)
     result = deploy(stack, host)
-    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", "module_update",
+    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", "module_update",
                             *START_GATE_SWITCH, *DRAIN_CONVERGE]
     argv = host.argv("module_update")
     assert argv[argv.index("-u") + 1] == "demo" and "-i" not in argv
@@ -97,7 +100,7 @@ def test_changed_addons_snapshot_then_update(stack) -> None:
 
 
 def test_a_required_module_missing_is_installed_even_without_an_addon_change(stack) -> None:
-    host = serving(stack, read_addons_hash=ok("hash-old\n"), module_states=ok("extra\tuninstalled\n"))
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), db_state=ok("exists 1\nextra\tuninstalled\n"))
     result = deploy(stack, host)
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "extra" and "-u" not in argv
@@ -109,7 +112,7 @@ def test_update_failure_restores_the_snapshot_and_keeps_the_old_web(stack) -> No
     host = serving(stack, module_update=Result(255, "", "2026-01-01 00:00:00,000 1 CRITICAL db odoo.x: boom\n"))
     exc = fails(stack, host)
     assert exc.phase == "update" and "exited 255" in exc.message and "boom" in exc.output
-    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", "module_update",
+    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", "module_update",
                             *UNDO_HEAD, "oneoff_containers", *RESTORE, "web_container_ids", "proxy_reload"]
     assert host.argv("pause")[-1] == "old" and host.argv("unpause")[-1] == "old"  # the swap is invisible
     record = host.records[-1]
@@ -156,7 +159,7 @@ def test_rollback_without_restore_runs_no_update(stack) -> None:
     host = serving(stack, log)
     result = deploy(stack, host, OLD, kind="rollback", update="never",
                     pinned={"web": "odoo-ai/odoo-web@sha256:" + "a" * 64}, warnings=["data changed"])
-    assert host.trace() == [*HEAD, "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert host.trace() == [*HEAD, *START_GATE_SWITCH, *DRAIN_CONVERGE]
     assert result["kind"] == "rollback" and result["warnings"] == ["data changed"]
     assert "odoo-ai/odoo-web@sha256:" + "a" * 64 in host.files[stack.dotenv_path]
 
@@ -164,8 +167,8 @@ def test_rollback_without_restore_runs_no_update(stack) -> None:
 def test_rollback_with_restore_snapshots_first_then_restores(stack) -> None:
     host = serving(stack, release(OLD) + release(NEW, snapshot="s-new"))
     result = deploy(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
-    assert host.trace() == [*HEAD, "module_states", "snapshot_db", "snapshot_filestore", *RESTORE,
-                            "module_states", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", *RESTORE,
+                            "db_state", *START_GATE_SWITCH, *DRAIN_CONVERGE]
     assert host.argv("restore_db_into", 2)[-1].endswith("/s-new.dump")
     assert result["release"]["restored_snapshot"] == "s-new" and result["release"]["snapshot"].startswith(OLD)
 
@@ -229,3 +232,54 @@ def test_recovery_after_a_kill_at_each_phase(stack, phase: str, fields: dict, ex
         ("completed" if "complete" in expect else "rolled back") + " by the next run"
     assert any("recovered an interrupted deploy" in n for n in result["release"]["notes"])
     assert stack.state_root / JOURNAL not in host.files
+
+
+def test_drain_waits_while_the_old_web_has_requests_in_flight(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), inflight_requests=[ok("2\n"), ok("1\n"), ok("0\n")])
+    deploy(stack, host)
+    assert host.trace().count("inflight_requests") == 3 and host.slept == [0.1, 0.1]
+    assert host.argv("inflight_requests")[2] == "old"
+
+
+def test_a_known_image_needs_no_container_to_read_its_addons_hash(stack) -> None:
+    log = release(OLD, digests={"web": "sha256:w", "script-runner": "sha256:" + "1" * 64})
+    host = serving(stack, log)
+    deploy(stack, host)
+    assert "read_addons_hash" not in host.trace() and "module_update" not in host.trace()
+
+
+def unchanged_host(stack, **answers) -> ScriptedHost:
+    from odoo_ai.config.envfile import format_env
+    from odoo_ai.deploy.engine import Deployer as D
+
+    digest = "sha256:" + "1" * 64
+    images = {"web": f"odoo-ai/odoo-web@{digest}", "script-runner": f"odoo-ai/odoo-script-runner@{digest}"}
+    probe = D(stack, ScriptedHost(), settings=DeploySettings.from_stack(stack), environ=SECRETS)
+    mapping, app_env = probe._candidate(OLD)
+    mapping.update({"ODOO_WEB_IMAGE": images["web"], "ODOO_SCRIPT_RUNNER_IMAGE": images["script-runner"]})
+    host = serving(stack, release(OLD, digests={"web": digest, "script-runner": digest}, images=images),
+                   container_image=ok(digest + "\n"), **answers)
+    host.files[stack.dotenv_path] = format_env(mapping)
+    host.files[stack.state_root / "odoo.env"] = app_env
+    return host
+
+
+def test_deploying_what_already_serves_changes_nothing(stack) -> None:
+    host = unchanged_host(stack)
+    result = deploy(stack, host, OLD)
+    assert result["status"] == "unchanged" and result["phases"] == []
+    assert host.trace() == ["image_inspect", "image_inspect", "project_containers", "container_image", "db_state"]
+    assert host.records == [] and stack.state_root / JOURNAL not in host.files
+
+
+@pytest.mark.parametrize("change", ["module missing", "other image running", "settings changed"])
+def test_anything_different_makes_it_a_real_deploy(stack, change: str) -> None:
+    host = unchanged_host(stack)
+    if change == "module missing":
+        host.answers["db_state"] = ok("exists 1\nextra\tuninstalled\n")
+    elif change == "other image running":
+        host.answers["container_image"] = ok("sha256:" + "9" * 64 + "\n")
+    else:
+        host.files[stack.dotenv_path] += 'ODOO_WORKERS="4"\n'
+    result = deploy(stack, host, OLD)
+    assert result["status"] == "success" and host.records[-1]["status"] == "success"

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from odoo_ai import releases
-from odoo_ai.config.envfile import format_env
+from odoo_ai.config.envfile import format_env, parse_env_text
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
 from odoo_ai.config.stack import LOG_MOUNT, StackConfig, required_modules, validate_tag
 from odoo_ai.deploy import journal
@@ -41,9 +41,13 @@ from odoo_ai.deploy.policy import (
     UpdatePlan,
     answers_500,
     gate_rows,
+    known_addons_hash,
+    parse_db_state,
     pick_rollback,
     plan_update,
     repository_of,
+    running,
+    services_ready,
     snapshots_to_prune,
     state_text,
 )
@@ -128,6 +132,7 @@ class Deployer:
         self.log_path = stack.state_root / releases.RELEASE_LOG
         self.upstream_path = stack.state_root / "proxy" / plan.UPSTREAM_CONF
         self.odoo_log = stack.log_dir / PurePosixPath(stack.logfile).relative_to(LOG_MOUNT)
+        self._history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
@@ -271,8 +276,10 @@ class Deployer:
         if pinned:
             self._rewrite_next(pinned)
             dep.images.update(pinned)
-        hash_result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
-        dep.addons_hash = hash_result.stdout.split()[0] if hash_result.ok and hash_result.stdout.strip() else None
+        dep.addons_hash = known_addons_hash(self._history, dep.digests.get("script-runner"))
+        if dep.addons_hash is None:  # an image never deployed here: read the hash baked into it
+            hash_result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
+            dep.addons_hash = hash_result.stdout.split()[0] if hash_result.ok and hash_result.stdout.strip() else None
 
     def _ensure_services(self) -> None:
         # db and proxy must run for snapshots, the update and the switch; `--no-recreate`
@@ -281,15 +288,20 @@ class Deployer:
         if not result.ok:
             raise DeployFailed("services", "db/proxy did not start", output=result.tail())
 
-    def _db_exists(self) -> bool:
-        result = self._must(plan.db_exists(self.stack, self.next_env), "services", "checking the database")
-        return result.stdout.strip() == "1"
+    def _containers(self) -> list[dict[str, str]]:
+        """The project's containers (one `docker ps`): id, service, state, status, oneoff."""
+        result = self._run(plan.project_containers(self.stack))
+        keys = ("id", "service", "state", "status", "oneoff")
+        return [dict(zip(keys, line.split("\t"), strict=False)) for line in result.stdout.splitlines()
+                if line.strip()] if result.ok else []
 
-    def _missing_modules(self, required: list[str]) -> dict[str, str]:
-        """Required modules that are not `installed`: name -> state (`absent`: not listed)."""
-        result = self._must(plan.module_states(self.stack, required, self.next_env), "services",
-                            "reading the module states")
-        return dict(line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
+    def _db_state(self, required: list[str], phase: str) -> tuple[bool, dict[str, str]]:
+        """(does the database exist, {required module: state} of those not installed)."""
+        result = self._must(plan.db_state(self.stack, required, self.next_env), phase, "reading the database")
+        exists, missing = parse_db_state(result.stdout)
+        if exists is None:
+            raise DeployFailed(phase, f"unexpected answer from psql: {result.stdout.strip()[:200]!r}")
+        return exists, missing
 
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
@@ -447,8 +459,15 @@ class Deployer:
         self._write_upstream(self._container_name(dep.new_container))
 
     def _drain(self, dep: Deployment) -> None:
-        if dep.old_containers:
-            self.host.sleep(self.settings.drain_seconds, "drain: in-flight requests of the old web")
+        """The old web keeps serving what it had in flight: wait until it has no HTTP request
+        left (nginx opens one connection per request), at most ODOO_DEPLOY_DRAIN_SECONDS."""
+        deadline = time.monotonic() + self.settings.drain_seconds
+        for cid in dep.old_containers:
+            while time.monotonic() < deadline:
+                probe = self._run(plan.inflight_requests(cid))
+                if not probe.ok or probe.stdout.strip() in ("", "0"):
+                    break
+                self.host.sleep(0.1, "drain: the old web still has requests in flight")
         for cid in dep.old_containers:
             self._run(plan.stop_container(cid, self.settings.stop_grace))
             self._run(plan.remove_container(cid))
@@ -568,12 +587,17 @@ class Deployer:
             if lock.recovered and not recovered:
                 recovered = f"took over the lock left by {lock.recovered.describe()}"
             history = read_history(self.host, self.stack)
+            self._history = history
             current = releases.current_release(history)
             dep = Deployment(env=self.stack.env, kind=kind, tag=tag, started=now(),
                              deploy_id=f"{int(time.time())}{os.getpid() % 100000:05d}",
                              previous_tag=(current or {}).get("image_tag"), warnings=list(warnings or []))
             if recovered:
                 dep.notes.append(recovered)
+            elif kind == "deploy" and update == "auto" and not restore_snapshot and not pinned:
+                unchanged = self._unchanged(dep, current)
+                if unchanged is not None:
+                    return unchanged
             try:
                 self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot)
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
@@ -582,6 +606,52 @@ class Deployer:
             record = self._record(dep, "success", started_clock)
             self.host.unlink(self.journal_path)
             return self._report(dep, "success", record)
+
+    def _unchanged(self, dep: Deployment, current: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A deploy of what already serves — same tag, same digests running, same .env and
+        app env, every required module installed — changes nothing and records nothing.
+        Only reads; None as soon as anything differs (the full deploy then runs)."""
+        if not current or current.get("image_tag") != dep.tag or not current.get("digests"):
+            return None
+        digests, ids = {}, {}
+        for target in ("web", "script-runner"):
+            result = self._run(plan.image_inspect(self.stack.image_ref(target, dep.tag)))
+            if not result.ok:
+                return None
+            info = json.loads(result.stdout)
+            repo = repository_of(self.stack.image_ref(target, dep.tag))
+            digests[target] = next((d.split("@", 1)[1] for d in info.get("repo_digests") or []
+                                    if d.split("@")[0] == repo), info["id"])
+            ids[target] = info["id"]
+        if digests != current["digests"]:
+            return None
+        mapping, app_env_text = self._candidate(dep.tag)
+        pinned = current.get("images") or {}
+        mapping.update({k: pinned[t] for t, k in (("web", "ODOO_WEB_IMAGE"), ("script-runner",
+                                                                             "ODOO_SCRIPT_RUNNER_IMAGE"))
+                        if pinned.get(t)})
+        dotenv = self.host.read_text(self.stack.dotenv_path)
+        if dotenv is None or parse_env_text(dotenv, source=str(self.stack.dotenv_path)) != \
+                parse_env_text(format_env(mapping), source="candidate"):
+            return None
+        if (self.host.read_text(self.stack.state_root / APP_ENV) or "") != app_env_text:
+            return None
+        containers = self._containers()
+        webs = running(containers, "web")
+        if len(webs) != 1 or not services_ready(containers):
+            return None
+        image = self._run(plan.container_image(webs[0]))
+        if not image.ok or image.stdout.strip() != ids["web"]:
+            return None
+        exists, missing = parse_db_state(self._run(plan.db_state(self.stack, required_modules(self.stack))).stdout)
+        if not exists or missing:
+            return None
+        dep.digests, dep.images = digests, dict(pinned)
+        return {"status": "unchanged", "env": dep.env, "kind": dep.kind, "tag": dep.tag,
+                "previous_tag": dep.previous_tag, "digests": digests, "images": dep.images,
+                "modules": modules_view(dep), "warnings": dep.warnings, "phases": [], "release": current,
+                "note": f"{dep.tag} already serves {self.stack.env} with the same digests and settings: "
+                        "nothing to do (--update always forces a new release)"}
 
     def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
                update: str, restore_snapshot: str | None) -> None:
@@ -592,10 +662,12 @@ class Deployer:
         with self._phase(dep, "inspect"):
             self._inspect(dep)
         with self._phase(dep, "services"):
-            self._ensure_services()
-            exists = self._db_exists()
+            containers = self._containers()
+            if not services_ready(containers):
+                self._ensure_services()
+                containers = self._containers()
             required = required_modules(self.stack)
-            missing = self._missing_modules(required) if exists else {}
+            exists, missing = self._db_state(required, "services")
         if restore_snapshot:
             with self._phase(dep, "restore"):
                 # The data of the release being left goes into a snapshot first: the undo
@@ -605,7 +677,7 @@ class Deployer:
                 self._save_journal(dep)
                 self.restore_snapshot(restore_snapshot)
                 dep.restored_snapshot = restore_snapshot
-            missing = self._missing_modules(required)
+            exists, missing = self._db_state(required, "restore")
         step = plan_update(db_exists=exists, mode=update, required=required, missing=list(missing),
                            update_modules=self.stack.update_modules, addons_hash=dep.addons_hash,
                            previous_hash=(current or {}).get("addons_hash"))
@@ -622,7 +694,7 @@ class Deployer:
             dep.notes.append(f"module update skipped: {step.reason}")
         # Known (and journaled by the phase) before anything starts: an undo removes every
         # web container but these.
-        dep.old_containers = self._web_ids()
+        dep.old_containers = running(containers, "web")
         with self._phase(dep, "start"):
             self._start_new_web(dep)
         with self._phase(dep, "gate"):

@@ -148,3 +148,42 @@ def pick_rollback(history: list[dict[str, Any]], to: str | None, *, env: str) ->
     return done[target_index], snapshot
 
 
+
+
+def parse_db_state(stdout: str) -> tuple[bool | None, dict[str, str]]:
+    """plan.DB_STATE_SQL's answer: (database exists, {module: state} not installed);
+    None when the answer is not one."""
+    exists: bool | None = None
+    missing: dict[str, str] = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "exists" and words[1] in ("0", "1"):
+            exists = words[1] == "1"
+        elif "\t" in line:
+            name, state = line.split("\t", 1)
+            missing[name] = state
+    return exists, missing
+
+
+def running(containers: list[dict[str, str]], service: str) -> list[str]:
+    """Ids of the service's running containers (one-off `run` containers excluded)."""
+    return [c["id"] for c in containers
+            if c.get("service") == service and c.get("state") == "running" and c.get("oneoff") != "True"]
+
+
+def services_ready(containers: list[dict[str, str]]) -> bool:
+    """db running and healthy, proxy running: no `compose up` needed before the update."""
+    db = [c for c in containers if c.get("service") == "db" and c.get("state") == "running"
+          and c.get("oneoff") != "True"]
+    return bool(db) and all("(healthy)" in c.get("status", "") for c in db) and bool(running(containers, "proxy"))
+
+
+def known_addons_hash(history: list[dict[str, Any]], digest: str | None) -> str | None:
+    """The addons hash recorded for an image already deployed here (by its digest): a
+    rollback or a redeploy need not run a container to read it again."""
+    if not digest:
+        return None
+    for record in reversed(history):
+        if (record.get("digests") or {}).get("script-runner") == digest and record.get("addons_hash"):
+            return str(record["addons_hash"])
+    return None

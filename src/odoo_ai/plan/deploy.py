@@ -85,6 +85,32 @@ FROM unnest(string_to_array(:'modules', ',')) AS m(name)
 LEFT JOIN ir_module_module i ON i.name = m.name
 WHERE coalesce(i.state, 'absent') <> 'installed' ORDER BY 1;
 """
+# Does the database exist and, if so, which required modules are not `installed`: one
+# psql session (`\if` needs psql >= 10), `exists<TAB>0|1` then MODULE_STATES_SQL's rows.
+DB_STATE_SQL = (
+    "SELECT count(*) AS db_exists FROM pg_database WHERE datname = :'dbname' \\gset\n"
+    "\\echo exists\t:db_exists\n"
+    "\\if :db_exists\n"
+    "\\connect :\"dbname\"\n" + MODULE_STATES_SQL + "\\endif\n"
+)
+# In-flight HTTP requests of a web container: its ESTABLISHED sockets on Odoo's HTTP port
+# (nginx opens one per request; websockets on the gevent port are long-lived and left out).
+INFLIGHT_PROBE = r"""
+import sys
+port = "%04X" % int(sys.argv[1])
+n = 0
+for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        with open(name) as fh:
+            next(fh)
+            for line in fh:
+                parts = line.split()
+                if parts[1].rsplit(":", 1)[1] == port and parts[3] == "01":
+                    n += 1
+    except OSError:
+        pass
+print(n)
+"""
 # The gate's database check: modules left mid-way, then the required ones not installed.
 GATE_SQL = (
     "SELECT 'pending' || E'\t' || count(*) FROM ir_module_module "
@@ -230,6 +256,31 @@ def update_containers(stack: StackConfig) -> Command:
     return Command([docker_binary(), "ps", "--all", "--quiet",
                     "--filter", f"label=com.docker.compose.project={stack.project}",
                     "--filter", f"label={UPDATE_LABEL}"], timeout=60)
+
+
+@_purpose(reads=True)
+def db_state(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+    return psql(stack, DB_STATE_SQL, variables={"dbname": stack.db_name, "modules": ",".join(modules)},
+                env_file=env_file)
+
+
+@_purpose(reads=True)
+def project_containers(stack: StackConfig) -> Command:
+    """Every container of the project: id, service, state, status (with health), one-off."""
+    fmt = ('{{.ID}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
+           '\t{{.Label "com.docker.compose.oneoff"}}')
+    return Command([docker_binary(), "ps", "--all", "--no-trunc", "--filter",
+                    f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
+
+
+@_purpose(reads=True)
+def inflight_requests(container: str, port: int = 8069) -> Command:
+    return Command([docker_binary(), "exec", container, "python3", "-c", INFLIGHT_PROBE, str(port)], timeout=30)
+
+
+@_purpose(reads=True)
+def container_image(container: str) -> Command:
+    return Command([docker_binary(), "inspect", "--format", "{{.Image}}", container], timeout=30)
 
 
 @_purpose(reads=True)
