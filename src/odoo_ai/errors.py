@@ -1,4 +1,5 @@
-"""One error type, one place that maps it to an exit code (see cli.main)."""
+"""One error type and one exit-code enum for every command (the CLI maps them in
+odoo_ai.cli.common.report_error)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1  # the operation ran and failed (e.g. a command exited non-zero)
+    """The exit codes of `odoo-ai` and of `test` / `odoo-ai test` (README: Commands)."""
+
+    __test__ = False  # not a pytest test class under its alias TestExitCode
+
+    OK = 0  # ok; for test run / test parse: every test passed (also no test with --allow-empty)
+    FAILED = 1  # the operation ran and failed (a command exited non-zero; tests failed or errored)
     USAGE = 2  # bad input or config: nothing was changed
     INFRA = 3  # the machinery around (Docker, Odoo, the network) failed
+    NO_TESTS = 4  # test run / test parse: no test ran (0 instead with --allow-empty)
+
+    PASSED = 0  # alias of OK, the name the test runner uses
 
 
 class OdooAiError(Exception):

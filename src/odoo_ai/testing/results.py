@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any, Literal
+
+from odoo_ai.errors import ExitCode
 
 SCHEMA = "odoo-ai.test-results/1"
 
 
-class TestExitCode(IntEnum):
-    """Exit codes of `test run` / `test parse` (0-3 match odoo_ai.errors.ExitCode)."""
-
-    __test__ = False  # not a pytest test class despite the name
-
-    PASSED = 0  # every test passed
-    FAILED = 1  # tests failed or errored (or Odoo logged an ERROR while the run completed)
-    USAGE = 2  # bad command line or input file: nothing was written
-    INFRA = 3  # Odoo or the infrastructure failed before the tests could complete
-    NO_TESTS = 4  # no test ran (exit 0 instead with --allow-empty)
+# The exit codes of `test run` / `test parse` are the CLI's one enum (NO_TESTS = 4 included);
+# the test runner's name for it stays.
+TestExitCode = ExitCode
 
 
 class RunStatus(StrEnum):
