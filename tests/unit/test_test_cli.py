@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from odoo_ai.testing.cli import app
+from odoo_ai.cli.testing import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "odoo18-logs"
 PASS_LOG = FIXTURES / "20-test-acc2-i-base-web-tags-web-TestWebController-PASS.log"
@@ -270,3 +270,12 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["status"] == "failed"
+
+
+def test_bad_input_with_json_is_one_error_document(tmp_path: Path) -> None:
+    # The CLI's one error path: the error line on stderr, the document on stdout.
+    result = invoke("parse", str(tmp_path / "nope.log"), "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "odoo-ai/1" and doc["exit_code"] == 2 and "does not exist" in doc["error"]
+    assert result.stderr.strip().splitlines() == [f"error: {doc['error']}"]

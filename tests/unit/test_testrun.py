@@ -15,13 +15,13 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from odoo_ai.cli.testing import app
 from odoo_ai.config.envfile import read_rendered_env
 from odoo_ai.config.stack import load_stack
 from odoo_ai.errors import ConfigError
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import Command, CommandTimedOut, Result
 from odoo_ai.testing import run as run_uc
-from odoo_ai.testing.cli import app
 from odoo_ai.testing.results import RunStatus
 
 REPO = Path(__file__).resolve().parents[2]

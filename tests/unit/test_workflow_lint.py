@@ -182,7 +182,7 @@ def _options(app, path: list[str]) -> set[str]:
 
 def test_every_command_in_operations_md_exists() -> None:
     from odoo_ai.cli import app
-    from odoo_ai.testing.cli import app as test_app
+    from odoo_ai.cli.testing import app as test_app
 
     commands = _doc_commands()
     assert len(commands) >= 8, commands

@@ -1,0 +1,216 @@
+"""Releases: deploy, rollback, releases (locally or on a Docker host over ssh)."""
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from odoo_ai.cli.common import (
+    TYPER_SETTINGS,
+    DryRunOpt,
+    EnvArg,
+    GateTimeoutOpt,
+    HostOpt,
+    JsonOpt,
+    KnownHostsOpt,
+    LockTimeoutOpt,
+    SshKeyOpt,
+    emit,
+    err,
+    fail,
+    load,
+    out,
+    runner,
+    state,
+)
+from odoo_ai.errors import ExitCode, OdooAiError
+
+if TYPE_CHECKING:
+    from odoo_ai import deploy as deploy_uc
+    from odoo_ai.config.stack import StackConfig
+    from odoo_ai.hosts import Host
+
+app = typer.Typer(**TYPER_SETTINGS)
+
+UpdateOpt = Annotated[str, typer.Option("--update", help="Module update: auto (only when an addon changed), always, never.")]
+
+
+def _on_host(stack: "StackConfig", host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
+             *, sync: bool = True) -> "tuple[StackConfig, Host]":
+    """The stack as seen from the Docker host it runs on, and that host."""
+    from odoo_ai.hosts import LocalHost, RemoteHost
+    from odoo_ai.runners.ssh import SshTarget
+
+    if not host_url:
+        return stack, LocalHost()
+    target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
+    source = str(stack.env_file or f"{stack.env} defaults")
+    if not stack.values.get("ODOO_STATE_ROOT"):
+        raise OdooAiError(f"{source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/{stack.project})",
+                          exit_code=ExitCode.USAGE)
+    remote_dir = Path(stack.values.get("ODOO_REMOTE_REPO_DIR") or f"/opt/odoo-ai/repos/{stack.project}")
+    if not remote_dir.is_absolute():
+        raise OdooAiError(f"{source}: ODOO_REMOTE_REPO_DIR must be an absolute path", exit_code=ExitCode.USAGE)
+    host = RemoteHost(target)
+    if sync:
+        host.sync_stack_files(stack.repo_root, remote_dir)
+    remote = stack.model_copy(update={
+        "repo_root": remote_dir,
+        "compose_files": [remote_dir / "docker-compose.yml", remote_dir / "environments" / f"{stack.env}.yaml"],
+    })
+    return remote, host
+
+
+class PhaseProgress:
+    """Phase lines on stderr; on a terminal, a spinner with the elapsed time while one runs."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def __call__(self, line: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if line.startswith("… ") and err.is_terminal:
+            self._status = err.status(f"{line[2:]}…", spinner="dots")
+            self._status.start()
+        else:  # in CI logs the start line shows what a long phase is doing
+            err.print(line, markup=False)
+
+
+def _deployer(stack: "StackConfig", host: "Host", lock_timeout: float | None,
+              gate_timeout: float | None) -> "deploy_uc.Deployer":
+    from odoo_ai import deploy as deploy_uc
+
+    settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
+    progress = PhaseProgress()  # stderr, also with --json: a CI log shows each phase as it happens
+    return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
+
+
+def _deploy_report(result: dict[str, Any]) -> None:
+    phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in result["phases"])
+    emit(result, f"{result['kind']} of {result['tag']} to {result['env']}: {result['status']} ({phases})")
+
+
+def _deploy_failed(exc: "deploy_uc.DeployFailed") -> NoReturn:
+    """The one error path, with the deploy's report, its phase and the last lines of the
+    failing command's output (framed on stderr, a key of the JSON document)."""
+    fail(exc, extra={**exc.report, "failed_phase": exc.phase, "output": exc.output},
+         output_title=f"last lines of {exc.phase}")
+
+
+@app.command()
+def deploy(
+    env: EnvArg,
+    tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.")],
+    update: UpdateOpt = "auto",
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    lock_timeout: LockTimeoutOpt = None,
+    gate_timeout: GateTimeoutOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy TAG to ENV: pull, snapshot, module update in a one-off container of the new image, start the new web beside the old one, health-gate it, switch the proxy, drain the old one, record the release. Any failure leaves the previous release serving (data restored from the snapshot when the update ran)."""
+    from odoo_ai import deploy as deploy_uc
+    from odoo_ai.config.stack import validate_tag
+    from odoo_ai.runners.ssh import SshTarget
+
+    state.json = as_json
+    if update not in ("auto", "always", "never"):
+        raise OdooAiError(f"--update {update!r}: auto, always or never", exit_code=ExitCode.USAGE)
+    validate_tag(tag)
+    stack = load(env)
+    if dry_run:
+        if host:
+            SshTarget.parse(host, key_file=ssh_key, known_hosts=known_hosts)
+        emit(deploy_uc.dry_run_plan(stack, runner(True), tag, update=update))
+        return
+    stack, target = _on_host(stack, host, ssh_key, known_hosts)
+    try:
+        result = _deployer(stack, target, lock_timeout, gate_timeout).run(tag, update=update)
+    except deploy_uc.DeployFailed as exc:
+        _deploy_failed(exc)
+    _deploy_report(result)
+
+
+@app.command()
+def rollback(
+    env: EnvArg,
+    to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).")] = None,
+    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore as they were before the first module update after the target release.")] = False,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    lock_timeout: LockTimeoutOpt = None,
+    gate_timeout: GateTimeoutOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Go back to an earlier successful release by its pinned digests (images already on the host are used when the registry is unreachable). No module update runs; --restore-db also restores the snapshot taken just before the first later module update, i.e. the target's data."""
+    from odoo_ai import deploy as deploy_uc
+
+    state.json = as_json
+    stack, on = _on_host(load(env), host, ssh_key, known_hosts, sync=not dry_run)
+    target, data_snapshot = deploy_uc.rollback_target(on, stack, to)
+    snapshot = data_snapshot if restore_db else None
+    warnings: list[str] = []
+    if restore_db and not data_snapshot:
+        warnings.append(f"nothing to restore: the data has not changed since {target['image_tag']} "
+                        "(no module update or restore ran after it)")
+    elif data_snapshot and not restore_db:
+        warnings.append(f"the data changed since {target['image_tag']} (snapshot {data_snapshot}): its code meets "
+                        "the newer schema; --restore-db brings back the data as it was then")
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False)
+    if dry_run:
+        emit(deploy_uc.dry_run_plan(stack, runner(True), target["image_tag"], kind="rollback",
+                                    restore_snapshot=snapshot, update="never"))
+        return
+    pinned = target.get("images") or {}
+    try:
+        result = _deployer(stack, on, lock_timeout, gate_timeout).run(
+            target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot,
+            warnings=warnings)
+    except deploy_uc.DeployFailed as exc:
+        _deploy_failed(exc)
+    _deploy_report(result)
+
+
+@app.command("releases")
+def releases_cmd(
+    env: EnvArg,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N records.", min=1)] = 20,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show ENV's release history (the append-only releases.log)."""
+    from odoo_ai import deploy as deploy_uc
+    from odoo_ai import releases as releases_mod
+
+    state.json = as_json
+    stack, on = _on_host(load(env), host, ssh_key, known_hosts, sync=False)
+    problems: list[str] = []
+    records = deploy_uc.read_history(on, stack, problems)
+    current = releases_mod.current_release(records)
+    shown = records[-limit:]
+    if as_json:
+        emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})")
+    for col in ("timestamp", "kind", "tag", "status", "phase", "duration", "actor"):
+        table.add_column(col)
+    for r in shown:
+        mark = " (current)" if r is current else ""
+        table.add_row(str(r.get("timestamp")), str(r.get("kind", "deploy")), f"{r.get('image_tag')}{mark}",
+                      str(r.get("status")), str(r.get("phase") or "-"), f"{r.get('duration') or 0:.1f}s",
+                      str(r.get("actor") or "-"))
+    out.print(table)
+    for problem in problems:
+        err.print(f"warning: {problem}", markup=False)

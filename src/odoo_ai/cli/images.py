@@ -1,0 +1,191 @@
+"""Images: build (and push), pull, promote, prune-images."""
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from odoo_ai.cli.common import (
+    TYPER_SETTINGS,
+    DryRunOpt,
+    EnvArg,
+    JsonOpt,
+    TagOpt,
+    emit,
+    err,
+    load,
+    out,
+    runner,
+    state,
+    tag_for,
+)
+from odoo_ai.errors import ExitCode, OdooAiError
+
+if TYPE_CHECKING:
+    from odoo_ai.config.stack import StackConfig
+
+app = typer.Typer(**TYPER_SETTINGS)
+
+
+@app.command()
+def build(
+    env: EnvArg,
+    sha: Annotated[str | None, typer.Option(help="Commit the tag names (default: git HEAD of the repo).")] = None,
+    odoo_src: Annotated[Path | None, typer.Option("--odoo-src", help="Local Odoo source folder (inside the repo, e.g. vendor/odoo). Setting: ODOO_BUILD_ODOO_SRC.")] = None,
+    odoo_git: Annotated[str | None, typer.Option("--odoo-git", help="Odoo git URL to clone instead. Setting: ODOO_BUILD_ODOO_GIT_URL.")] = None,
+    odoo_ref: Annotated[str | None, typer.Option("--odoo-ref", help="Odoo branch/tag for --odoo-git (default 18.0).")] = None,
+    addons: Annotated[Path | None, typer.Option("--addons", help="Custom addons folder (default: addons/). Setting: ODOO_BUILD_ADDONS_DIR.")] = None,
+    base_image: Annotated[str | None, typer.Option("--base-image", help="Base image (default debian:bookworm-slim). Setting: ODOO_BUILD_BASE_IMAGE.")] = None,
+    enterprise_git: Annotated[str | None, typer.Option("--enterprise-git", help="Enterprise git URL (ssh). Empty = community-only.")] = None,
+    enterprise_sha: Annotated[str | None, typer.Option("--enterprise-sha", help="Enterprise commit; keys the build cache.")] = None,
+    enterprise_key: Annotated[Path | None, typer.Option("--enterprise-key", help="SSH private key file, passed as a BuildKit secret.")] = None,
+    enterprise_known_hosts: Annotated[Path | None, typer.Option("--enterprise-known-hosts", help="Pinned known_hosts file for the Enterprise git host.")] = None,
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA bundle for pip behind an intercepting proxy (BuildKit secret). Setting: ODOO_BUILD_CA_FILE.")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push both images to the registry of ODOO_IMAGE and report their digests (also to $GITHUB_OUTPUT under GitHub Actions). Credentials: ODOO_REGISTRY_USER/ODOO_REGISTRY_PASSWORD (GHCR: GITHUB_TOKEN) from the environment.")] = False,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the `web` and `script-runner` images locally, tagged ENV-<short-sha>.
+
+    With an Enterprise key, both images are then scanned (every layer, config and
+    history) for the key and its path; the build fails if it is found."""
+    from odoo_ai import build as build_uc
+    from odoo_ai import images as images_uc
+
+    state.json = as_json
+    stack = load(env)
+    inputs = build_uc.build_inputs(
+        stack, sha=sha, base_image=base_image, odoo_git_url=odoo_git, odoo_ref=odoo_ref, odoo_src=odoo_src,
+        addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
+        enterprise_key=enterprise_key, enterprise_known_hosts=enterprise_known_hosts, ca_file=ca_file,
+    )
+    run = runner(dry_run)
+    key = inputs.enterprise_key
+
+    def scan(record: dict[str, Any]) -> dict[str, Any]:
+        assert key is not None
+        return images_uc.scan_images(run, [i["ref"] for i in record["images"].values()], key)
+
+    record = build_uc.build(stack, run, inputs, verify=scan if key is not None else None)
+    human = f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values())
+    if push:
+        record = images_uc.push(stack, run, record, environ=os.environ,
+                                progress=None if as_json else (lambda line: err.print(line, markup=False)))
+        human += "".join(f"\npushed {i['ref'].rsplit(':', 1)[0]}@{i['digest']} ({i.get('layers_pushed', 0)} layers "
+                         f"uploaded, {i.get('layers_existing', 0)} already there)"
+                         for i in record["images"].values() if i.get("digest"))
+    emit(record, None if dry_run else human)
+
+
+@app.command()
+def pull(
+    env: EnvArg,
+    tag: TagOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull ENV's web and script-runner images BY DIGEST (resolved from the registry now)."""
+    from odoo_ai import images as images_uc
+
+    state.json = as_json
+    stack = load(env)
+    resolved = tag_for(stack, tag)
+    if not resolved:
+        raise OdooAiError("no tag: pass --tag ENV-<short-sha>", exit_code=ExitCode.USAGE)
+    result = images_uc.pull(stack, runner(dry_run), tag=resolved, environ=os.environ)
+    emit(result, None if dry_run else "pulled " + ", ".join(i["ref"] for i in result["images"].values()))
+
+
+@app.command()
+def promote(
+    from_env: Annotated[str, typer.Argument(help="Env whose tested image is promoted, e.g. dev.")],
+    to_env: Annotated[str, typer.Argument(help="Env that gets it, e.g. testing.")],
+    tag: Annotated[str, typer.Option("--tag", help="FROM_ENV's tag, FROM_ENV-<short-sha>.")],
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-tag FROM_ENV's tested image as TO_ENV-<short-sha> in the registry (same digests, no rebuild).
+
+    The digests are those FROM_ENV's release log recorded for TAG (what was tested),
+    else TAG's current ones; nothing is pulled or pushed, only the manifests are re-tagged."""
+    from odoo_ai import images as images_uc
+    from odoo_ai.config.stack import validate_tag
+
+    state.json = as_json
+    validate_tag(tag)
+    result = images_uc.promote(load(from_env), load(to_env), runner(dry_run), tag=tag, environ=os.environ)
+    lines = [f"promoted {tag} to {result['new_tag']} (digests from the {result['source']}):"]
+    lines += [f"  {i['ref']} = {i['digest']}" for i in result["images"].values()]
+    lines += [f"note: {n}" for n in result["notes"]]
+    emit(result, None if dry_run else "\n".join(lines))
+
+
+def _all_stacks() -> "list[StackConfig]":
+    """Every env of the repo: prune must honour all their release logs and pins."""
+    from odoo_ai.config.stack import find_repo_root, known_envs
+
+    return [load(name) for name in known_envs(state.repo or find_repo_root())]
+
+
+def _prune_human(result: dict[str, Any]) -> str:
+    """The table of images (printed on stdout) and the summary lines under it."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    verb = "would delete" if result["dry_run"] else "deleted"
+    table = Table(box=None, show_header=True, pad_edge=False)
+    for col in ("action", "image", "why"):
+        table.add_column(col, overflow="fold")
+    if result.get("local"):
+        rows = [(r["action"], ", ".join(r["tags"] or r["digests"]) or r["id"][:19], r["reasons"]) for r in result["images"]]
+    else:
+        rows = [(r["action"], f"{repo['repository']}:{','.join(r['tags']) or r['digest'][:19]}", r["reasons"])
+                for reg in result["registries"] for repo in reg["repositories"] for r in repo["images"]]
+    for action, name, reasons in rows:
+        style = "red" if action == "delete" else "green"
+        table.add_row(f"[{style}]{escape(action)}[/{style}]", escape(name), escape("; ".join(reasons)))
+    out.print(table)
+    count = result.get("would_delete", result.get("deleted", 0))
+    lines = [f"{verb} {count}, kept {result['kept']}"]
+    lines += [f"not pruned: {why}" for why in result["skipped_envs"].values()]
+    lines += [f"note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)
+
+
+@app.command("prune-images")
+def prune_images(
+    keep: Annotated[int, typer.Option("--keep", min=0, help="Images of the last N successful releases of EVERY env stay (the deployed one always stays).")],
+    env: Annotated[list[str] | None, typer.Option("--env", help="Prune only this env's <env>-<sha> images (repeatable; default: every env).")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Prune this Docker host's images (offline-rollback retention) instead of the registry.")] = False,
+    min_age: Annotated[float, typer.Option("--min-age", min=0, help="Registry: also keep images created less than this many hours ago (pushed, not deployed yet).")] = 24.0,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old <env>-<sha> images from the registry (or, with --local, from this Docker host).
+
+    Never deleted: images of the last --keep successful releases of any env, the one
+    each env runs now, ODOO_PRUNE_PINNED tags/digests, images also tagged for an env
+    not being pruned; envs without a release log are not pruned at all."""
+    from odoo_ai import images as images_uc
+
+    state.json = as_json
+    stacks = _all_stacks()
+    names = list(dict.fromkeys(env or []))
+    by_name = {s.env: s for s in stacks}
+    for name in names:
+        if name not in by_name:
+            load(name)  # raises the unknown-env error
+    scope = [by_name[n] for n in names] if names else stacks
+    run = runner(dry_run)
+    if local:
+        result = images_uc.prune_local(stacks, scope, run, runner(False), keep=keep, all_envs=not names)
+    else:
+        result = images_uc.prune_registry(stacks, scope, run, keep=keep, environ=os.environ, min_age_hours=min_age,
+                                          explicit=bool(names))
+    emit(result, None if as_json else _prune_human(result))
+    if not as_json:
+        for warning in result.get("warnings", []) + result.get("failures", []):
+            err.print(f"warning: {warning}", markup=False)
+    if result.get("failures"):
+        raise typer.Exit(ExitCode.FAILED)
