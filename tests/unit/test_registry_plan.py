@@ -79,9 +79,9 @@ def test_registry_settings_from_odoo_image(repo: Path, home: Path, image: str, u
 def test_registry_settings_errors_name_the_key(repo: Path, home: Path) -> None:
     with pytest.raises(ConfigError, match="ODOO_IMAGE='odoo-ai/odoo' names no registry host"):
         registry_settings(stack_with(repo, home, "ODOO_IMAGE=odoo-ai/odoo\n"), {})
-    stack = stack_with(repo, home, "ODOO_IMAGE=127.0.0.1:5000/o\nODOO_REGISTRY_URL=ftp://x\n")
-    with pytest.raises(ConfigError, match="ODOO_REGISTRY_URL='ftp://x' must be an http"):
-        registry_settings(stack, {})
+    # a bad registry setting is refused when the stack loads, naming the line
+    with pytest.raises(ConfigError, match=r"dev.env:2: ODOO_REGISTRY_URL='ftp://x' must be an http"):
+        stack_with(repo, home, "ODOO_IMAGE=127.0.0.1:5000/o\nODOO_REGISTRY_URL=ftp://x\n")
     stack = stack_with(repo, home, "ODOO_IMAGE=127.0.0.1:5000/o\n")
     with pytest.raises(ConfigError, match="both ODOO_REGISTRY_USER and ODOO_REGISTRY_PASSWORD"):
         registry_settings(stack, {"ODOO_REGISTRY_USER": "ci"})

@@ -28,9 +28,11 @@ KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNCARRIABLE = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL byte"}
 
 
-def parse_env_text(text: str, *, source: str) -> dict[str, str]:
-    """Parse dotenv text into an ordered dict; any unparsable line is a ConfigError."""
+def parse_env_lines(text: str, *, source: str) -> tuple[dict[str, str], dict[str, int]]:
+    """Parse dotenv text into an ordered dict and the line of each key (the last one
+    wins, as for its value); any unparsable line is a ConfigError naming source:line."""
     values: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:
@@ -43,10 +45,29 @@ def parse_env_text(text: str, *, source: str) -> dict[str, str]:
         if binding.value is None:
             raise ConfigError(f"{source}:{line}: {binding.key} has no value (write {binding.key}= for empty)")
         values[binding.key] = binding.value
-    return values
+        # python-dotenv counts from the binding's first line, which may be a blank or comment line
+        # before the key: point at the key itself.
+        lines[binding.key] = line + _leading_lines(binding.original.string)
+    return values, lines
 
 
-def read_env_file(path: Path) -> dict[str, str]:
+def _leading_lines(chunk: str) -> int:
+    """Blank and comment lines python-dotenv keeps at the start of a binding."""
+    count = 0
+    for part in chunk.splitlines():
+        if part.strip() and not part.lstrip().startswith("#"):
+            break
+        count += 1
+    return count
+
+
+def parse_env_text(text: str, *, source: str) -> dict[str, str]:
+    """Parse dotenv text into an ordered dict; any unparsable line is a ConfigError."""
+    return parse_env_lines(text, source=source)[0]
+
+
+def read_env_file_lines(path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """The env file's values and the line of each key."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -55,7 +76,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    return parse_env_text(text, source=str(path))
+    return parse_env_lines(text, source=str(path))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return read_env_file_lines(path)[0]
 
 
 def check_carriable(key: str, value: str) -> None:

@@ -20,8 +20,8 @@ def image_refs(stack: StackConfig, tag: str | None, *, tag_from_cli: bool) -> di
     """ODOO_WEB_IMAGE / ODOO_SCRIPT_RUNNER_IMAGE: an explicit --tag wins over refs
     pinned in the env file, which win over refs derived from ODOO_IMAGE_TAG."""
     refs: dict[str, str] = {}
-    for key, target in (("ODOO_WEB_IMAGE", "web"), ("ODOO_SCRIPT_RUNNER_IMAGE", "script-runner")):
-        pinned = stack.values.get(key)
+    for key, target, pinned in (("ODOO_WEB_IMAGE", "web", stack.web_image),
+                                ("ODOO_SCRIPT_RUNNER_IMAGE", "script-runner", stack.script_runner_image)):
         if tag and (tag_from_cli or not pinned):
             refs[key] = stack.image_ref(target, tag)
         elif pinned:
@@ -64,7 +64,7 @@ def dotenv_mapping(
     uid: int | None = None,
     gid: int | None = None,
 ) -> dict[str, str]:
-    values = {k: v for k, v in stack.values.items() if k not in stack.secret_names}
+    values = stack.values_without_secrets()
     values.update(
         {
             "COMPOSE_PROJECT_NAME": stack.project,
@@ -88,8 +88,8 @@ def dotenv_mapping(
     gid = os.getgid() if gid is None else gid
     if uid == 0:
         uid, gid = IMAGE_UID, IMAGE_GID
-    values.setdefault("ODOO_RUN_UID", str(uid))
-    values.setdefault("ODOO_RUN_GID", str(gid))
+    values["ODOO_RUN_UID"] = str(uid if stack.run_uid is None else stack.run_uid)
+    values["ODOO_RUN_GID"] = str(gid if stack.run_gid is None else stack.run_gid)
     values.update(secret_values)
     return values
 

@@ -10,14 +10,43 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from odoo_ai.config.envfile import KEY_RE, check_carriable, read_env_file
+from odoo_ai.config.envfile import KEY_RE, check_carriable, read_env_file_lines
+from odoo_ai.config.settings import (
+    DB_NAME_MAX,
+    DB_NAME_RE,
+    DEFAULT_DB_USER,
+    DEFAULT_DOCKER,
+    DEFAULT_MAX_CRON_THREADS,
+    DEFAULT_WORKERS,
+    TRUE_FALSE,
+    BuildConfig,
+    DeployConfig,
+    PruneConfig,
+    RegistryConfig,
+    RemoteConfig,
+    Settings,
+    load_build,
+    load_deploy,
+    load_prune,
+    load_registry,
+    load_remote,
+    parse_number,
+    valid_db_name,
+)
 from odoo_ai.errors import ConfigError
+
+__all__ = [
+    "DB_NAME_MAX", "DB_NAME_RE", "BuildConfig", "DeployConfig", "PruneConfig", "RegistryConfig", "RemoteConfig",
+    "StackConfig", "load_stack", "parse_number", "valid_db_name",
+]
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -27,16 +56,23 @@ IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 MODULES_RE = re.compile(r"^(all|[a-z0-9_]+(,[a-z0-9_]+)*)$")
 MODULE_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 DB_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-DB_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOG_MOUNT = "/volumes/logs"
 
 DEFAULT_SECRETS = ("ODOO_DB_PASSWORD", "ODOO_MASTER_PASSWORD")
 DEFAULT_PORTS = {"dev": 8069, "testing": 8070}
+# Third-party images, as docker-compose.yml defaults them.
+DEFAULT_IMAGES = {"ODOO_DB_IMAGE": "postgres:16", "ODOO_PROXY_IMAGE": "nginx:1.27", "ODOO_CACHE_IMAGE": "redis:7"}
+MAX_ID = 2**31 - 1  # a uid or gid
+MASK = "********"
 SECRET_HINT = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY)", re.IGNORECASE)
 
 
 class StackConfig(BaseModel):
-    """Everything a command needs to know about one stack, already validated."""
+    """Everything a command needs to know about one stack, already validated.
+
+    Every setting the code reads is a typed field (or of a section: `deploy`, `build`,
+    `registry`, `remote`, `prune`); `values` is the env file as written, which only
+    config/ reads (render.py passes it through to the containers)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,10 +95,35 @@ class StackConfig(BaseModel):
     install_modules: list[str]  # what the env must have installed (ODOO_INSTALL / x-odoo-ai.install)
     secret_names: list[str]
     values: dict[str, str]  # non-secret settings from the env file, as written
+    # -- the Odoo server and its database (docker-compose.yml passes them to the entrypoint)
+    db_user: str = DEFAULT_DB_USER  # ODOO_DB_USER
+    workers: int = DEFAULT_WORKERS  # ODOO_WORKERS
+    max_cron_threads: int = DEFAULT_MAX_CRON_THREADS  # ODOO_MAX_CRON_THREADS
+    without_demo: str = "all"  # ODOO_WITHOUT_DEMO: all, a module list, or True/False
+    run_uid: int | None = None  # ODOO_RUN_UID (None: the host user, see render.py)
+    run_gid: int | None = None  # ODOO_RUN_GID
+    # -- images pinned by reference (ODOO_WEB_IMAGE, ODOO_SCRIPT_RUNNER_IMAGE) and third-party ones
+    web_image: str | None = None
+    script_runner_image: str | None = None
+    db_image: str = DEFAULT_IMAGES["ODOO_DB_IMAGE"]
+    proxy_image: str = DEFAULT_IMAGES["ODOO_PROXY_IMAGE"]
+    cache_image: str = DEFAULT_IMAGES["ODOO_CACHE_IMAGE"]
+    # -- the tools
+    docker: str = DEFAULT_DOCKER  # the docker CLI: ODOO_AI_DOCKER (process environment), else docker
+    deploy: DeployConfig = DeployConfig()
+    build: BuildConfig = BuildConfig()
+    registry: RegistryConfig = RegistryConfig()
+    remote: RemoteConfig
+    prune: PruneConfig = PruneConfig()
 
     @property
     def dotenv_path(self) -> Path:
         return self.state_root / ".env"
+
+    @property
+    def source(self) -> str:
+        """What errors about this stack's settings name: the env file, or `<env> defaults`."""
+        return str(self.env_file) if self.env_file else f"{self.env} defaults"
 
     def image_ref(self, target: str, tag: str) -> str:
         return f"{self.image}-{target}:{tag}"
@@ -70,9 +131,29 @@ class StackConfig(BaseModel):
     def is_secret(self, key: str) -> bool:
         return key in self.secret_names or bool(SECRET_HINT.search(key))
 
+    def values_without_secrets(self) -> dict[str, str]:
+        return {k: v for k, v in self.values.items() if k not in self.secret_names}
+
+    def for_test_project(self, *, image: str, secret_names: list[str], **update: Any) -> StackConfig:
+        """This stack re-pointed at a throw-away project testing `image` (plan/testrun.py):
+        both image refs pinned to it, no default tag, no secret value of the env file."""
+        values = self.values_without_secrets()
+        # The compose file needs both refs: web is never started, the image under test is used.
+        values.update({"ODOO_WEB_IMAGE": image, "ODOO_SCRIPT_RUNNER_IMAGE": image})
+        values.pop("ODOO_IMAGE_TAG", None)
+        return self.model_copy(update={
+            **update, "image_tag": None, "web_image": image, "script_runner_image": image,
+            "secret_names": list(secret_names), "values": values,
+        })
+
     def public_view(self) -> dict[str, Any]:
-        """The resolved settings as plain data, secrets masked (for `config show`)."""
-        settings = {k: ("********" if self.is_secret(k) else v) for k, v in self.values.items()}
+        """The resolved settings as plain data, secrets masked (for `config show`): values of
+        secret names, and the password of a URL (`https://user:********@host/...`)."""
+        settings = {k: (MASK if self.is_secret(k) else _mask_url(v)) for k, v in self.values.items()}
+
+        def section(model: BaseModel) -> dict[str, Any]:
+            return {k: _mask_url(v) if isinstance(v, str) else v for k, v in model.model_dump(mode="json").items()}
+
         return {
             "env": self.env,
             "project": self.project,
@@ -87,14 +168,46 @@ class StackConfig(BaseModel):
             "compose_files": [str(p) for p in self.compose_files],
             "image": self.image,
             "image_tag": self.image_tag,
+            "web_image": self.web_image,
+            "script_runner_image": self.script_runner_image,
+            "db_image": self.db_image,
+            "proxy_image": self.proxy_image,
+            "cache_image": self.cache_image,
             "published_port": self.published_port,
             "bind_address": self.bind_address,
             "db_name": self.db_name,
+            "db_user": self.db_user,
+            "workers": self.workers,
+            "max_cron_threads": self.max_cron_threads,
+            "without_demo": self.without_demo,
+            "run_uid": self.run_uid,
+            "run_gid": self.run_gid,
             "update_modules": self.update_modules,
             "install_modules": self.install_modules,
-            "secrets": {name: "********" for name in self.secret_names},
+            "docker": self.docker,
+            "deploy": section(self.deploy),
+            "build": section(self.build),
+            "registry": section(self.registry),
+            "remote": section(self.remote),
+            "prune": section(self.prune),
+            "secrets": {name: MASK for name in self.secret_names},
             "settings": settings,
         }
+
+
+def _mask_url(value: str) -> str:
+    """`scheme://user:********@host...` for a URL that carries a password; other values as they are."""
+    if "://" not in value or "@" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    netloc = f"{parts.username}:{MASK}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def find_repo_root(start: Path | None = None) -> Path:
@@ -181,20 +294,16 @@ def _absolute(value: str, *, key: str, source: str) -> Path:
     return path
 
 
-def parse_number(value: str, *, key: str, source: str, low: float, high: float, integer: bool = False) -> float:
-    """A setting that must be a number in [low, high]; ConfigError naming file and key."""
-    try:
-        number = int(value) if integer else float(value)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{source}: {key}={value!r} is not {kind}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{source}: {key}={value} is out of range {low:g}..{high:g}")
-    return number
+def _without_demo(s: Settings) -> str:
+    key = "ODOO_WITHOUT_DEMO"
+    value = s.get(key) or "all"
+    if value not in TRUE_FALSE and not MODULES_RE.match(value):
+        raise s.error(key, value, ": 'all', a comma list of module names, or True/False")
+    return value
 
 
-def _int(value: str, *, key: str, source: str, low: int, high: int) -> int:
-    return int(parse_number(value, key=key, source=source, low=low, high=high, integer=True))
+def _uid(s: Settings, key: str) -> int | None:
+    return s.integer(key, -1, 0, MAX_ID) if s.get(key) else None
 
 
 def load_stack(
@@ -204,8 +313,12 @@ def load_stack(
     config_dir: Path | None = None,
     home: Path | None = None,
     tag: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> StackConfig:
-    """Resolve the settings of `env`. Raises ConfigError naming the file and key."""
+    """Resolve and validate the settings of `env`. Raises ConfigError naming the file and
+    line (`<env> defaults` without a file). `environ` (default: the process environment)
+    gives ODOO_AI_DOCKER and the settings documented as "env file or environment"."""
+    environ = os.environ if environ is None else environ
     repo_root = repo_root or find_repo_root()
     validate_env_name(env, repo_root)
     overlay = repo_root / "environments" / f"{env}.yaml"
@@ -215,78 +328,89 @@ def load_stack(
     env_file: Path | None = config_dir / f"{env}.env"
     assert env_file is not None
     if env_file.exists():
-        raw = read_env_file(env_file)
+        raw, lines = read_env_file_lines(env_file)
         source = str(env_file)
     else:
-        raw, source, env_file = {}, f"{env} defaults", None
+        raw, lines, source, env_file = {}, {}, f"{env} defaults", None
+    s = Settings(raw, lines, source, environ)
     for key, value in raw.items():
-        check_carriable(key, value)
+        try:
+            check_carriable(key, value)
+        except ConfigError as exc:
+            raise ConfigError(f"{s.where(key)}: {exc.message}") from None
 
     project = raw.get("ODOO_PROJECT_NAME") or f"opw-{env}"
     if not PROJECT_RE.match(project):
-        raise ConfigError(f"{source}: ODOO_PROJECT_NAME={project!r} is not a valid Compose project name")
+        raise s.error("ODOO_PROJECT_NAME", project, "is not a valid Compose project name")
 
     home = home or Path.home()
     state_root = (
-        _absolute(raw["ODOO_STATE_ROOT"], key="ODOO_STATE_ROOT", source=source)
+        _absolute(raw["ODOO_STATE_ROOT"], key="ODOO_STATE_ROOT", source=s.where("ODOO_STATE_ROOT"))
         if raw.get("ODOO_STATE_ROOT")
         else home / "odoo-ai" / project
     )
     dirs = {}
     for key, default in (("ODOO_DATA_DIR", "filestore"), ("ODOO_DB_DIR", "postgres"), ("ODOO_LOG_DIR", "logs")):
-        dirs[key] = _absolute(raw[key], key=key, source=source) if raw.get(key) else state_root / default
+        dirs[key] = _absolute(raw[key], key=key, source=s.where(key)) if raw.get(key) else state_root / default
 
     logfile = raw.get("ODOO_LOGFILE") or f"{LOG_MOUNT}/odoo.log"
     if not logfile.startswith(f"{LOG_MOUNT}/") or logfile.endswith("/") or "/../" in logfile:
-        raise ConfigError(f"{source}: ODOO_LOGFILE={logfile!r} must name a file under {LOG_MOUNT}/")
+        raise s.error("ODOO_LOGFILE", logfile, f"must name a file under {LOG_MOUNT}/")
 
     image = raw.get("ODOO_IMAGE") or "odoo-ai/odoo"
     if not IMAGE_RE.match(image):
-        raise ConfigError(f"{source}: ODOO_IMAGE={image!r} is not a valid image name (no tag)")
+        raise s.error("ODOO_IMAGE", image, "is not a valid image name (no tag)")
     image_tag = tag or raw.get("ODOO_IMAGE_TAG") or None
     if image_tag:
-        validate_tag(image_tag)
+        try:
+            validate_tag(image_tag)
+        except ConfigError as exc:
+            raise ConfigError(exc.message if tag else f"{s.where('ODOO_IMAGE_TAG')}: {exc.message}") from None
+    refs: dict[str, str | None] = {}
     for key in ("ODOO_WEB_IMAGE", "ODOO_SCRIPT_RUNNER_IMAGE", "ODOO_DB_IMAGE", "ODOO_PROXY_IMAGE", "ODOO_CACHE_IMAGE"):
+        refs[key] = raw.get(key) or DEFAULT_IMAGES.get(key)
         if raw.get(key) and not IMAGE_REF_RE.match(raw[key]):
-            raise ConfigError(f"{source}: {key}={raw[key]!r} is not a valid image reference")
+            raise s.error(key, raw[key], "is not a valid image reference")
 
-    port = _int(
-        raw.get("ODOO_PUBLISHED_PORT") or str(DEFAULT_PORTS.get(env, 8069)),
-        key="ODOO_PUBLISHED_PORT", source=source, low=1, high=65535,
-    )
+    port = s.integer("ODOO_PUBLISHED_PORT", DEFAULT_PORTS.get(env, 8069), 1, 65535)
     bind_address = raw.get("ODOO_BIND_ADDRESS") or "127.0.0.1"
     try:
         ipaddress.ip_address(bind_address)
     except ValueError:
-        raise ConfigError(f"{source}: ODOO_BIND_ADDRESS={bind_address!r} is not an IP address") from None
-    db_user = raw.get("ODOO_DB_USER") or "odoo"
+        raise s.error("ODOO_BIND_ADDRESS", bind_address, "is not an IP address") from None
+    db_user = raw.get("ODOO_DB_USER") or DEFAULT_DB_USER
     if not DB_USER_RE.match(db_user):
-        raise ConfigError(f"{source}: ODOO_DB_USER={db_user!r}: letters, digits and '_' only, not starting with a digit")
-    if "ODOO_WORKERS" in raw:
-        # The proxy sends /websocket to Odoo's gevent port, which only multi-process mode opens.
-        _int(raw["ODOO_WORKERS"], key="ODOO_WORKERS", source=source, low=1, high=64)
+        raise s.error("ODOO_DB_USER", db_user, ": letters, digits and '_' only, not starting with a digit")
+    # The proxy sends /websocket to Odoo's gevent port, which only multi-process mode opens.
+    workers = s.integer("ODOO_WORKERS", DEFAULT_WORKERS, 1, 64)
+    max_cron_threads = s.integer("ODOO_MAX_CRON_THREADS", DEFAULT_MAX_CRON_THREADS, 0, 64)
 
     db_name = raw.get("ODOO_DB_NAME") or f"opw_{env}".replace("-", "_")
-    if not DB_NAME_RE.match(db_name):
-        raise ConfigError(f"{source}: ODOO_DB_NAME={db_name!r}: letters, digits, '_', '.', '-' only")
+    if not valid_db_name(db_name):
+        raise s.error("ODOO_DB_NAME", db_name, f": Odoo's rule: a letter or digit, then letters, digits, "
+                      f"'_', '.', '-' ({DB_NAME_RE.pattern}, at most {DB_NAME_MAX} characters)")
 
     update = raw.get("ODOO_UPDATE") or str(x_settings.get("update") or "all")
     update = update.replace(" ", "")
     if not MODULES_RE.match(update):
-        where = source if raw.get("ODOO_UPDATE") else str(overlay)
+        where = s.where("ODOO_UPDATE") if raw.get("ODOO_UPDATE") else str(overlay)
         raise ConfigError(f"{where}: update modules {update!r}: 'all' or a comma list of module names")
 
     install_text = raw.get("ODOO_INSTALL") if "ODOO_INSTALL" in raw else x_settings.get("install")
     install_modules = parse_module_list(
-        install_text, where=source if "ODOO_INSTALL" in raw else f"{overlay}: x-odoo-ai.install")
+        install_text, where=s.where("ODOO_INSTALL") if "ODOO_INSTALL" in raw else f"{overlay}: x-odoo-ai.install")
 
     secret_list = raw.get("ODOO_SECRETS")
     secret_names = (
-        [s.strip() for s in secret_list.split(",") if s.strip()] if secret_list is not None else list(DEFAULT_SECRETS)
+        [n.strip() for n in secret_list.split(",") if n.strip()] if secret_list is not None else list(DEFAULT_SECRETS)
     )
     for name in secret_names:
         if not KEY_RE.match(name):
-            raise ConfigError(f"{source}: ODOO_SECRETS lists an invalid variable name {name!r}")
+            raise ConfigError(f"{s.where('ODOO_SECRETS')}: ODOO_SECRETS lists an invalid variable name {name!r}")
+
+    docker = environ.get("ODOO_AI_DOCKER") or DEFAULT_DOCKER
+    if docker.startswith("-") or "\0" in docker or "\n" in docker:
+        raise ConfigError(f"environment: ODOO_AI_DOCKER={docker!r} is not a command (a name or path)")
 
     return StackConfig(
         env=env,
@@ -308,4 +432,21 @@ def load_stack(
         install_modules=install_modules,
         secret_names=secret_names,
         values=raw,
+        db_user=db_user,
+        workers=workers,
+        max_cron_threads=max_cron_threads,
+        without_demo=_without_demo(s),
+        run_uid=_uid(s, "ODOO_RUN_UID"),
+        run_gid=_uid(s, "ODOO_RUN_GID"),
+        web_image=refs["ODOO_WEB_IMAGE"],
+        script_runner_image=refs["ODOO_SCRIPT_RUNNER_IMAGE"],
+        db_image=refs["ODOO_DB_IMAGE"],
+        proxy_image=refs["ODOO_PROXY_IMAGE"],
+        cache_image=refs["ODOO_CACHE_IMAGE"],
+        docker=docker,
+        deploy=load_deploy(s),
+        build=load_build(s, image_ref_re=IMAGE_REF_RE),
+        registry=load_registry(s),
+        remote=load_remote(s, project=project),
+        prune=load_prune(s, tag_re=TAG_RE),
     )

@@ -1,0 +1,270 @@
+"""The typed sections of a stack's settings, and how one env file's values are checked.
+
+Every setting the code reads is a field here (or of StackConfig), validated once by
+`load_stack`; an invalid value is a ConfigError naming the file and the line
+(`docker/config/dev.env:12: ODOO_DEPLOY_GATE_TIMEOUT='soon' is not a number`), or
+`<env> defaults` when there is no file, or `environment` for the few settings that
+may also come from the process environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from odoo_ai.errors import ConfigError
+
+# Odoo's own rule for database names (odoo.service.db.DBNAME_PATTERN), which the image's
+# entrypoint applies too (docker/entrypoint.sh), plus PostgreSQL's identifier length.
+DB_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+DB_NAME_MAX = 63
+GIT_REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,254}")
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+TRUE_FALSE = ("True", "true", "False", "false", "1", "0")
+
+DEFAULT_DB_USER = "odoo"
+DEFAULT_WORKERS = 2  # docker-compose.yml's default for web
+DEFAULT_MAX_CRON_THREADS = 1
+DEFAULT_DOCKER = "docker"
+DEFAULT_ODOO_REF = "18.0"
+DEFAULT_REGISTRY_TIMEOUT = 30.0
+DEFAULT_GITHUB_API = "https://api.github.com"
+ENVIRONMENT = "environment"
+
+
+def valid_db_name(name: str) -> bool:
+    """Odoo's database name rule, as docker/entrypoint.sh applies it."""
+    return len(name) <= DB_NAME_MAX and DB_NAME_RE.fullmatch(name) is not None
+
+
+def parse_number(value: str, *, key: str, source: str, low: float, high: float, integer: bool = False) -> float:
+    """A setting that must be a number in [low, high]; ConfigError naming file and key."""
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{source}: {key}={value!r} is not {kind}") from None
+    if not low <= number <= high:  # also refuses NaN
+        lo, hi = (f"{int(low)}", f"{int(high)}") if integer else (f"{low:g}", f"{high:g}")
+        raise ConfigError(f"{source}: {key}={value} is out of range {lo}..{hi}")
+    return number
+
+
+class Settings:
+    """One env file's values and the line each came from; `source` names the file,
+    or `<env> defaults` when there is none. `environ` serves the settings documented
+    as "env file or environment" (the env file wins)."""
+
+    def __init__(self, values: Mapping[str, str], lines: Mapping[str, int], source: str,
+                 environ: Mapping[str, str] | None = None):
+        self.values = values
+        self.lines = lines
+        self.source = source
+        self.environ = environ or {}
+
+    def where(self, key: str) -> str:
+        line = self.lines.get(key)
+        return f"{self.source}:{line}" if line else self.source
+
+    def get(self, key: str) -> str | None:
+        """The value as written, None when unset or empty."""
+        return self.values.get(key) or None
+
+    def get_or_environ(self, key: str) -> tuple[str | None, str]:
+        """(value, where): the env file's, else the process environment's."""
+        if self.values.get(key):
+            return self.values[key], self.where(key)
+        return self.environ.get(key) or None, ENVIRONMENT
+
+    def error(self, key: str, value: str, why: str, *, where: str | None = None) -> ConfigError:
+        """`<file>:<line>: KEY='value' why` (a `why` starting with ':' follows the value)."""
+        return ConfigError(f"{where or self.where(key)}: {key}={value!r}{'' if why.startswith(':') else ' '}{why}")
+
+    def number(self, key: str, default: float, low: float, high: float, *, integer: bool = False,
+               value: str | None = None, where: str | None = None) -> float:
+        raw = value if value is not None else self.get(key)
+        if not raw:
+            return default
+        return parse_number(raw, key=key, source=where or self.where(key), low=low, high=high, integer=integer)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        return int(self.number(key, default, low, high, integer=True))
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.get(key) or default
+        if value not in choices:
+            raise self.error(key, value, ": " + " or ".join(repr(c) for c in choices))
+        return value
+
+    def url(self, key: str, default: str | None = None, *, environ: bool = False) -> str | None:
+        value, where = self.get_or_environ(key) if environ else (self.get(key), self.where(key))
+        if not value:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self.error(key, value, "must be an http(s) URL", where=where)
+        return value.rstrip("/")
+
+    def relative_or_absolute(self, key: str) -> Path | None:
+        """A path setting, absolute or relative to the repo root (checked where used)."""
+        value = self.get(key)
+        return Path(value) if value else None
+
+    def git_url(self, key: str) -> str | None:
+        value = self.get(key)
+        if value and (value.startswith("-") or any(c.isspace() for c in value)):
+            raise self.error(key, value, "is not a git URL (no blanks, not starting with '-')")
+        return value
+
+    def git_ref(self, key: str, default: str | None = None) -> str | None:
+        value = self.get(key)
+        if not value:
+            return default
+        if not GIT_REF_RE.fullmatch(value) or ".." in value:
+            raise self.error(key, value, "is not a git branch, tag or commit")
+        return value
+
+
+# ---------------------------------------------------------------- the sections
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeployConfig(_Section):
+    """ODOO_DEPLOY_*: the same names as deploy.DeploySettings (which adds options)."""
+
+    gate_timeout: float = 180.0  # ODOO_DEPLOY_GATE_TIMEOUT
+    gate_interval: float = 1.0  # ODOO_DEPLOY_GATE_INTERVAL
+    drain_seconds: float = 2.0  # ODOO_DEPLOY_DRAIN_SECONDS
+    web_during_update: Literal["keep", "stop"] = "keep"  # ODOO_DEPLOY_WEB_DURING_UPDATE
+    update_retries: int = 1  # ODOO_DEPLOY_UPDATE_RETRIES
+    lock_timeout: float = 30.0  # ODOO_DEPLOY_LOCK_TIMEOUT
+    keep_snapshots: int = 3  # ODOO_DEPLOY_KEEP_SNAPSHOTS
+
+
+class BuildConfig(_Section):
+    """ODOO_BUILD_*: image build inputs (command-line options win). Paths as written:
+    relative ones are relative to the repo root, checked by `build` when used."""
+
+    odoo_src: Path | None = None  # ODOO_BUILD_ODOO_SRC
+    odoo_git_url: str | None = None  # ODOO_BUILD_ODOO_GIT_URL (none + no src: Odoo on GitHub)
+    odoo_ref: str = DEFAULT_ODOO_REF  # ODOO_BUILD_ODOO_REF
+    addons_dir: Path | None = None  # ODOO_BUILD_ADDONS_DIR (None: addons/)
+    base_image: str | None = None  # ODOO_BUILD_BASE_IMAGE (None: the Dockerfile's)
+    enterprise_git_url: str | None = None  # ODOO_BUILD_ENTERPRISE_GIT_URL
+    enterprise_sha: str | None = None  # ODOO_BUILD_ENTERPRISE_SHA
+    enterprise_key_file: Path | None = None  # ODOO_BUILD_ENTERPRISE_KEY_FILE
+    enterprise_known_hosts: Path | None = None  # ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS
+    ca_file: Path | None = None  # ODOO_BUILD_CA_FILE
+    wkhtmltopdf: Literal["debian", "none"] = "debian"  # ODOO_BUILD_WKHTMLTOPDF (or environment)
+
+
+class RegistryConfig(_Section):
+    """The registry settings that are not credentials (those stay in the process
+    environment). Each: the env file, else the process environment."""
+
+    url: str | None = None  # ODOO_REGISTRY_URL (None: https://HOST of ODOO_IMAGE, http for loopback)
+    timeout: float = DEFAULT_REGISTRY_TIMEOUT  # ODOO_REGISTRY_TIMEOUT, seconds per API call
+    github_api_url: str = DEFAULT_GITHUB_API  # ODOO_GITHUB_API_URL
+    github_owner_type: Literal["org", "user"] | None = None  # ODOO_GITHUB_OWNER_TYPE (None: asked)
+
+
+class RemoteConfig(_Section):
+    """What `--host` needs: where the Compose files go on the Docker host, and whether
+    the env file sets ODOO_STATE_ROOT (a remote stack must)."""
+
+    repo_dir: PurePosixPath  # ODOO_REMOTE_REPO_DIR (default /opt/odoo-ai/repos/<project>)
+    state_root_set: bool = False  # ODOO_STATE_ROOT given in the env file
+
+
+class PruneConfig(_Section):
+    pinned: tuple[str, ...] = ()  # ODOO_PRUNE_PINNED: tags or digests prune never deletes
+
+
+def load_deploy(s: Settings) -> DeployConfig:
+    return DeployConfig(
+        gate_timeout=s.number("ODOO_DEPLOY_GATE_TIMEOUT", 180.0, 1, 7200),
+        gate_interval=s.number("ODOO_DEPLOY_GATE_INTERVAL", 1.0, 0.1, 60),
+        drain_seconds=s.number("ODOO_DEPLOY_DRAIN_SECONDS", 2.0, 0, 600),
+        web_during_update=s.choice("ODOO_DEPLOY_WEB_DURING_UPDATE", "keep", ("keep", "stop")),  # type: ignore[arg-type]
+        update_retries=s.integer("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5),
+        lock_timeout=s.number("ODOO_DEPLOY_LOCK_TIMEOUT", 30.0, 0, 86400),
+        keep_snapshots=s.integer("ODOO_DEPLOY_KEEP_SNAPSHOTS", 3, 1, 1000),
+    )
+
+
+def load_build(s: Settings, *, image_ref_re: re.Pattern[str]) -> BuildConfig:
+    base_image = s.get("ODOO_BUILD_BASE_IMAGE")
+    if base_image and not image_ref_re.match(base_image):
+        raise s.error("ODOO_BUILD_BASE_IMAGE", base_image, "is not a valid image reference")
+    wkhtmltopdf, where = s.get_or_environ("ODOO_BUILD_WKHTMLTOPDF")
+    if wkhtmltopdf not in (None, "debian", "none"):
+        raise s.error("ODOO_BUILD_WKHTMLTOPDF", wkhtmltopdf, ": 'debian' or 'none'", where=where)
+    return BuildConfig(
+        odoo_src=s.relative_or_absolute("ODOO_BUILD_ODOO_SRC"),
+        odoo_git_url=s.git_url("ODOO_BUILD_ODOO_GIT_URL"),
+        odoo_ref=s.git_ref("ODOO_BUILD_ODOO_REF", DEFAULT_ODOO_REF) or DEFAULT_ODOO_REF,
+        addons_dir=s.relative_or_absolute("ODOO_BUILD_ADDONS_DIR"),
+        base_image=base_image,
+        enterprise_git_url=s.git_url("ODOO_BUILD_ENTERPRISE_GIT_URL"),
+        enterprise_sha=s.git_ref("ODOO_BUILD_ENTERPRISE_SHA"),
+        enterprise_key_file=s.relative_or_absolute("ODOO_BUILD_ENTERPRISE_KEY_FILE"),
+        enterprise_known_hosts=s.relative_or_absolute("ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS"),
+        ca_file=s.relative_or_absolute("ODOO_BUILD_CA_FILE"),
+        wkhtmltopdf=wkhtmltopdf or "debian",  # type: ignore[arg-type]
+    )
+
+
+def load_registry(s: Settings) -> RegistryConfig:
+    timeout_raw, where = s.get_or_environ("ODOO_REGISTRY_TIMEOUT")
+    timeout = DEFAULT_REGISTRY_TIMEOUT
+    if timeout_raw:
+        try:
+            timeout = float(timeout_raw)
+        except ValueError:
+            raise s.error("ODOO_REGISTRY_TIMEOUT", timeout_raw, "is not a number of seconds", where=where) from None
+        if not 0 < timeout <= 600:  # also refuses NaN
+            raise ConfigError(f"{where}: ODOO_REGISTRY_TIMEOUT={timeout_raw} is out of range (0, 600]")
+    owner_type, where = s.get_or_environ("ODOO_GITHUB_OWNER_TYPE")
+    if owner_type not in (None, "org", "user"):
+        raise s.error("ODOO_GITHUB_OWNER_TYPE", owner_type, ": 'org' or 'user'", where=where)
+    return RegistryConfig(
+        url=s.url("ODOO_REGISTRY_URL", environ=True),
+        timeout=timeout,
+        github_api_url=s.url("ODOO_GITHUB_API_URL", DEFAULT_GITHUB_API, environ=True) or DEFAULT_GITHUB_API,
+        github_owner_type=owner_type,  # type: ignore[arg-type]
+    )
+
+
+def load_remote(s: Settings, *, project: str) -> RemoteConfig:
+    key = "ODOO_REMOTE_REPO_DIR"
+    value = s.get(key)
+    if value is None:
+        return RemoteConfig(repo_dir=PurePosixPath(f"/opt/odoo-ai/repos/{project}"),
+                            state_root_set=bool(s.get("ODOO_STATE_ROOT")))
+    path = PurePosixPath(value)
+    if not path.is_absolute():
+        raise s.error(key, value, "must be an absolute path (on the Docker host)")
+    if ".." in path.parts:
+        raise s.error(key, value, "must not contain '..'")
+    return RemoteConfig(repo_dir=path, state_root_set=bool(s.get("ODOO_STATE_ROOT")))
+
+
+def load_prune(s: Settings, *, tag_re: re.Pattern[str]) -> PruneConfig:
+    key = "ODOO_PRUNE_PINNED"
+    pinned: list[str] = []
+    for item in (s.get(key) or "").split(","):
+        ref = item.strip()
+        if not ref:
+            continue
+        if not (DIGEST_RE.fullmatch(ref) if ref.startswith("sha256:") else tag_re.match(ref)):
+            raise ConfigError(f"{s.where(key)}: {key} lists {ref!r}, which is neither an image tag "
+                              "nor a digest (sha256: and 64 hex digits)")
+        if ref not in pinned:
+            pinned.append(ref)
+    return PruneConfig(pinned=tuple(pinned))
