@@ -15,7 +15,6 @@ from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import CommandFailed, ConfigError
 from odoo_ai.plan.build import TARGETS, BuildInputs, build_command, image_tag
-from odoo_ai.plan.compose import docker_binary
 from odoo_ai.runners.base import Command, Runner
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
@@ -55,16 +54,10 @@ def build_time(repo_root: Path, sha: str) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _wkhtmltopdf(stack: StackConfig) -> str:
-    """ODOO_BUILD_WKHTMLTOPDF (env file, else process environment): debian (default) or none."""
-    value = stack.values.get("ODOO_BUILD_WKHTMLTOPDF") or os.environ.get("ODOO_BUILD_WKHTMLTOPDF") or "debian"
-    if value not in ("debian", "none"):
-        raise ConfigError(f"ODOO_BUILD_WKHTMLTOPDF={value!r}: 'debian' or 'none'")
-    return value
-
-
-def _path_setting(stack: StackConfig, key: str, cli: Path | None, *, must_be_dir: bool) -> Path | None:
-    value = cli or (Path(stack.values[key]) if stack.values.get(key) else None)
+def _path_setting(stack: StackConfig, key: str, cli: Path | None, setting: Path | None, *,
+                  must_be_dir: bool) -> Path | None:
+    """The command-line path, else the setting `key`; relative paths are relative to the repo."""
+    value = cli or setting
     if value is None:
         return None
     path = value if value.is_absolute() else stack.repo_root / value
@@ -94,31 +87,33 @@ def build_inputs(
     sha = sha or repo_sha(stack.repo_root)
     if not SHA_RE.match(sha):
         raise ConfigError(f"invalid commit sha {sha!r}: 7 to 40 lowercase hex digits")
-    v = stack.values
-    git_url = odoo_git_url or v.get("ODOO_BUILD_ODOO_GIT_URL") or None
-    local = _path_setting(stack, "ODOO_BUILD_ODOO_SRC", odoo_src, must_be_dir=True)
+    b = stack.build
+    git_url = odoo_git_url or b.odoo_git_url
+    local = _path_setting(stack, "ODOO_BUILD_ODOO_SRC", odoo_src, b.odoo_src, must_be_dir=True)
     if git_url and local:
         raise ConfigError("give the Odoo source either as a git URL or as a local directory, not both")
     if not git_url and not local:
         git_url = DEFAULT_ODOO_GIT_URL  # the embedded default: Odoo 18.0 Community from GitHub
-    ent_url = enterprise_git_url or v.get("ODOO_BUILD_ENTERPRISE_GIT_URL") or None
-    key = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KEY_FILE", enterprise_key, must_be_dir=False)
-    known = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS", enterprise_known_hosts, must_be_dir=False)
+    ent_url = enterprise_git_url or b.enterprise_git_url
+    key = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KEY_FILE", enterprise_key, b.enterprise_key_file,
+                        must_be_dir=False)
+    known = _path_setting(stack, "ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS", enterprise_known_hosts,
+                          b.enterprise_known_hosts, must_be_dir=False)
     if ent_url and not (key and known):
         raise ConfigError("an Enterprise git URL needs --enterprise-key and --enterprise-known-hosts files")
     return BuildInputs(
         sha=sha,
-        base_image=base_image or v.get("ODOO_BUILD_BASE_IMAGE") or None,
+        base_image=base_image or b.base_image,
         odoo_git_url=git_url,
-        odoo_ref=odoo_ref or v.get("ODOO_BUILD_ODOO_REF") or "18.0",
+        odoo_ref=odoo_ref or b.odoo_ref,
         odoo_local_src=local,
-        addons_dir=_path_setting(stack, "ODOO_BUILD_ADDONS_DIR", addons_dir, must_be_dir=True),
+        addons_dir=_path_setting(stack, "ODOO_BUILD_ADDONS_DIR", addons_dir, b.addons_dir, must_be_dir=True),
         enterprise_git_url=ent_url,
-        enterprise_sha=enterprise_sha or v.get("ODOO_BUILD_ENTERPRISE_SHA") or "",
+        enterprise_sha=enterprise_sha or b.enterprise_sha or "",
         enterprise_key=key,
         enterprise_known_hosts=known,
-        ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, must_be_dir=False),
-        wkhtmltopdf=_wkhtmltopdf(stack),
+        ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, b.ca_file, must_be_dir=False),
+        wkhtmltopdf=b.wkhtmltopdf,
         build_time=build_time(stack.repo_root, sha),
     )
 
@@ -127,7 +122,7 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
           verify: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """Build both targets; `verify(record)` (e.g. the secret scan) runs before the
     build is recorded as the last one, and its result lands in record["verify"]."""
-    docker = docker_binary()
+    docker = stack.docker
     tag = image_tag(stack.env, inputs)
     images: dict[str, dict[str, Any]] = {}
     for target in TARGETS:

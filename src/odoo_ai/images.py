@@ -50,12 +50,13 @@ class SecretLeak(OdooAiError):
 
 
 # ---------------------------------------------------------------- secret scan
-def scan_images(runner: Runner, refs: list[str], key_path: Path) -> dict[str, Any]:
-    """`docker save` the images and look for the key in every layer, config and history.
+def scan_images(runner: Runner, refs: list[str], key_path: Path, *, docker: str | None = None) -> dict[str, Any]:
+    """`docker save` the images and look for the key in every layer, config and history
+    (`docker`: the stack's docker CLI, `stack.docker`).
 
     Raises SecretLeak naming the image, layer and file of the first finding.
     """
-    docker = docker_binary()
+    docker = docker or docker_binary()
     try:
         needles = secretscan.key_needles(key_path.read_bytes(), key_path)
     except OSError as exc:
@@ -141,7 +142,7 @@ def push(stack: StackConfig, runner: Runner, record: dict[str, Any], *, environ:
          transport: Any = None, progress: Note | None = None) -> dict[str, Any]:
     """Push the built images of `record` (from build.build) and add their digests."""
     settings = registry_settings(stack, environ)
-    docker = docker_binary()
+    docker = stack.docker
     backend = _backend(settings, transport)
     # With credentials in the environment, the registry API checks them first (one
     # clear line) and is asked for the digests. Without (docker is logged in by other
@@ -206,7 +207,7 @@ def pull(stack: StackConfig, runner: Runner, *, tag: str, environ: Mapping[str, 
          transport: Any = None) -> dict[str, Any]:
     """Pull both images BY DIGEST (resolved from the registry now), as deploys pin them."""
     settings = registry_settings(stack, environ)
-    docker = docker_binary()
+    docker = stack.docker
     backend = _backend(settings, transport)
     images: dict[str, dict[str, Any]] = {}
     try:
@@ -412,7 +413,7 @@ def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner:
     never `--force`: only named references of images that can be pulled again."""
     warnings: list[str] = []
     rules = _rules(all_stacks, scope, keep, warnings)
-    docker = docker_binary()
+    docker = all_stacks[0].docker if all_stacks else docker_binary()
     repositories = sorted({f"{s.image}-{t}" for s in all_stacks for t in TARGETS})
     ids: list[str] = []
     for repo in repositories:

@@ -102,8 +102,8 @@ def release_refs(release: dict[str, Any]) -> list[str]:
 
 
 def pinned_refs(stack: Any) -> list[str]:
-    raw = (getattr(stack, "values", None) or {}).get(PINNED_SETTING) or ""
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    """ODOO_PRUNE_PINNED of the stack (validated by load_stack)."""
+    return list(stack.prune.pinned)
 
 
 def protected_refs(

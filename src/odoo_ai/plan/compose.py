@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from odoo_ai.config.settings import DEFAULT_DOCKER
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.runners.base import Command
 
@@ -12,13 +13,14 @@ SERVICES = ("db", "web", "script-runner", "proxy", "cache")
 
 
 def docker_binary() -> str:
-    """The docker CLI to call; ODOO_AI_DOCKER picks another (e.g. one with BuildKit)."""
-    return os.environ.get("ODOO_AI_DOCKER") or "docker"
+    """The docker CLI for a command that has no stack at hand; with one, use `stack.docker`
+    (the same ODOO_AI_DOCKER, resolved by load_stack)."""
+    return os.environ.get("ODOO_AI_DOCKER") or DEFAULT_DOCKER
 
 
 def compose_base(stack: StackConfig, docker: str | None = None, env_file: Path | None = None) -> list[str]:
     argv = [
-        docker or docker_binary(), "compose",
+        docker or stack.docker, "compose",
         "--project-name", stack.project,
         "--project-directory", str(stack.repo_root),
     ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import ConfigError
-from odoo_ai.plan.compose import compose, docker_binary
+from odoo_ai.plan.compose import compose
 from odoo_ai.plan.compose import down as compose_down
 from odoo_ai.runners.base import Command
 
@@ -165,23 +165,16 @@ def plan_project(
 ) -> TestProject:
     """The env's StackConfig re-pointed at a throw-away project in `state_dir`, testing
     `image`. Secret values never go here (they reach Compose through the rendered .env)."""
-    values = {k: v for k, v in stack.values.items() if k not in stack.secret_names}
-    # The compose file needs both refs: web is never started, the image under test is used.
-    values.update({"ODOO_WEB_IMAGE": image, "ODOO_SCRIPT_RUNNER_IMAGE": image})
-    values.pop("ODOO_IMAGE_TAG", None)
-    copy = stack.model_copy(
-        update={
-            "project": project_name_for(stack.project, suffix),
-            "state_root": state_dir,
-            "data_dir": state_dir / "filestore",
-            "db_dir": state_dir / "postgres",
-            "log_dir": state_dir / "logs",
-            "db_name": db_name_for(suffix),
-            "compose_files": [*stack.compose_files, state_dir / OVERRIDE_FILE],
-            "image_tag": None,
-            "secret_names": list(secret_names),
-            "values": values,
-        }
+    copy = stack.for_test_project(
+        image=image,
+        secret_names=secret_names,
+        project=project_name_for(stack.project, suffix),
+        state_root=state_dir,
+        data_dir=state_dir / "filestore",
+        db_dir=state_dir / "postgres",
+        log_dir=state_dir / "logs",
+        db_name=db_name_for(suffix),
+        compose_files=[*stack.compose_files, state_dir / OVERRIDE_FILE],
     )
     return TestProject(
         stack=copy,
@@ -204,7 +197,7 @@ def up_db(tp: TestProject, *, wait_seconds: int = DB_WAIT_SECONDS) -> Command:
 
 
 def image_present(tp: TestProject) -> Command:
-    return Command([docker_binary(), "image", "inspect", "--format", "{{.Id}}", tp.image], timeout=60)
+    return Command([tp.stack.docker, "image", "inspect", "--format", "{{.Id}}", tp.image], timeout=60)
 
 
 def pull_image(tp: TestProject) -> Command:
@@ -243,7 +236,7 @@ def run_tests(tp: TestProject) -> Command:
 
 
 def remove_container(tp: TestProject) -> Command:
-    return Command([docker_binary(), "rm", "--force", "--volumes", tp.container], timeout=120)
+    return Command([tp.stack.docker, "rm", "--force", "--volumes", tp.container], timeout=120)
 
 
 def down(tp: TestProject) -> Command:
@@ -252,5 +245,4 @@ def down(tp: TestProject) -> Command:
 
 def psql_hint(tp: TestProject) -> Command:
     """How to look at a kept database (shown, never run)."""
-    user = tp.stack.values.get("ODOO_DB_USER") or "odoo"
-    return compose(tp.stack, "exec", "db", "psql", "-U", user, "-d", tp.database)
+    return compose(tp.stack, "exec", "db", "psql", "-U", tp.stack.db_user, "-d", tp.database)

@@ -7,8 +7,9 @@ Two backends (side-effecting, HTTP via httpx, every call with a timeout):
 - `ghcr.GhcrRegistry`: GHCR refuses registry deletes (405); versions are listed and
   deleted through the GitHub REST API, manifests still go through the registry.
 
-Settings (see `registry_settings`): the registry host comes from ODOO_IMAGE;
-credentials come from the process environment only.
+Settings (see `registry_settings`): the registry host comes from ODOO_IMAGE, the
+other settings from `stack.registry` (validated by load_stack); credentials come
+from the process environment only.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+from odoo_ai.config.settings import DEFAULT_GITHUB_API, DEFAULT_REGISTRY_TIMEOUT
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 
 GHCR_HOST = "ghcr.io"
-GITHUB_API = "https://api.github.com"
+GITHUB_API = DEFAULT_GITHUB_API
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = DEFAULT_REGISTRY_TIMEOUT
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -132,37 +133,19 @@ def split_image(image: str) -> tuple[str | None, str]:
     return None, image
 
 
-def _setting(values: Mapping[str, str], environ: Mapping[str, str], key: str) -> str | None:
-    return values.get(key) or environ.get(key) or None
-
-
-def _url(value: str, *, key: str, source: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{source}: {key}={value!r} must be an http(s) URL")
-    return value.rstrip("/")
-
-
 def registry_settings(stack: Any, environ: Mapping[str, str]) -> RegistrySettings:
-    """The registry of a stack's images. Raises ConfigError naming the key."""
-    source = str(stack.env_file) if stack.env_file else f"{stack.env} defaults"
-    values: Mapping[str, str] = stack.values
+    """The registry of a stack's images, with the credentials of `environ` (the process
+    environment). Raises ConfigError naming the key."""
+    config = stack.registry
     host, namespace = split_image(stack.image)
     if host is None:
         raise ConfigError(
-            f"{source}: ODOO_IMAGE={stack.image!r} names no registry host: "
+            f"{stack.source}: ODOO_IMAGE={stack.image!r} names no registry host: "
             "use e.g. ghcr.io/OWNER/odoo or 127.0.0.1:5000/odoo-ai/odoo"
         )
-    timeout_raw = _setting(values, environ, "ODOO_REGISTRY_TIMEOUT") or str(DEFAULT_TIMEOUT)
-    try:
-        timeout = float(timeout_raw)
-    except ValueError:
-        raise ConfigError(f"{source}: ODOO_REGISTRY_TIMEOUT={timeout_raw!r} is not a number of seconds") from None
-    if not 0 < timeout <= 600:
-        raise ConfigError(f"{source}: ODOO_REGISTRY_TIMEOUT={timeout_raw} is out of range (0, 600]")
-    explicit = _setting(values, environ, "ODOO_REGISTRY_URL")
-    if explicit:
-        base_url = _url(explicit, key="ODOO_REGISTRY_URL", source=source)
+    timeout = config.timeout
+    if config.url:
+        base_url = config.url
     else:
         hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
         scheme = "http" if hostname in LOOPBACK_HOSTS else "https"
@@ -175,15 +158,11 @@ def registry_settings(stack: Any, environ: Mapping[str, str]) -> RegistrySetting
         token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or password
         password = password or token
         user = user or environ.get("GITHUB_ACTOR") or owner
-        owner_type = _setting(values, environ, "ODOO_GITHUB_OWNER_TYPE")
-        if owner_type not in (None, "org", "user"):
-            raise ConfigError(f"{source}: ODOO_GITHUB_OWNER_TYPE={owner_type!r}: 'org' or 'user'")
-        api = _setting(values, environ, "ODOO_GITHUB_API_URL") or GITHUB_API
         return RegistrySettings(
             host=host, base_url=base_url, kind="ghcr", namespace=namespace,
             credentials=Credentials(user, password) if password else None, timeout=timeout,
-            github_api_url=_url(api, key="ODOO_GITHUB_API_URL", source=source), github_token=token,
-            owner=owner, owner_type={"org": "orgs", "user": "users"}.get(owner_type or ""),
+            github_api_url=config.github_api_url, github_token=token,
+            owner=owner, owner_type={"org": "orgs", "user": "users"}.get(config.github_owner_type or ""),
         )
     if bool(user) != bool(password):
         raise ConfigError("set both ODOO_REGISTRY_USER and ODOO_REGISTRY_PASSWORD (process environment), or neither")

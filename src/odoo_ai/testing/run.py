@@ -143,7 +143,7 @@ class _SetupFailed(Exception):
 
 def resolve_addons_dir(stack: StackConfig, cli: Path | None) -> Path:
     """--addons > ODOO_BUILD_ADDONS_DIR > addons/ (relative paths: to the repo root)."""
-    value = cli or Path(stack.values.get("ODOO_BUILD_ADDONS_DIR") or "addons")
+    value = cli or stack.build.addons_dir or Path("addons")
     path = value if value.is_absolute() else stack.repo_root / value
     if cli is not None and not path.is_dir():
         raise ConfigError(f"--addons {cli}: not a directory")
@@ -208,9 +208,8 @@ def resolve_image(stack: StackConfig, request: RunRequest) -> str:
         return request.image
     if request.tag:
         return stack.image_ref("script-runner", validate_tag(request.tag))
-    pinned = stack.values.get("ODOO_SCRIPT_RUNNER_IMAGE")
-    if pinned:
-        return pinned
+    if stack.script_runner_image:
+        return stack.script_runner_image
     tag = stack_uc.resolve_tag(stack, None) or last_built_tag(stack)
     if not tag:
         raise ConfigError(
