@@ -131,9 +131,10 @@ case "$ODOO_RC" in /*) ;; *) die "ODOO_RC must be an absolute path, got '$ODOO_R
 dbfilter=
 if [ -n "$db_name" ]; then
     check_value ODOO_DB_NAME "$db_name"
-    # Odoo's own rule for database names (odoo.service.db.DBNAME_PATTERN).
-    if ! printf '%s\n' "$db_name" | grep -Eq '^[a-zA-Z0-9][a-zA-Z0-9_.-]+$'; then
-        die "ODOO_DB_NAME '$db_name' is not a valid Odoo database name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"
+    # Odoo's own rule for database names (odoo.service.db.DBNAME_PATTERN), at most 63 characters
+    # (PostgreSQL's limit); the CLI applies the same rule (odoo_ai.config.settings.valid_db_name).
+    if ! printf '%s\n' "$db_name" | LC_ALL=C grep -Eq '^[a-zA-Z0-9][a-zA-Z0-9_.-]+$' || [ ${#db_name} -gt 63 ]; then
+        die "ODOO_DB_NAME '$db_name' is not a valid Odoo database name ([a-zA-Z0-9][a-zA-Z0-9_.-]+, at most 63 characters)"
     fi
     dbfilter="^$(printf '%s' "$db_name" | sed 's/\./\\./g')\$"
 fi
