@@ -12,7 +12,6 @@ commands that need them.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -134,6 +133,8 @@ def tag_for(stack: StackConfig, tag: str | None) -> str | None:
 def emit(data: dict[str, Any], human: str | None = None) -> None:
     """A command's result: its JSON document with --json, else the human line(s); stdout."""
     if state.json:
+        import json
+
         if state.dry_runner is not None:
             data = {**data, "plan": [c.display() for c in state.dry_runner.commands]}
         print(json.dumps({"schema": JSON_SCHEMA, **data}, default=str), flush=True)
@@ -156,6 +157,8 @@ def report_error(exc: OdooAiError, *, extra: dict[str, Any] | None = None,
     `output_title` when given); then always the error line and its hint on stderr."""
     code = int(exc.exit_code)
     if state.json:
+        import json
+
         doc = {"schema": JSON_SCHEMA, **(extra or {}), "error": exc.message, "hint": exc.hint}
         if exc.output:
             doc["output"] = exc.output
@@ -182,6 +185,8 @@ def report_usage_error(exc: _click_exceptions.ClickException) -> int:
     if not state.json or isinstance(exc, no_args_help):
         exc.show()
         return exc.exit_code
+    import json
+
     ctx = getattr(exc, "ctx", None)
     hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
     print(json.dumps({"schema": JSON_SCHEMA, "error": exc.format_message(), "hint": hint,

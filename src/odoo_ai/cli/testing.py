@@ -6,7 +6,6 @@ returns the exit code. Their human output (progress, the verdict) goes to stderr
 carries only the JSON document with --json (and, without it, GitHub annotations).
 """
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -371,6 +370,8 @@ def run(
         dry = DryRunner(out=sys.stderr if json_output else sys.stdout)
         run_uc.show_plan(prepared, dry)
         if json_output:
+            import json
+
             plan_doc = {"schema": "odoo-ai/1", "dry_run": True, "run": prepared.run_info(),
                         "plan": [c.display() for c in dry.commands]}
             sys.stdout.write(json.dumps(plan_doc, indent=2) + "\n")
