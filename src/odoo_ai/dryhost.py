@@ -119,6 +119,15 @@ class DryHost:
         self._assume("the database exists")
         return Result(0, "1\n")
 
+    def _answer_project_containers(self, command: Command) -> Result:
+        self._assume("db (healthy), proxy and one web container are running")
+        return Result(0, "".join(f"{cid}\t{svc}\trunning\tUp (healthy)\tFalse\n"
+                                 for cid, svc in (("<db>", "db"), ("<proxy>", "proxy"), *((w, "web") for w in self._webs))))
+
+    def _answer_db_state(self, command: Command) -> Result:
+        self._assume("the database exists and every required module is installed")
+        return Result(0, "exists 1\n")
+
     def _answer_module_states(self, command: Command) -> Result:
         self._assume("every required module is installed")
         return Result(0, "")

@@ -133,9 +133,26 @@ def test_deploy_with_changed_addon_updates_and_switches(stack) -> None:
     assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'").endswith("1.1.0")
 
 
+ALIAS = "dev-2222223"  # the ok_v2 images under another tag: same digests, same addons
+
+
+def test_redeploy_of_what_serves_changes_nothing(stack) -> None:
+    cli, project, state_root, port = stack
+    before = web_containers(project)
+    log = (state_root / "releases.log").read_text()
+    started = time.monotonic()
+    result = cli.json("deploy", "dev", "--tag", tag("ok_v2"))
+    assert result["status"] == "unchanged" and result["phases"] == []
+    assert time.monotonic() - started < 10
+    assert web_containers(project) == before and (state_root / "releases.log").read_text() == log
+
+
 def test_redeploy_of_same_addons_skips_the_update(stack) -> None:
     cli, project, state_root, port = stack
-    result = cli.json("deploy", "dev", "--tag", tag("ok_v2"))
+    for target in ("web", "script-runner"):
+        subprocess.run([DOCKER, "tag", f"odoo-ai-test/odoo-{target}:{tag('ok_v2')}",
+                        f"odoo-ai-test/odoo-{target}:{ALIAS}"], check=True)
+    result = cli.json("deploy", "dev", "--tag", ALIAS)
     assert result["status"] == "success"
     assert "update" not in [p["name"] for p in result["phases"]]
     assert "module update skipped: no addon changed" in result["release"]["notes"]
@@ -145,7 +162,7 @@ def test_unknown_tag_fails_in_pull_and_keeps_serving(stack) -> None:
     cli, project, state_root, port = stack
     doc = deploy_fails(cli, "dev-deadbee", "pull")
     assert "dev-deadbee" in doc["error"]
-    assert_previous_serving(cli, port, project, tag("ok_v2"))
+    assert_previous_serving(cli, port, project, ALIAS)
     assert not (state_root / ".env.next").exists()
 
 
@@ -155,7 +172,7 @@ def test_failing_update_restores_and_keeps_serving(stack) -> None:
     assert "exited 255" in doc["error"]
     assert doc["output"]  # the last lines of odoo-bin's output
     assert any("restored database and filestore" in line for line in doc["release"]["undone"])
-    assert_previous_serving(cli, port, project, tag("ok_v2"))
+    assert_previous_serving(cli, port, project, ALIAS)
     assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'").endswith("1.1.0")
 
 
@@ -163,7 +180,7 @@ def test_never_healthy_image_fails_the_gate_and_keeps_serving(stack) -> None:
     cli, project, state_root, port = stack
     doc = deploy_fails(cli, tag("never_healthy"), "gate")
     assert "timed out after 20s waiting for /web/health" in doc["error"]
-    assert_previous_serving(cli, port, project, tag("ok_v2"))
+    assert_previous_serving(cli, port, project, ALIAS)
 
 
 def test_crashing_image_fails_the_gate_fast_and_keeps_serving(stack) -> None:
@@ -172,26 +189,26 @@ def test_crashing_image_fails_the_gate_fast_and_keeps_serving(stack) -> None:
     doc = deploy_fails(cli, tag("crash"), "gate")
     assert "crashed" in doc["error"]
     assert time.monotonic() - start < 60
-    assert_previous_serving(cli, port, project, tag("ok_v2"))
+    assert_previous_serving(cli, port, project, ALIAS)
 
 
 def test_release_log_records_every_attempt(stack) -> None:
     cli, *_ = stack
     history = releases(cli)
     assert [(r["image_tag"], r["status"]) for r in history] == [
-        (tag("ok"), "success"), (tag("ok_v2"), "success"), (tag("ok_v2"), "success"),
+        (tag("ok"), "success"), (tag("ok_v2"), "success"), (ALIAS, "success"),
         ("dev-deadbee", "failed"), (tag("update_fails"), "failed"), (tag("never_healthy"), "failed"),
         (tag("crash"), "failed"),
     ]
     failed = history[4]
-    assert failed["phase"] == "update" and failed["previous_tag"] == tag("ok_v2") and failed["duration"] > 0
+    assert failed["phase"] == "update" and failed["previous_tag"] == ALIAS and failed["duration"] > 0
     assert {"timestamp", "env", "commit", "digests", "actor"} <= set(history[0])
 
 
 def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     cli, project, state_root, port = stack
     sql(cli, "INSERT INTO odoo_ai_probe VALUES ('written after the update')")
-    result = cli.json("rollback", "dev", "--restore-db")
+    result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db")
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
     names = [p["name"] for p in result["phases"]]
     assert "update" not in names and "restore" in names

@@ -151,7 +151,7 @@ def read_addons_hash(ref: str) -> Command:
 def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables: dict[str, str] | None = None,
          env_file: Path | None = None) -> Command:
     argv = ["exec", "-T", "db", "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-            "-U", stack.values.get("ODOO_DB_USER") or "odoo", "-d", database]
+            "-U", stack.db_user, "-d", database]
     for key, value in (variables or {}).items():
         argv += ["-v", f"{key}={value}"]
     cmd = compose(stack, *argv, "-f", "-", env_file=env_file, timeout=300)
@@ -164,7 +164,7 @@ def db_exists(stack: StackConfig, env_file: Path | None = None) -> Command:
 
 
 def db_user(stack: StackConfig) -> str:
-    return stack.values.get("ODOO_DB_USER") or "odoo"
+    return stack.db_user
 
 
 @_purpose()
