@@ -46,12 +46,10 @@ def _on_host(stack: "StackConfig", host_url: str | None, ssh_key: Path | None, k
         return stack, LocalHost()
     target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
     source = str(stack.env_file or f"{stack.env} defaults")
-    if not stack.values.get("ODOO_STATE_ROOT"):
+    if not stack.remote.state_root_set:
         raise OdooAiError(f"{source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/{stack.project})",
                           exit_code=ExitCode.USAGE)
-    remote_dir = Path(stack.values.get("ODOO_REMOTE_REPO_DIR") or f"/opt/odoo-ai/repos/{stack.project}")
-    if not remote_dir.is_absolute():
-        raise OdooAiError(f"{source}: ODOO_REMOTE_REPO_DIR must be an absolute path", exit_code=ExitCode.USAGE)
+    remote_dir = Path(stack.remote.repo_dir)  # absolute: load_stack checked ODOO_REMOTE_REPO_DIR
     host = RemoteHost(target)
     if sync:
         host.sync_stack_files(stack.repo_root, remote_dir)
