@@ -63,10 +63,25 @@ def test_json_errors_are_one_document(repo: Path, home: Path) -> None:
 
 
 def test_dry_run_deploy_writes_nothing_and_redacts_stdin(repo: Path, home: Path) -> None:
-    proc = odoo_ai("deploy", "dev", "--tag", "dev-1a2b3c4", "--dry-run", repo=repo, home=home,
-                   env={"ODOO_DB_PASSWORD": "hunter2-secret"})
+    """The dry run is the real deploy against the dry connector: the same commands, in the
+    same order, each answer read or assumed and said so; nothing written."""
+    secrets = {"ODOO_DB_PASSWORD": "hunter2-secret", "ODOO_MASTER_PASSWORD": "m4ster-secret"}
+    proc = odoo_ai("deploy", "dev", "--tag", "dev-1a2b3c4", "--dry-run", repo=repo, home=home, env=secrets)
     assert proc.returncode == 0, proc.stderr
-    assert "hunter2-secret" not in proc.stdout + proc.stderr
+    assert "hunter2-secret" not in proc.stdout + proc.stderr and "m4ster-secret" not in proc.stdout + proc.stderr
     assert "# stdin: <redacted>" in proc.stdout
-    assert "--scale web=2" in proc.stdout and "pg_dump" in proc.stdout
+    out = proc.stdout
+    assert "--scale web=2" in out and "pg_dump" in out
+    assert "--env-file " + str(home / "odoo-ai/opw-dev/.env.next") in out  # what the real deploy uses
+    assert "#   assume: the database exists" in out and "#   read: " in out
+    order = [out.index(s) for s in (" pull ", "pg_dump", "/odoo/odoo-bin", "--scale web=2")]
+    assert order == sorted(order)
+    assert out.index("nginx -s reload") < order[-1] < out.rindex("nginx -s reload")  # pin the old, switch
+    assert not (home / "odoo-ai").exists()
+
+
+def test_dry_run_fails_where_the_real_run_fails_before_writing(repo: Path, home: Path) -> None:
+    proc = odoo_ai("deploy", "dev", "--tag", "dev-1a2b3c4", "--dry-run", repo=repo, home=home,
+                   env={"ODOO_DB_PASSWORD": "x"})
+    assert proc.returncode == 2 and "missing secret ODOO_MASTER_PASSWORD" in proc.stderr
     assert not (home / "odoo-ai").exists()

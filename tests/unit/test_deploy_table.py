@@ -29,8 +29,10 @@ START_GATE_SWITCH = ["container_state", "proxy_reload",  # pin the proxy to the 
                      "container_state", "proxy_reload"]  # switch
 DRAIN_CONVERGE = ["inflight_requests",  # none in flight: no wait
                   "stop_container", "remove_container", "proxy_reload", "converge", "web_container_ids"]
-RESTORE = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
-           "pause", "swap_restored_db", "swap_filestore", "unpause", "drop_db"]
+SWAP = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
+        "pause", "swap_restored_db", "swap_filestore", "unpause"]
+RESTORE = [*SWAP, "drop_db"]  # rollback --restore-db: the replaced data is in the snapshot taken first
+UNDO_RESTORE = [*SWAP, "user_writes"]  # a failed update: its database is kept, checked for users' writes
 UNDO_HEAD = ["update_containers", "paused_containers"]
 
 
@@ -91,7 +93,7 @@ def test_same_addons_skip_the_update_and_the_snapshot(stack) -> None:
 def test_changed_addons_snapshot_then_update(stack) -> None:
     host = serving(stack)
     result = deploy(stack, host)
-    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", "module_update",
+    assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", "module_update",
                             *START_GATE_SWITCH, *DRAIN_CONVERGE]
     argv = host.argv("module_update")
     assert argv[argv.index("-u") + 1] == "demo" and "-i" not in argv
@@ -112,12 +114,20 @@ def test_update_failure_restores_the_snapshot_and_keeps_the_old_web(stack) -> No
     host = serving(stack, module_update=Result(255, "", "2026-01-01 00:00:00,000 1 CRITICAL db odoo.x: boom\n"))
     exc = fails(stack, host)
     assert exc.phase == "update" and "exited 255" in exc.message and "boom" in exc.output
-    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", "module_update",
-                            *UNDO_HEAD, "oneoff_containers", *RESTORE, "web_container_ids", "proxy_reload"]
+    assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", "module_update",
+                            *UNDO_HEAD, "oneoff_containers", *UNDO_RESTORE, "web_container_ids", "proxy_reload"]
     assert host.argv("pause")[-1] == "old" and host.argv("unpause")[-1] == "old"  # the swap is invisible
     record = host.records[-1]
     assert record["status"] == "failed" and record["phase"] == "update"
     assert any("restored database and filestore" in line for line in record["undone"])
+    # nothing lost: the database the failed update touched is kept, with its filestore beside it
+    kept = record["kept_database"]
+    assert kept.startswith("opw_dev__failed_") and host.argv("swap_restored_db")[-4:] == ["-v", f"failed={kept}",
+                                                                                         "-f", "-"] or \
+        f"failed={kept}" in host.argv("swap_restored_db")
+    assert host.argv("swap_filestore")[-1] == f"/volumes/data/filestore/{kept}"
+    assert "drop_db" not in host.trace()
+    assert record["warnings"] == []  # no user wrote after the snapshot
     assert stack.state_root / JOURNAL not in host.files
 
 
@@ -135,7 +145,7 @@ def test_gate_failure_removes_the_new_web_and_restores(stack) -> None:
     assert host.trace().count("gate_probe") == 3  # three 500s in a row, then it fails at once
     undo = host.trace()[host.trace().index("update_containers"):]
     assert undo[:4] == [*UNDO_HEAD, "web_container_ids", "remove_container"]
-    assert undo[4:5] == ["oneoff_containers"] and undo[5:5 + len(RESTORE)] == RESTORE
+    assert undo[4:5] == ["oneoff_containers"] and undo[5:5 + len(UNDO_RESTORE)] == UNDO_RESTORE
     assert host.webs == ["old"]
 
 
@@ -167,7 +177,7 @@ def test_rollback_without_restore_runs_no_update(stack) -> None:
 def test_rollback_with_restore_snapshots_first_then_restores(stack) -> None:
     host = serving(stack, release(OLD) + release(NEW, snapshot="s-new"))
     result = deploy(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
-    assert host.trace() == [*HEAD, "snapshot_db", "snapshot_filestore", *RESTORE,
+    assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", *RESTORE,
                             "db_state", *START_GATE_SWITCH, *DRAIN_CONVERGE]
     assert host.argv("restore_db_into", 2)[-1].endswith("/s-new.dump")
     assert result["release"]["restored_snapshot"] == "s-new" and result["release"]["snapshot"].startswith(OLD)
@@ -283,3 +293,43 @@ def test_anything_different_makes_it_a_real_deploy(stack, change: str) -> None:
         host.files[stack.dotenv_path] += 'ODOO_WORKERS="4"\n'
     result = deploy(stack, host, OLD)
     assert result["status"] == "success" and host.records[-1]["status"] == "success"
+
+
+def test_users_writes_after_the_snapshot_are_reported_with_the_kept_database(stack) -> None:
+    host = serving(stack, module_update=Result(255, "", "boom"), user_writes=ok("res_partner\t3\nsale_order\t1\n"))
+    exc = fails(stack, host)
+    record = host.records[-1]
+    warning = record["warnings"][0]
+    assert "users wrote 4 row(s) through the old web after the snapshot" in warning
+    assert "res_partner (3), sale_order (1)" in warning and record["kept_database"] in warning
+    assert host.argv("user_writes")[host.argv("user_writes").index("-d") + 1] == record["kept_database"]
+    assert exc.report["warnings"] == record["warnings"]
+
+
+def test_kept_databases_beyond_the_last_n_are_dropped_by_a_success(stack) -> None:
+    kept = [f"opw_dev__failed_2026112910000{i}" for i in range(5)]
+    log = release(OLD) + "".join(json.dumps({"env": "dev", "kind": "deploy", "image_tag": NEW, "status": "failed",
+                                             "kept_database": k}) + "\n" for k in kept)
+    log += json.dumps({"env": "dev", "kind": "deploy", "image_tag": NEW, "status": "failed",
+                       "kept_database": "postgres"}) + "\n"  # the log is input: never a foreign name
+    host = serving(stack, log, read_addons_hash=ok("hash-old\n"))
+    result = deploy(stack, host)
+    dropped = [c.argv[-1] for c in host.calls if c.purpose == "drop_db"]
+    assert dropped == kept[:2]  # keep the last 3 (ODOO_DEPLOY_KEEP_SNAPSHOTS)... of this env's form
+    assert result["release"]["kept_databases_pruned"] == kept[:2]
+    assert any("dropped the database(s) kept by older failed updates" in n for n in result["release"]["notes"])
+
+
+def test_maintenance_mode_serves_a_503_page_during_the_update(stack, repo: Path, home: Path) -> None:
+    (repo / "docker" / "config" / "dev.env").write_text("ODOO_UPDATE=demo\nODOO_DEPLOY_WEB_DURING_UPDATE=maintenance\n")
+    stack = load_stack("dev", repo_root=repo, home=home)
+    host = serving(stack)
+    upstream = stack.state_root / "proxy" / "upstream.conf"
+    seen = []
+    host.answers["module_update"] = lambda c: (seen.append(host.files.get(upstream, "")), ok())[1]
+    deploy(stack, host)
+    assert "return 503" in seen[0] and "Retry-After" in seen[0]
+    trace = host.trace()
+    # no pin to the old web after the update: the maintenance page stays until the switch
+    assert trace[trace.index("module_update") + 1] == "start_web_beside"
+    assert upstream not in host.files

@@ -41,6 +41,8 @@ from odoo_ai.deploy.policy import (
     UpdatePlan,
     answers_500,
     gate_rows,
+    kept_databases_to_prune,
+    kept_name,
     known_addons_hash,
     parse_db_state,
     pick_rollback,
@@ -63,7 +65,9 @@ from odoo_ai.registry import registry_settings, split_image
 from odoo_ai.runners.base import Command, Result
 
 NEXT_ENV = ".env.next"
+MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
 NEXT_ENV = ".env.next"
+MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
 # Probes in a row that must answer HTTP 500 before the gate gives up at once: Odoo
 # answers 500 to every request when the database's registry cannot load.
 GATE_ERROR_PROBES = 3
@@ -171,10 +175,13 @@ class Deployer:
         self.host.write_private(self.journal_path, journal.dump(dep))
 
     def _write_upstream(self, container: str | None) -> None:
+        """Pin the proxy to one container, to the maintenance page (MAINTENANCE), or (None)
+        back to the `web` alias; nginx reloads gracefully."""
         if container is None:
             self.host.unlink(self.upstream_path)
         else:  # the temp file of the atomic write never ends in .conf, so nginx never includes it
-            self.host.write_private(self.upstream_path, plan.upstream_conf(container))
+            conf = plan.MAINTENANCE_CONF if container == MAINTENANCE else plan.upstream_conf(container)
+            self.host.write_private(self.upstream_path, conf)
         result = self._run(plan.proxy_reload(self.stack, env_file=self._active_env))
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
@@ -306,18 +313,21 @@ class Deployer:
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
         self.host.mkdir(self.stack.state_root / "snapshots")
+        clock = self._run(plan.db_now(self.stack, self._active_env))
+        dep.snapshot_time = clock.stdout.strip() or None if clock.ok else None
         self._must(plan.snapshot_db(self.stack, snapshot_id, self._active_env), "snapshot", "pg_dump")
         self._must(plan.snapshot_filestore(self.stack, snapshot_id, self._active_env), "snapshot", "filestore copy")
         dep.snapshot = snapshot_id
         self._save_journal(dep)
 
-    def restore_snapshot(self, snapshot_id: str) -> None:
+    def restore_snapshot(self, snapshot_id: str, *, keep_as: str | None = None) -> None:
         """Bring the database and filestore back to `snapshot_id`: restored beside the live
         ones while the web serves, then swapped in by rename while the web containers are
-        paused, so requests wait a moment instead of failing (nginx holds them)."""
+        paused, so requests wait a moment instead of failing (nginx holds them). The
+        replaced database is dropped, or kept as `keep_as` with its filestore beside it."""
         stamp = f"{int(time.time())}_{os.getpid()}"
-        restored = f"{self.stack.db_name}__restore_{stamp}"
-        failed = f"{self.stack.db_name}__failed_{stamp}"
+        restored = f"{self.stack.db_name}__restore_{stamp}"[-63:]
+        replaced = keep_as or f"{self.stack.db_name}__replaced_{stamp}"[-63:]
         env_file = self._active_env
         for command in plan.restore_db_into(self.stack, snapshot_id, restored, env_file):
             result = self._run(command)
@@ -331,16 +341,32 @@ class Deployer:
         webs = self._web_ids(env_file)
         paused = bool(webs) and self._run(plan.pause(webs)).ok
         try:
-            swap = self._run(plan.swap_restored_db(self.stack, restored, failed, env_file))
+            swap = self._run(plan.swap_restored_db(self.stack, restored, replaced, env_file))
             if not swap.ok:
                 raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
-            result = self._run(plan.swap_filestore(self.stack, env_file))
+            result = self._run(plan.swap_filestore(self.stack, env_file, keep_as=keep_as))
             if not result.ok:
                 raise OdooAiError(f"swapping in the filestore of {snapshot_id} failed: {result.tail(3)}")
         finally:
             if paused:
                 self._run(plan.unpause(webs))
-        self._run(plan.drop_db(self.stack, failed, env_file))
+        if not keep_as:
+            self._run(plan.drop_db(self.stack, replaced, env_file))
+
+    def _user_writes(self, database: str, since: str | None) -> str | None:
+        """What users wrote through the old web after the snapshot (rows whose write_date is
+        later and whose write_uid is not Odoo's superuser, which the update runs as), as a
+        sentence; None when nothing (or when it cannot be told)."""
+        if not since:
+            return None
+        result = self._run(plan.user_writes(self.stack, database, since, self._active_env))
+        rows = [line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line] if result.ok else []
+        counts = {table: int(n) for table, n in rows if n.strip().isdigit() and int(n) > 0}
+        if not counts:
+            return None
+        tables = ", ".join(f"{table} ({n})" for table, n in sorted(counts.items()))
+        return (f"users wrote {sum(counts.values())} row(s) through the old web after the snapshot "
+                f"(write_date > {since} UTC): {tables}")
 
     def _unpause_web(self) -> list[str]:
         """A run killed during a swap leaves the web paused: unpause it (idempotent)."""
@@ -364,6 +390,10 @@ class Deployer:
         if self.settings.web_during_update == "stop" and not dep.db_created:
             self._run(plan.stop_web(self.stack, self._active_env))
             dep.web_stopped = True
+        elif self.settings.web_during_update == "maintenance" and not dep.db_created:
+            dep.maintenance = True
+            self._save_journal(dep)
+            self._write_upstream(MAINTENANCE)  # nothing can be written while the schema changes
         attempts = 1 + self.settings.update_retries
         for attempt in range(1, attempts + 1):
             name = f"{self.stack.project}-update-{dep.deploy_id}-{attempt}"
@@ -387,7 +417,7 @@ class Deployer:
                                output=failure_excerpt(output), hint=restored)
 
     def _start_new_web(self, dep: Deployment) -> None:
-        if dep.old_containers and not dep.web_stopped:
+        if dep.old_containers and not dep.web_stopped and not dep.maintenance:
             self._write_upstream(self._container_name(dep.old_containers[0]))
         if dep.web_stopped:
             for cid in dep.old_containers:
@@ -506,8 +536,14 @@ class Deployer:
                 self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
                 done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
             elif dep.snapshot:
-                self.restore_snapshot(dep.snapshot)
+                kept = kept_name(self.stack.db_name, time.time())
+                self.restore_snapshot(dep.snapshot, keep_as=kept)
+                dep.kept_database = kept
                 done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+                done.append(f"kept the database the failed update touched as {kept} (filestore: filestore/{kept})")
+                writes = self._user_writes(kept, dep.snapshot_time)
+                if writes:
+                    dep.warnings.append(f"{writes}: they are in {kept}, not in the restored database")
             else:
                 done.append("WARNING: the database may have changed and no snapshot was taken")
         self._active_env = self.stack.dotenv_path
@@ -601,6 +637,7 @@ class Deployer:
             try:
                 self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot)
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
+                dep.kept_databases_pruned = self._prune_kept_databases(history, dep)
             except (DeployFailed, OdooAiError, KeyboardInterrupt) as exc:
                 raise self._fail(dep, exc, started_clock) from None
             record = self._record(dep, "success", started_clock)
@@ -741,6 +778,22 @@ class Deployer:
             dep.notes.append(f"could not prune snapshots {', '.join(stale)}: {result.tail(1)}")
             return []
         return stale
+
+    def _prune_kept_databases(self, history: list[dict[str, Any]], dep: Deployment) -> list[str]:
+        """Drop the databases (and filestores) kept by failed updates beyond the last N,
+        the same rule as snapshots; each one named in the release record and its notes."""
+        stale = kept_databases_to_prune(history, self.settings.keep_snapshots, self.stack.db_name)
+        dropped = []
+        for name in stale:
+            drop = self._run(plan.drop_db(self.stack, name, self._active_env))
+            files = self._run(plan.remove_filestore(self.stack, name, self._active_env))
+            if drop.ok and files.ok:
+                dropped.append(name)
+            else:
+                dep.notes.append(f"could not drop the kept database {name}: {(drop if not drop.ok else files).tail(1)}")
+        if dropped:
+            dep.notes.append(f"dropped the database(s) kept by older failed updates: {', '.join(dropped)}")
+        return dropped
 
     def _record(self, dep: Deployment, status: str, started_clock: float, *, failed_phase: str | None = None,
                 **extra: Any) -> dict[str, Any]:

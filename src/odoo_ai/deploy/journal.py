@@ -31,6 +31,9 @@ class Deployment:
     previous_tag: str | None = None
     phase: str = "start"
     snapshot: str | None = None
+    snapshot_time: str | None = None  # the database's UTC clock when the snapshot was taken
+    kept_database: str | None = None  # the database a failed update touched, kept for recovery
+    maintenance: bool = False  # the proxy answers 503 (ODOO_DEPLOY_WEB_DURING_UPDATE=maintenance)
     restored_snapshot: str | None = None  # rollback --restore-db: the target's data
     db_may_change: bool = False  # set (and journaled) before anything can change the database
     db_created: bool = False  # the database did not exist: this deploy creates it
@@ -51,6 +54,7 @@ class Deployment:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     snapshots_pruned: list[str] = field(default_factory=list)
+    kept_databases_pruned: list[str] = field(default_factory=list)
 
 
 def now() -> str:

@@ -187,3 +187,23 @@ def known_addons_hash(history: list[dict[str, Any]], digest: str | None) -> str 
         if (record.get("digests") or {}).get("script-runner") == digest and record.get("addons_hash"):
             return str(record["addons_hash"])
     return None
+
+
+def kept_name(db_name: str, when: float) -> str:
+    """`<db>__failed_<UTC timestamp>`: the name a failed update's database is kept under
+    (cut to PostgreSQL's 63 characters from the left of the db name)."""
+    import datetime as dt
+
+    suffix = "__failed_" + dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y%m%d%H%M%S")
+    return db_name[: 63 - len(suffix)] + suffix
+
+
+def kept_databases_to_prune(history: list[dict[str, Any]], keep: int, db_name: str) -> list[str]:
+    """The databases kept by failed updates, all but the last `keep`, minus those already
+    dropped; only names of this env's form are ever handed to dropdb."""
+    prefix = db_name[:40]
+    valid = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*__failed_[0-9]{14}$")
+    kept = list(dict.fromkeys(str(r["kept_database"]) for r in history if r.get("kept_database")
+                              and valid.match(str(r["kept_database"])) and str(r["kept_database"]).startswith(prefix)))
+    already = {n for r in history for n in r.get("kept_databases_pruned") or []}
+    return [n for n in kept[:max(0, len(kept) - keep)] if n not in already]

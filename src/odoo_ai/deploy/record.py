@@ -33,6 +33,8 @@ class Release:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     snapshots_pruned: list[str] = field(default_factory=list)
+    kept_database: str | None = None  # failed: the database the failed update touched, renamed
+    kept_databases_pruned: list[str] = field(default_factory=list)
     error: str | None = None
     undone: list[str] | None = None
     output: str | None = None  # failed: Odoo's cause and last lines
@@ -49,7 +51,7 @@ class Release:
             restored_snapshot=dep.restored_snapshot if ok else None, updated=dep.updated if ok else False,
             modules=modules_view(dep), addons_hash=dep.addons_hash, actor=actor(), ci_run_url=ci_url(),
             notes=list(dep.notes), warnings=list(dep.warnings), snapshots_pruned=list(dep.snapshots_pruned),
-            **extra,
+            kept_database=dep.kept_database, kept_databases_pruned=list(dep.kept_databases_pruned), **extra,
         )
 
     def as_dict(self) -> dict[str, Any]:

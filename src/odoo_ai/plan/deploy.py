@@ -125,9 +125,27 @@ FILESTORE_PREPARE_SH = (
     'rm -rf "$1.restored"; if [ -d "$2" ]; then cp -al "$2" "$1.restored" 2>/dev/null || cp -a "$2" "$1.restored"; '
     'else mkdir -p "$1.restored"; fi'
 )
+# $3: where the replaced filestore goes: beside it under the kept database's name (so the
+# kept database and its filestore open together in Odoo), or "" to delete it.
 FILESTORE_SWAP_SH = (
-    'rm -rf "$1.failed"; if [ -d "$1" ]; then mv "$1" "$1.failed"; fi; mv "$1.restored" "$1"; rm -rf "$1.failed"'
+    'set -e; out=${3:-$1.replaced}; rm -rf "$1.replaced"; if [ -d "$1" ]; then mv "$1" "$out"; fi; '
+    'mv "$1.restored" "$1"; rm -rf "$1.replaced"'
 )
+FILESTORE_REMOVE_SH = 'rm -rf -- "$1"'
+# Rows that users wrote (write_uid is not Odoo's superuser 1, which the update runs as)
+# after :'since' (UTC, as Odoo stores write_date), per table: `table<TAB>count`.
+USER_WRITES_SQL = """
+SELECT format('SELECT %L || E''\\t'' || count(*) FROM %I WHERE write_date > %L::timestamp '
+              'AND write_uid IS DISTINCT FROM 1 HAVING count(*) > 0', c.table_name, c.table_name, :'since')
+FROM information_schema.columns c
+JOIN information_schema.columns u
+  ON u.table_schema = c.table_schema AND u.table_name = c.table_name AND u.column_name = 'write_uid'
+JOIN information_schema.tables t
+  ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+WHERE c.table_schema = 'public' AND c.column_name = 'write_date'
+ORDER BY c.table_name \\gexec
+"""
+DB_NOW_SQL = "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US');\n"
 UPDATE_LABEL = "org.odoo-ai.role=update"  # the one-off module update container of a deploy
 
 
@@ -215,8 +233,25 @@ def prepare_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | Non
 
 
 @_purpose()
-def swap_filestore(stack: StackConfig, env_file: Path | None = None) -> Command:
-    return _tools_sh(stack, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", env_file=env_file)
+def swap_filestore(stack: StackConfig, env_file: Path | None = None, *, keep_as: str | None = None) -> Command:
+    keep = f"/volumes/data/filestore/{keep_as}" if keep_as else ""
+    return _tools_sh(stack, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", "", keep,
+                     env_file=env_file)
+
+
+@_purpose()
+def remove_filestore(stack: StackConfig, database: str, env_file: Path | None = None) -> Command:
+    return _tools_sh(stack, FILESTORE_REMOVE_SH, f"/volumes/data/filestore/{database}", env_file=env_file)
+
+
+@_purpose(reads=True)
+def db_now(stack: StackConfig, env_file: Path | None = None) -> Command:
+    return psql(stack, DB_NOW_SQL, env_file=env_file)
+
+
+@_purpose(reads=True)
+def user_writes(stack: StackConfig, database: str, since: str, env_file: Path | None = None) -> Command:
+    return psql(stack, USER_WRITES_SQL, database=database, variables={"since": since}, env_file=env_file)
 
 
 @_purpose()
@@ -387,6 +422,16 @@ def take_down(stack: StackConfig, env_file: Path) -> Command:
 @_purpose()
 def converge(stack: StackConfig, env_file: Path | None = None) -> Command:
     return compose(stack, "up", "--detach", "--remove-orphans", env_file=env_file, timeout=600)
+
+
+MAINTENANCE_CONF = """\
+# odoo-ai: maintenance while a module update runs (ODOO_DEPLOY_WEB_DURING_UPDATE=maintenance).
+default_type text/html;
+add_header Retry-After 30 always;
+add_header Cache-Control no-store always;
+return 503 "<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>Maintenance</h1><p>An update \
+is running. Please retry in a moment.</p></body></html>\\n";
+"""
 
 
 def upstream_conf(container: str | None) -> str:
