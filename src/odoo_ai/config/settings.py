@@ -141,7 +141,7 @@ class DeployConfig(_Section):
     gate_timeout: float = 180.0  # ODOO_DEPLOY_GATE_TIMEOUT
     gate_interval: float = 1.0  # ODOO_DEPLOY_GATE_INTERVAL
     drain_seconds: float = 2.0  # ODOO_DEPLOY_DRAIN_SECONDS
-    web_during_update: Literal["keep", "stop"] = "keep"  # ODOO_DEPLOY_WEB_DURING_UPDATE
+    web_during_update: Literal["keep", "stop", "maintenance"] = "keep"  # ODOO_DEPLOY_WEB_DURING_UPDATE
     update_retries: int = 1  # ODOO_DEPLOY_UPDATE_RETRIES
     lock_timeout: float = 30.0  # ODOO_DEPLOY_LOCK_TIMEOUT
     keep_snapshots: int = 3  # ODOO_DEPLOY_KEEP_SNAPSHOTS
@@ -191,7 +191,7 @@ def load_deploy(s: Settings) -> DeployConfig:
         gate_timeout=s.number("ODOO_DEPLOY_GATE_TIMEOUT", 180.0, 1, 7200),
         gate_interval=s.number("ODOO_DEPLOY_GATE_INTERVAL", 1.0, 0.1, 60),
         drain_seconds=s.number("ODOO_DEPLOY_DRAIN_SECONDS", 2.0, 0, 600),
-        web_during_update=s.choice("ODOO_DEPLOY_WEB_DURING_UPDATE", "keep", ("keep", "stop")),  # type: ignore[arg-type]
+        web_during_update=s.choice("ODOO_DEPLOY_WEB_DURING_UPDATE", "keep", ("keep", "stop", "maintenance")),  # type: ignore[arg-type]
         update_retries=s.integer("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5),
         lock_timeout=s.number("ODOO_DEPLOY_LOCK_TIMEOUT", 30.0, 0, 86400),
         keep_snapshots=s.integer("ODOO_DEPLOY_KEEP_SNAPSHOTS", 3, 1, 1000),
