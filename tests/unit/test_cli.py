@@ -40,6 +40,14 @@ def test_config_show_json_has_the_documented_keys(repo: Path, home: Path) -> Non
         (["deploy", "dev", "--tag", "dev-1a2b3c4"], None, "missing secrets ODOO_DB_PASSWORD, ODOO_MASTER_PASSWORD"),
         (["config", "show", "dev"], "ODOO_INSTALL=sale,Bad-Name\n", "'Bad-Name' is not a module name"),
         (["deploy", "dev", "--tag", "dev-1", "--host", "ssh://a b"], None, "--host"),
+        # targets: never "this machine" by accident, never another env's or a moving tag
+        (["deploy", "dev", "--tag", "dev-1a2b3c4", "--host", ""], None, "--host is empty"),
+        (["rollback", "dev", "--host", " "], None, "--host is empty"),
+        (["releases", "dev", "--host", ""], None, "--host is empty"),
+        (["deploy", "dev", "--tag", "testing-1a2b3c4"], None, "a deploy of dev takes dev-<short sha> tags"),
+        (["deploy", "dev", "--tag", "latest"], None, "a deploy of dev takes dev-<short sha> tags"),
+        (["deploy", "dev", "--tag", "dev-1a2b3c4", "--digest", "web=sha256:abc"], None, "--digest 'web=sha256:abc'"),
+        (["deploy", "dev", "--tag", "dev-1a2b3c4", "--digest", "db=sha256:" + "a" * 64], None, "--digest"),
         (["rollback", "dev"], None, "nothing to roll back to"),
         (["logs", "dev", "nosuch"], None, "unknown service 'nosuch'"),
     ],
@@ -84,4 +92,16 @@ def test_dry_run_fails_where_the_real_run_fails_before_writing(repo: Path, home:
     proc = odoo_ai("deploy", "dev", "--tag", "dev-1a2b3c4", "--dry-run", repo=repo, home=home,
                    env={"ODOO_DB_PASSWORD": "x"})
     assert proc.returncode == 2 and "missing secret ODOO_MASTER_PASSWORD" in proc.stderr
+    assert not (home / "odoo-ai").exists()
+
+
+def test_any_tag_and_digests_reach_the_deploy(repo: Path, home: Path) -> None:
+    secrets = {"ODOO_DB_PASSWORD": "x", "ODOO_MASTER_PASSWORD": "y"}
+    digest = "sha256:" + "b" * 64
+    proc = odoo_ai("deploy", "dev", "--tag", "release-2026", "--any-tag", "--digest", f"web={digest}", "--dry-run",
+                   "--json", repo=repo, home=home, env=secrets)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # one document on stdout; the dry run's lines went to stderr
+    assert doc["status"] == "dry-run" and doc["assumptions"]
+    assert f"odoo-ai/odoo-web@{digest}" in proc.stderr  # pulled and deployed by digest
     assert not (home / "odoo-ai").exists()

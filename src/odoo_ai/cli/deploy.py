@@ -1,6 +1,8 @@
 """Releases: deploy, rollback, releases (locally or on a Docker host over ssh)."""
 
 import os
+import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -21,7 +23,6 @@ from odoo_ai.cli.common import (
     fail,
     load,
     out,
-    runner,
     state,
 )
 from odoo_ai.errors import ExitCode, OdooAiError
@@ -34,6 +35,74 @@ if TYPE_CHECKING:
 app = typer.Typer(**TYPER_SETTINGS)
 
 UpdateOpt = Annotated[str, typer.Option("--update", help="Module update: auto (only when an addon changed), always, never.")]
+AnyTagOpt = Annotated[bool, typer.Option("--any-tag", help="Allow a tag that is not ENV-<short sha> (e.g. a promoted or hand-made tag).")]
+DigestOpt = Annotated[list[str] | None, typer.Option("--digest", metavar="TARGET=sha256:HEX", help="Pin exactly the image CI built and tested: web=sha256:… and/or script-runner=sha256:… (repeatable). The deploy pulls that digest and refuses an image whose digest differs.")]
+DIGEST_RE = re.compile(r"^(web|script-runner)=(sha256:[0-9a-f]{64})$")
+
+
+def check_tag(env: str, tag: str, *, any_tag: bool) -> None:
+    """A deploy of ENV takes ENV-<short sha> tags: `testing-1a2b3c4` cannot reach dev, nor
+    `latest` anything, by mistake."""
+    from odoo_ai.config.stack import validate_tag
+
+    validate_tag(tag)
+    if not any_tag and not re.fullmatch(rf"{re.escape(env)}-[0-9a-f]{{7,40}}", tag):
+        raise OdooAiError(f"--tag {tag!r}: a deploy of {env} takes {env}-<short sha> tags (e.g. {env}-1a2b3c4); "
+                          "--any-tag allows another", exit_code=ExitCode.USAGE)
+
+
+def check_host(host_url: str | None, ssh_key: Path | None, known_hosts: Path | None) -> None:
+    """--host, checked before anything else: empty is an error (never "this machine")."""
+    if host_url is None:
+        return
+    if not host_url.strip():
+        raise OdooAiError("--host is empty: give ssh://USER@HOST[:PORT], or leave --host out for this machine",
+                          exit_code=ExitCode.USAGE)
+    from odoo_ai.runners.ssh import SshTarget
+
+    SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
+
+
+def parse_digests(values: list[str] | None) -> dict[str, str]:
+    digests: dict[str, str] = {}
+    for value in values or []:
+        match = DIGEST_RE.match(value.strip())
+        if not match:
+            raise OdooAiError(f"--digest {value!r}: TARGET=sha256:<64 hex> with TARGET web or script-runner",
+                              exit_code=ExitCode.USAGE)
+        if match[1] in digests:
+            raise OdooAiError(f"--digest {match[1]} given twice", exit_code=ExitCode.USAGE)
+        digests[match[1]] = match[2]
+    return digests
+
+
+def _image_lookup(stack: "StackConfig"):
+    """For a dry run: does the registry have this image? True/False, None when it cannot tell."""
+    from odoo_ai.registry import RegistryError, open_backend, registry_settings, split_image
+
+    if split_image(stack.image)[0] is None:
+        return None
+
+    def lookup(ref: str) -> bool | None:
+        from odoo_ai.registry import NotFound
+
+        name, _, tag = ref.rpartition(":")
+        try:
+            settings = registry_settings(stack, os.environ)
+            backend = open_backend(settings)
+        except (OdooAiError, OSError):
+            return None
+        try:
+            backend.resolve_digest(name.split("/", 1)[1], tag)
+            return True
+        except NotFound:
+            return False
+        except (RegistryError, OSError):
+            return None
+        finally:
+            backend.close()
+
+    return lookup
 
 
 def _on_host(stack: "StackConfig", host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
@@ -42,6 +111,7 @@ def _on_host(stack: "StackConfig", host_url: str | None, ssh_key: Path | None, k
     from odoo_ai.hosts import LocalHost, RemoteHost
     from odoo_ai.runners.ssh import SshTarget
 
+    check_host(host_url, ssh_key, known_hosts)
     if not host_url:
         return stack, LocalHost()
     target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
@@ -88,7 +158,27 @@ def _deployer(stack: "StackConfig", host: "Host", lock_timeout: float | None,
 
 def _deploy_report(result: dict[str, Any]) -> None:
     phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in result["phases"])
-    emit(result, f"{result['kind']} of {result['tag']} to {result['env']}: {result['status']} ({phases})")
+    line = f"{result['kind']} of {result['tag']} to {result['env']}: {result['status']}"
+    if result["status"] == "unchanged":
+        line += f": {result.get('note', '')}"
+    elif result["status"] == "dry-run":
+        line += f" ({len(result.get('assumptions', []))} assumption(s), {len(result.get('reads', []))} read(s); "\
+            "nothing was run or written)"
+    else:
+        line += f" ({phases})"
+    emit(result, line)
+
+
+def _dry_run(stack: "StackConfig", host: "Host", tag: str, lock_timeout: float | None, gate_timeout: float | None,
+             **run_args: Any) -> dict[str, Any]:
+    """The real deploy/rollback against the dry connector (its lines on stdout, or on
+    stderr with --json so that stdout stays one document)."""
+    from odoo_ai import deploy as deploy_uc
+
+    settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
+    return deploy_uc.dry_run(stack, host, tag, settings=settings, environ=os.environ,
+                             out=sys.stderr if state.json else sys.stdout, image_lookup=_image_lookup(stack),
+                             **run_args)
 
 
 def _deploy_failed(exc: "deploy_uc.DeployFailed") -> NoReturn:
@@ -103,6 +193,8 @@ def deploy(
     env: EnvArg,
     tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.")],
     update: UpdateOpt = "auto",
+    digest: DigestOpt = None,
+    any_tag: AnyTagOpt = False,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
@@ -113,22 +205,24 @@ def deploy(
 ) -> None:
     """Deploy TAG to ENV: pull, snapshot, module update in a one-off container of the new image, start the new web beside the old one, health-gate it, switch the proxy, drain the old one, record the release. Any failure leaves the previous release serving (data restored from the snapshot when the update ran)."""
     from odoo_ai import deploy as deploy_uc
-    from odoo_ai.config.stack import validate_tag
-    from odoo_ai.runners.ssh import SshTarget
 
     state.json = as_json
     if update not in ("auto", "always", "never"):
         raise OdooAiError(f"--update {update!r}: auto, always or never", exit_code=ExitCode.USAGE)
-    validate_tag(tag)
+    check_host(host, ssh_key, known_hosts)
+    check_tag(env, tag, any_tag=any_tag)
+    digests = parse_digests(digest)
     stack = load(env)
-    if dry_run:
-        if host:
-            SshTarget.parse(host, key_file=ssh_key, known_hosts=known_hosts)
-        emit(deploy_uc.dry_run_plan(stack, runner(True), tag, update=update))
-        return
-    stack, target = _on_host(stack, host, ssh_key, known_hosts)
+    pinned = {target: f"{deploy_uc.repository_of(stack.image_ref(target, tag))}@{value}"
+              for target, value in digests.items()}
+    stack, target = _on_host(stack, host, ssh_key, known_hosts, sync=not dry_run)
     try:
-        result = _deployer(stack, target, lock_timeout, gate_timeout).run(tag, update=update)
+        if dry_run:
+            result = _dry_run(stack, target, tag, lock_timeout, gate_timeout, update=update, pinned=pinned or None,
+                              expected_digests=digests)
+        else:
+            result = _deployer(stack, target, lock_timeout, gate_timeout).run(
+                tag, update=update, pinned=pinned or None, expected_digests=digests)
     except deploy_uc.DeployFailed as exc:
         _deploy_failed(exc)
     _deploy_report(result)
@@ -163,15 +257,13 @@ def rollback(
                         "the newer schema; --restore-db brings back the data as it was then")
     for line in warnings:
         err.print(f"warning: {line}", markup=False)
-    if dry_run:
-        emit(deploy_uc.dry_run_plan(stack, runner(True), target["image_tag"], kind="rollback",
-                                    restore_snapshot=snapshot, update="never"))
-        return
     pinned = target.get("images") or {}
+    run_args = dict(kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot, warnings=warnings)
     try:
-        result = _deployer(stack, on, lock_timeout, gate_timeout).run(
-            target["image_tag"], kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot,
-            warnings=warnings)
+        if dry_run:
+            result = _dry_run(stack, on, target["image_tag"], lock_timeout, gate_timeout, **run_args)
+        else:
+            result = _deployer(stack, on, lock_timeout, gate_timeout).run(target["image_tag"], **run_args)
     except deploy_uc.DeployFailed as exc:
         _deploy_failed(exc)
     _deploy_report(result)

@@ -612,7 +612,7 @@ class Deployer:
     # ------------------------------------------------------------ the whole thing
     def run(self, tag: str, *, kind: str = "deploy", pinned: Mapping[str, str] | None = None,
             update: str = "auto", restore_snapshot: str | None = None,
-            warnings: list[str] | None = None) -> dict[str, Any]:
+            warnings: list[str] | None = None, expected_digests: Mapping[str, str] | None = None) -> dict[str, Any]:
         validate_tag(tag)
         self._candidate(tag)  # refuse a missing secret or a bad value before the first write (exit 2)
         started_clock = time.monotonic()
@@ -635,7 +635,8 @@ class Deployer:
                 if unchanged is not None:
                     return unchanged
             try:
-                self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot)
+                self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot,
+                            expected_digests=expected_digests or {})
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
                 dep.kept_databases_pruned = self._prune_kept_databases(history, dep)
             except (DeployFailed, OdooAiError, KeyboardInterrupt) as exc:
@@ -691,13 +692,18 @@ class Deployer:
                         "nothing to do (--update always forces a new release)"}
 
     def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
-               update: str, restore_snapshot: str | None) -> None:
+               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str]) -> None:
         with self._phase(dep, "render"):
             self._render_next(dep, dep.tag, pinned)
         with self._phase(dep, "pull"):
             self._pull(dep)
         with self._phase(dep, "inspect"):
             self._inspect(dep)
+            for target, digest in expected_digests.items():
+                if dep.digests.get(target) != digest:
+                    raise DeployFailed("inspect", f"the {target} image has digest {dep.digests.get(target)}, "
+                                       f"not the {digest} that was asked for (--digest): refusing to deploy it",
+                                       hint="deploy exactly what CI built and tested: check the build's digests")
         with self._phase(dep, "services"):
             containers = self._containers()
             if not services_ready(containers):
