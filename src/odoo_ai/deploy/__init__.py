@@ -8,7 +8,6 @@ from odoo_ai.deploy.engine import (
     DeployFailed,
     Interrupted,
     dry_run,
-    dry_run_plan,
     read_history,
     rollback_target,
 )
@@ -20,5 +19,5 @@ from odoo_ai.deploy.settings import DeploySettings
 __all__ = [
     "FAULT_HOLD_ENV", "JOURNAL", "NEXT_ENV", "DeployFailed", "DeploySettings", "Deployer", "Deployment",
     "Interrupted", "Release", "UpdatePlan", "pick_rollback", "plan_update", "read_history", "repository_of",
-    "rollback_target", "dry_run", "dry_run_plan",
+    "rollback_target", "dry_run",
 ]

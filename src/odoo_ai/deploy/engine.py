@@ -858,13 +858,3 @@ def dry_run(stack: StackConfig, host: Host, tag: str, *, settings: DeploySetting
     result = Deployer(stack, dry, settings=settings, environ=environ, progress=progress).run(tag, **run_args)
     return {**result, "status": "dry-run", "assumptions": dry.assumptions, "reads": dry.reads}
 
-
-def dry_run_plan(stack: StackConfig, runner: Any, tag: str, *, kind: str = "deploy",
-                 restore_snapshot: str | None = None, update: str = "auto",
-                 pinned: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """`deploy --dry-run` / `rollback --dry-run` on this machine (see `dry_run`)."""
-    from odoo_ai.hosts import LocalHost
-
-    return dry_run(stack, LocalHost(), tag, settings=DeploySettings.from_stack(stack), environ=os.environ,
-                   out=getattr(runner, "out", None), kind=kind, restore_snapshot=restore_snapshot, update=update,
-                   pinned=pinned)
