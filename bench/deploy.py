@@ -101,18 +101,35 @@ def main() -> int:
         tag = {s: f"dev-{sha[:7]}" for s, sha in SCENARIOS.items()}
         cli("deploy", "dev", "--tag", tag["ok"])  # first deploy: creates the database
 
+        # The ok_v2 images under another tag: a new release whose addons did not change.
+        tag["alias"] = "dev-b200001"
+        for target in ("web", "script-runner"):
+            subprocess.run([DOCKER, "tag", f"odoo-ai-test/odoo-{target}:{tag['ok_v2']}",  # noqa: S603
+                            f"odoo-ai-test/odoo-{target}:{tag['alias']}"], check=True)
+        figures: dict[str, float] = {}
+
         def timed_deploy(label: str, scenario: str, *extra: str, expect_ok: bool) -> dict:
             with Poller(login) as poller:
                 start = time.monotonic()
                 result = cli("deploy", "dev", "--tag", tag[scenario], *extra, check=expect_ok)
                 seconds = time.monotonic() - start
-            phases = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in result.get("phases", []))
+            phases = result.get("phases", [])
+            text = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in phases)
             rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
-                                f" [{result.get('status')}] {phases}"))
+                                f" [{result.get('status')}] {text}"))
+            figures[label] = seconds
+            # time to serve: from the command's start to the end of the switch (the new release
+            # answers through the proxy from then on) = total minus what runs after the switch
+            after = sum(p["seconds"] for p in phases[[p["name"] for p in phases].index("switch") + 1:]) \
+                if any(p["name"] == "switch" for p in phases) else 0.0
+            figures[label + " serve"] = seconds - after
+            figures[label + " gate+start+switch"] = sum(p["seconds"] for p in phases
+                                                       if p["name"] in ("start", "gate", "switch"))
             return result
 
         timed_deploy("(a) deploy, addon changed (update runs)", "ok_v2", expect_ok=True)
-        timed_deploy("(a) deploy, no addon changed", "ok_v2", expect_ok=True)
+        timed_deploy("(a) deploy, no addon changed", "alias", expect_ok=True)
+        timed_deploy("(a) deploy of what already serves (no-op)", "alias", expect_ok=True)
         # The stand-in's never-healthy addon has its own version, so say "no module changed" explicitly.
         timed_deploy("(b) deploy, image never healthy (--update never)", "never_healthy", "--update", "never",
                      expect_ok=False)
@@ -124,9 +141,13 @@ def main() -> int:
                 start = time.monotonic()
                 result = cli("rollback", "dev", *extra)
                 seconds = time.monotonic() - start
-            phases = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in result.get("phases", []))
+            phases = result.get("phases", [])
+            text = " ".join(f"{p['name']}={p['seconds']:.2f}" for p in phases)
             rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
-                                f" [{result.get('status')}] {phases}"))
+                                f" [{result.get('status')}] {text}"))
+            figures[label] = seconds
+            figures[label + " gate+start+switch"] = sum(p["seconds"] for p in phases
+                                                       if p["name"] in ("start", "gate", "switch"))
 
         timed_rollback("rollback (images on the host)")
         timed_rollback("rollback --to ok_v2 (forward again)", "--to", tag["ok_v2"])
@@ -150,8 +171,19 @@ def main() -> int:
             start = time.monotonic()
             subprocess.run([str(REPO / "bench/naive-deploy.sh"), str(compose_args), "opw_bench", "standin_demo",
                             f"http://127.0.0.1:{port}/web/health"], check=True, env=env, capture_output=True)
+            naive = time.monotonic() - start
             rows.append(("naive shell sequence (pull, up, -u, curl)",
-                         f"{time.monotonic() - start:.2f}s, {poller.failed} failed / {poller.ok + poller.failed} requests"))
+                         f"{naive:.2f}s, {poller.failed} failed / {poller.ok + poller.failed} requests"))
+        plain = "(a) deploy, no addon changed"
+        rollback = "rollback (images on the host)"
+        rows.append(("ratio: time to serve / naive (target <= 1.0)",
+                     f"{figures[plain + ' serve'] / naive:.2f} ({figures[plain + ' serve']:.2f}s / {naive:.2f}s)"))
+        rows.append(("ratio: deploy total / naive (target <= 1.5)",
+                     f"{figures[plain] / naive:.2f} ({figures[plain]:.2f}s / {naive:.2f}s)"))
+        rows.append(("no-op deploy seconds (target <= 1.0)", f"{figures['(a) deploy of what already serves (no-op)']:.2f}s"))
+        base = figures[rollback + " gate+start+switch"]
+        rows.append(("ratio: rollback / (start+gate+switch) (target <= 1.5)",
+                     f"{figures[rollback] / base:.2f} ({figures[rollback]:.2f}s / {base:.2f}s)"))
     finally:
         subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), "down", "dev", "--purge"],
                        capture_output=True, env=env)
