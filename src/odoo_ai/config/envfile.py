@@ -123,6 +123,12 @@ def write_private_file(path: Path, content: str) -> None:
     directory, fsynced and renamed over the target: readers see the old file or
     the new one, never a half-written or world-readable one.
     """
+    write_atomic(path, content, mode=0o600)
+
+
+def write_atomic(path: Path, content: str, *, mode: int) -> None:
+    """Write `content` to `path` atomically (temp file 0600 in the same directory, fsync,
+    rename), with `mode` set before the rename (e.g. 0644 for a file that holds no secret)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     old_umask = os.umask(0o077)
     try:
@@ -133,6 +139,8 @@ def write_private_file(path: Path, content: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
             handle.flush()
+            if mode != 0o600:
+                os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -34,6 +34,7 @@ from odoo_ai import releases
 from odoo_ai.config.envfile import format_env, parse_env_text
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
 from odoo_ai.config.stack import LOG_MOUNT, StackConfig, required_modules, validate_tag
+from odoo_ai.config.stateroot import claim_state_root
 from odoo_ai.deploy import journal
 from odoo_ai.deploy.journal import JOURNAL, Deployment, PhaseRecord, now
 from odoo_ai.deploy.policy import (
@@ -205,6 +206,9 @@ class Deployer:
     # ------------------------------------------------------------ steps
     def _render_next(self, dep: Deployment, tag: str, pinned: Mapping[str, str] | None) -> None:
         mapping, app_env_text = self._candidate(tag)
+        # The first render marks the state root as this project's; another project's marker is refused.
+        claim_state_root(self.stack.state_root, self.stack.project, self.stack.env,
+                         read_text=self.host.read_text, write=self.host.write_private)
         self._next_values = mapping
         app_env = self.stack.state_root / APP_ENV
         self.host.copy(app_env, app_env.with_name(APP_ENV + ".prev"))
