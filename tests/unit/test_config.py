@@ -273,3 +273,199 @@ def test_every_setting_the_loader_reads_is_documented_in_the_examples(env: str) 
     read -= {"ODOO_AI_REPO", "ODOO_AI_CONFIG_DIR", "ODOO_DB_PASSWORD", "ODOO_MASTER_PASSWORD"}  # not env-file keys
     example = (root / "docker" / "config" / f"{env}.env.example").read_text()
     assert {key for key in read if key not in example} == set()
+
+
+# ---------------------------------------------------------------- where a stack's data may live
+OWN = "a stack needs a folder of its own, e.g. /opt/odoo-ai/data/opw-dev or ~/odoo-ai/opw-dev"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("ODOO_STATE_ROOT=/", f"ODOO_STATE_ROOT='/' is the root directory: {OWN}"),
+    ("ODOO_STATE_ROOT=//", f"ODOO_STATE_ROOT='//' is the root directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/etc", f"ODOO_STATE_ROOT='/etc' is a top-level directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/etc/", f"ODOO_STATE_ROOT='/etc/' is a top-level directory: {OWN}"),
+    ("ODOO_STATE_ROOT=//usr", f"ODOO_STATE_ROOT='//usr' is a top-level directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/opt/.", f"ODOO_STATE_ROOT='/opt/.' is a top-level directory: {OWN}"),
+    *[(f"ODOO_STATE_ROOT=/{name}", f"ODOO_STATE_ROOT='/{name}' is a top-level directory: {OWN}")
+      for name in ("var", "home", "root", "opt", "bin", "boot", "dev", "lib", "lib64", "proc", "run", "sbin",
+                   "srv", "sys", "tmp", "mnt", "media", "usr", "data")],
+    ("ODOO_STATE_ROOT=/var/lib", f"ODOO_STATE_ROOT='/var/lib' is a system directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/usr/local/", f"ODOO_STATE_ROOT='/usr/local/' is a system directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/home/alice", f"ODOO_STATE_ROOT='/home/alice' is a home directory: {OWN}"),
+    ("ODOO_STATE_ROOT=/proc/self/cwd", f"ODOO_STATE_ROOT='/proc/self/cwd' is on a kernel filesystem: {OWN}"),
+    ("ODOO_STATE_ROOT=~", f"ODOO_STATE_ROOT='~' is your home directory: {OWN}"),
+    ("ODOO_STATE_ROOT={home}", f"ODOO_STATE_ROOT='{{home}}' is your home directory: {OWN}"),
+    ("ODOO_STATE_ROOT={home}/", f"ODOO_STATE_ROOT='{{home}}/' is your home directory: {OWN}"),
+    ("ODOO_STATE_ROOT={tmp}", f"ODOO_STATE_ROOT='{{tmp}}' contains your home directory: {OWN}"),
+    ("ODOO_STATE_ROOT={repo}", f"ODOO_STATE_ROOT='{{repo}}' contains the stack repository: {OWN}"),
+    ("ODOO_STATE_ROOT=~/..", "ODOO_STATE_ROOT='~/..' must not contain '..'"),
+    ("ODOO_STATE_ROOT=/opt/odoo-ai/../../etc", "ODOO_STATE_ROOT='/opt/odoo-ai/../../etc' must not contain '..'"),
+    ("ODOO_STATE_ROOT=odoo-ai/x", "ODOO_STATE_ROOT='odoo-ai/x' must be an absolute path"),
+    ("ODOO_STATE_ROOT='${{HOME}}/odoo-ai'", "ODOO_STATE_ROOT='${{HOME}}/odoo-ai' must be an absolute path"),
+    ("ODOO_DATA_DIR=/", f"ODOO_DATA_DIR='/' is the root directory: {OWN}"),
+    ("ODOO_DB_DIR=/var", f"ODOO_DB_DIR='/var' is a top-level directory: {OWN}"),
+    ("ODOO_LOG_DIR=/var/log", f"ODOO_LOG_DIR='/var/log' is a system directory: {OWN}"),
+    ("ODOO_LOG_DIR={home}", f"ODOO_LOG_DIR='{{home}}' is your home directory: {OWN}"),
+])
+def test_a_state_root_no_stack_may_own_is_refused_naming_file_line_and_key(repo, home, tmp_path, line,
+                                                                            message) -> None:
+    fill = {"home": home, "tmp": tmp_path, "repo": repo}
+    path = write_env(repo, "dev", f"# dev\nODOO_PROJECT_NAME=opw-dev\n{line.format(**fill)}\nPLAIN=1\n")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ConfigError) as info:
+        load_stack("dev", repo_root=repo, home=home, environ={})
+    assert info.value.message == f"{path}:3: {message.format(**fill)}"
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("/opt/odoo-ai/data/opw-dev", "/opt/odoo-ai/data/opw-dev"),
+    ("~/odoo-ai/opw-dev", "{home}/odoo-ai/opw-dev"),
+    ("/srv/odoo/opw-dev/", "/srv/odoo/opw-dev"),
+    ("/var/lib/odoo-ai/opw-dev", "/var/lib/odoo-ai/opw-dev"),
+    ("/home/alice/odoo-ai/opw-dev", "/home/alice/odoo-ai/opw-dev"),
+    ("{home}/odoo-ai", "{home}/odoo-ai"),
+])
+def test_a_folder_of_its_own_is_a_valid_state_root(repo, home, value, expected) -> None:
+    write_env(repo, "dev", f"ODOO_STATE_ROOT={value.format(home=home)}\n")
+    stack = load_stack("dev", repo_root=repo, home=home, environ={})
+    assert stack.state_root == Path(expected.format(home=home))
+    assert stack.db_dir == stack.state_root / "postgres"
+
+
+# ---------------------------------------------------------------- unknown keys
+EXAMPLE = "docker/config/dev.env.example"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("ODOO_PUBLISHD_PORT=8080", "unknown setting ODOO_PUBLISHD_PORT: did you mean ODOO_PUBLISHED_PORT?"),
+    ("ODOO_STATEROOT=/opt/x/y", "unknown setting ODOO_STATEROOT: did you mean ODOO_STATE_ROOT?"),
+    ("ODOO_WORKER=4", "unknown setting ODOO_WORKER: did you mean ODOO_WORKERS?"),
+    ("ODOO_DEPLOY_GATE_TIMOUT=60", "unknown setting ODOO_DEPLOY_GATE_TIMOUT: did you mean ODOO_DEPLOY_GATE_TIMEOUT?"
+     .replace("ODOO_DEPLOY_GATE_TIMEOUT:", "ODOO_DEPLOY_GATE_TIMOUT:")),
+    ("ODOO_DBNAME=x", "unknown setting ODOO_DBNAME: did you mean ODOO_DB_NAME?"),
+    ("ODOO_IMAGE_TAGS=dev-1", "unknown setting ODOO_IMAGE_TAGS: did you mean ODOO_IMAGE_TAG?"),
+    ("ODOO_DB_PASS=x", "unknown setting ODOO_DB_PASS: did you mean ODOO_DB_PASSWORD?"),  # a secret name: known
+    ("odoo_workers=3", "unknown setting odoo_workers: did you mean ODOO_WORKERS? (names are case-sensitive)"),
+    ("Odoo_Db_Name=x", "unknown setting Odoo_Db_Name: did you mean ODOO_DB_NAME? (names are case-sensitive)"),
+    ("ODOO_CONF_LIMIT_TIME_REAL=600", "unknown setting ODOO_CONF_LIMIT_TIME_REAL: odoo-ai reads no such key (the "
+                                      f"known ones are in {EXAMPLE}; the app's own settings must not start with "
+                                      "ODOO_)"),
+    ("ODOO_ENV=dev", f"unknown setting ODOO_ENV: odoo-ai reads no such key (the known ones are in {EXAMPLE}; the "
+                     "app's own settings must not start with ODOO_)"),
+    ("ODOO_SHOPIFY_TOKEN=x", "unknown setting ODOO_SHOPIFY_TOKEN: a secret must be named in ODOO_SECRETS (and its "
+                             "value is better given in the process environment)"),
+    ("ODOO_AI_DOCKER=/usr/bin/docker", "ODOO_AI_DOCKER is read from the process environment only, never from an "
+                                       "env file"),
+    ("ODOO_AI_REPO=/srv/repo", "ODOO_AI_REPO is read from the process environment only, never from an env file"),
+    ("ODOO_REGISTRY_PASSWORD=x", "ODOO_REGISTRY_PASSWORD is read from the process environment only, never from "
+                                 "an env file"),
+])
+def test_an_unknown_odoo_key_names_file_line_and_the_closest_known_key(repo, home, line, message) -> None:
+    path = write_env(repo, "dev", f"# dev\nODOO_WORKERS=2\n{line}\nSHOPIFY_URL=https://x\n")
+    with pytest.raises(ConfigError) as info:
+        load_stack("dev", repo_root=repo, home=home, environ={})
+    assert info.value.message == f"{path}:3: {message}"
+
+
+def test_other_keys_and_named_secrets_are_allowed(repo, home) -> None:
+    write_env(repo, "dev", "ODOO_SECRETS=ODOO_DB_PASSWORD,ODOO_MASTER_PASSWORD,ODOO_SHOPIFY_TOKEN\n"
+                           "ODOO_SHOPIFY_TOKEN=tok\nSHOPIFY_URL=https://x\nodoo_app_mode=fast\nMY_ODOO_X=1\n")
+    stack = load_stack("dev", repo_root=repo, home=home, environ={})
+    assert stack.values["SHOPIFY_URL"] == "https://x" and stack.values["odoo_app_mode"] == "fast"
+
+
+class _Recording(dict):
+    """The env file's values, recording every key the loader asks for."""
+
+    asked: set[str] = set()
+
+    def get(self, key, default=None):
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.asked.add(key)
+        return super().__contains__(key)
+
+
+def test_the_known_keys_are_exactly_what_the_loader_reads(repo, home, monkeypatch) -> None:
+    """ENV_FILE_KEYS (what check_keys accepts) = every env-file key load_stack reads."""
+    from odoo_ai.config import stack as stack_module
+    from odoo_ai.config.settings import ENV_FILE_KEYS
+
+    real = stack_module.read_env_file_lines
+    _Recording.asked = set()
+
+    def recording(path):
+        values, lines = real(path)
+        return _Recording(values), lines
+
+    monkeypatch.setattr(stack_module, "read_env_file_lines", recording)
+    write_env(repo, "dev", "PLAIN=1\n")
+    for tag in (None, "dev-1a2b3c4"):
+        load_stack("dev", repo_root=repo, home=home, environ={}, tag=tag)
+    read = {key for key in _Recording.asked if key.startswith("ODOO_")} - {"ODOO_DB_PASSWORD", "ODOO_MASTER_PASSWORD"}
+    assert read - ENV_FILE_KEYS == set()  # read but refused as unknown
+    assert ENV_FILE_KEYS - read == set()  # accepted but never read
+
+
+@pytest.mark.parametrize("env", ["dev", "testing"])
+def test_the_examples_document_exactly_the_known_keys(env: str) -> None:
+    from odoo_ai.config.settings import ENV_FILE_KEYS
+
+    example = (Path(__file__).resolve().parents[2] / "docker" / "config" / f"{env}.env.example").read_text()
+    documented = set(re.findall(r"^#?(ODOO_[A-Z0-9_]+)=", example, re.MULTILINE))
+    assert documented == set(ENV_FILE_KEYS)
+
+
+# ---------------------------------------------------------------- the example as the settings file
+@pytest.mark.parametrize("env", ["dev", "testing"])
+def test_without_an_env_file_the_example_beside_it_is_loaded_and_changes_no_default(repo, home, env) -> None:
+    defaults = load_stack(env, repo_root=repo, home=home, environ={}).public_view(environ={})
+    example = repo / "docker" / "config" / f"{env}.env.example"
+    example.write_text((Path(__file__).resolve().parents[2] / "docker" / "config" / f"{env}.env.example").read_text())
+    stack = load_stack(env, repo_root=repo, home=home, environ={})
+    assert (stack.env_file, stack.env_file_example, stack.source) == (example, True, str(example))
+    view = stack.public_view(environ={})
+    assert (view["settings_file"], view["example"]) == (str(example), True)
+    assert (defaults["settings_file"], defaults["example"]) == (None, False)
+    # Its values are the defaults the tests (unit and integration) expect without an env file.
+    for key in set(view) - {"settings_file", "example", "settings"}:
+        assert view[key] == defaults[key], key
+    write_env(repo, env, "ODOO_WORKERS=3\n")
+    stack = load_stack(env, repo_root=repo, home=home, environ={})
+    assert (stack.env_file_example, stack.workers, stack.public_view(environ={})["example"]) == (False, 3, False)
+
+
+def test_an_error_in_the_example_names_the_example(repo, home) -> None:
+    example = repo / "docker" / "config" / "dev.env.example"
+    example.write_text("ODOO_PROJECT_NAME=opw-dev\nODOO_PUBLISHD_PORT=1\n")
+    with pytest.raises(ConfigError, match=rf"^{example}:2: unknown setting ODOO_PUBLISHD_PORT"):
+        load_stack("dev", repo_root=repo, home=home, environ={})
+
+
+# ---------------------------------------------------------------- config show: secrets, never their values
+@pytest.mark.parametrize(("environ", "env_text", "generated", "expected"), [
+    ({}, "", None, {"ODOO_DB_PASSWORD": "not set", "ODOO_MASTER_PASSWORD": "not set"}),
+    ({"ODOO_DB_PASSWORD": "s3cret"}, "", None, {"ODOO_DB_PASSWORD": "environment", "ODOO_MASTER_PASSWORD": "not set"}),
+    ({}, "ODOO_DB_PASSWORD=s3cret\n", 'ODOO_MASTER_PASSWORD="s3cret"\n',
+     {"ODOO_DB_PASSWORD": "env file", "ODOO_MASTER_PASSWORD": "generated"}),
+    ({"ODOO_DB_PASSWORD": ""}, "", 'ODOO_DB_PASSWORD="s3cret"\n',
+     {"ODOO_DB_PASSWORD": "not set (empty in the environment)", "ODOO_MASTER_PASSWORD": "not set"}),
+    ({"SHOP_TOKEN": "s3cret"}, "ODOO_SECRETS=SHOP_TOKEN,API_KEY\nAPI_KEY=\n", None,
+     {"SHOP_TOKEN": "environment", "API_KEY": "not set (empty in the env file)"}),
+])
+def test_config_show_says_where_each_secret_comes_from(repo, home, environ, env_text, generated, expected) -> None:
+    if env_text:
+        write_env(repo, "dev", env_text)
+    if generated:
+        (home / "odoo-ai" / "opw-dev").mkdir(parents=True)
+        (home / "odoo-ai" / "opw-dev" / ".secrets.env").write_text(generated)
+    view = load_stack("dev", repo_root=repo, home=home, environ={}).public_view(environ=environ)
+    assert view["secrets"] == expected
+    assert "s3cret" not in json.dumps(view)

@@ -34,7 +34,7 @@ def test_render_writes_0600_atomically(repo: Path, home: Path) -> None:
     assert values["ODOO_DATA_DIR"] == str(stack.state_root / "filestore")
     assert values["COMPOSE_PROJECT_NAME"] == "opw-dev"
     assert values["SHOPIFY_URL"] == "https://x.example/?a=1&b=2"
-    assert sorted(p.name for p in path.parent.iterdir()) == [".env", "odoo.env"]  # no temp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == [".env", ".odoo-ai-stack", "odoo.env"]  # no temp file left
 
 
 def test_render_replaces_and_keeps_mode_even_under_permissive_umask(repo: Path, home: Path) -> None:

@@ -7,8 +7,15 @@ import secrets as pysecrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from odoo_ai.config.envfile import format_env, format_raw_env, read_rendered_env, write_private_file
+from odoo_ai.config.envfile import (
+    format_env,
+    format_raw_env,
+    read_env_file,
+    read_rendered_env,
+    write_private_file,
+)
 from odoo_ai.config.stack import StackConfig
+from odoo_ai.config.stateroot import check_claim, claim_local, read_local_marker
 from odoo_ai.errors import ConfigError
 
 GENERATED_SECRETS = ".secrets.env"
@@ -50,6 +57,26 @@ def resolve_secrets(
         else:
             found[name] = value
     return found, missing
+
+
+def secret_sources(stack: StackConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """For `config show`: where each secret would come from, in resolve_secrets' order
+    (`environment`, `env file`, `generated`, else `not set`); never a value."""
+    try:
+        generated_names = set(read_env_file(stack.state_root / GENERATED_SECRETS))
+    except (ConfigError, OSError):
+        generated_names = set()
+    sources: dict[str, str] = {}
+    for name in stack.secret_names:
+        if name in environ:
+            sources[name] = "environment" if environ[name] else "not set (empty in the environment)"
+        elif name in stack.values:
+            sources[name] = "env file" if stack.values[name] else "not set (empty in the env file)"
+        elif name in generated_names:
+            sources[name] = "generated"
+        else:
+            sources[name] = "not set"
+    return sources
 
 
 IMAGE_UID = IMAGE_GID = 1000  # the `odoo` user of docker/Dockerfile (ARG ODOO_RUN_UID/GID)
@@ -146,6 +173,12 @@ def build_dotenv(
     return mapping, format_env(mapping, header=header), format_raw_env(app_env_mapping(stack, secret_values))
 
 
+def check_state_root(stack: StackConfig) -> bool:
+    """Refuse (ConfigError) a state root that carries another project's marker, or a file
+    by the marker's name that is not one; True when it carries this project's. Writes nothing."""
+    return check_claim(stack.state_root, stack.project, read_local_marker)
+
+
 def render_dotenv(
     stack: StackConfig,
     environ: Mapping[str, str],
@@ -155,18 +188,23 @@ def render_dotenv(
     allow_generate: bool = False,
     target: Path | None = None,
 ) -> Path:
-    """Write <state_root>/.env (or `target`) and odoo.env, 0600 and atomic.
+    """Write <state_root>/.env (or `target`) and odoo.env, 0600 and atomic; the first
+    render marks the state root as this project's (stateroot.MARKER, 0644).
     Every check runs before anything is written."""
     target = target or stack.dotenv_path
+    check_state_root(stack)
     generated = load_generated(stack)
     _, missing = resolve_secrets(stack, environ, generated)
-    if missing and allow_generate:
-        # Validate everything else first: a bad setting must not leave a secrets file behind.
-        build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
-                     generated={**generated, **dict.fromkeys(missing, "x")})
+    generate = bool(missing and allow_generate)
+    # Validate everything first: a bad setting must not leave a marker or a secrets file behind.
+    _, dotenv_text, app_env_text = build_dotenv(
+        stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+        generated={**generated, **dict.fromkeys(missing, "x")} if generate else generated)
+    claim_local(stack.state_root, stack.project, stack.env)
+    if generate:
         generated = generate_missing(stack, missing)
-    _, dotenv_text, app_env_text = build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
-                                                generated=generated)
+        _, dotenv_text, app_env_text = build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+                                                    generated=generated)
     write_private_file(stack.state_root / APP_ENV, app_env_text)
     write_private_file(target, dotenv_text)
     return target

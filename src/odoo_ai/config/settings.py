@@ -9,8 +9,9 @@ may also come from the process environment.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
@@ -35,6 +36,33 @@ DEFAULT_ODOO_REF = "18.0"
 DEFAULT_REGISTRY_TIMEOUT = 30.0
 DEFAULT_GITHUB_API = "https://api.github.com"
 ENVIRONMENT = "environment"
+
+# Every key an env file may set: what load_stack and the sections below read (the secrets
+# named in ODOO_SECRETS come on top). Any other ODOO_* key is a mistake, refused with the
+# closest of these (keys not starting with ODOO_ are the app's own, passed to odoo.env).
+# A new setting goes here and into docker/config/<env>.env.example (tests/unit/test_config.py
+# checks both against what the loader reads).
+ENV_FILE_KEYS = frozenset({
+    "ODOO_PROJECT_NAME", "ODOO_STATE_ROOT", "ODOO_DATA_DIR", "ODOO_DB_DIR", "ODOO_LOG_DIR", "ODOO_LOGFILE",
+    "ODOO_IMAGE", "ODOO_IMAGE_TAG", "ODOO_WEB_IMAGE", "ODOO_SCRIPT_RUNNER_IMAGE", "ODOO_DB_IMAGE",
+    "ODOO_PROXY_IMAGE", "ODOO_CACHE_IMAGE", "ODOO_PUBLISHED_PORT", "ODOO_BIND_ADDRESS", "ODOO_DB_NAME",
+    "ODOO_DB_USER", "ODOO_WORKERS", "ODOO_MAX_CRON_THREADS", "ODOO_WITHOUT_DEMO", "ODOO_RUN_UID", "ODOO_RUN_GID",
+    "ODOO_UPDATE", "ODOO_INSTALL", "ODOO_SECRETS",
+    "ODOO_BUILD_ODOO_SRC", "ODOO_BUILD_ODOO_GIT_URL", "ODOO_BUILD_ODOO_REF", "ODOO_BUILD_ADDONS_DIR",
+    "ODOO_BUILD_BASE_IMAGE", "ODOO_BUILD_ENTERPRISE_GIT_URL", "ODOO_BUILD_ENTERPRISE_SHA",
+    "ODOO_BUILD_ENTERPRISE_KEY_FILE", "ODOO_BUILD_ENTERPRISE_KNOWN_HOSTS", "ODOO_BUILD_CA_FILE",
+    "ODOO_BUILD_WKHTMLTOPDF",
+    "ODOO_REGISTRY_URL", "ODOO_REGISTRY_TIMEOUT", "ODOO_GITHUB_API_URL", "ODOO_GITHUB_OWNER_TYPE",
+    "ODOO_PRUNE_PINNED",
+    "ODOO_DEPLOY_GATE_TIMEOUT", "ODOO_DEPLOY_GATE_INTERVAL", "ODOO_DEPLOY_DRAIN_SECONDS",
+    "ODOO_DEPLOY_WEB_DURING_UPDATE", "ODOO_DEPLOY_UPDATE_RETRIES", "ODOO_DEPLOY_LOCK_TIMEOUT",
+    "ODOO_DEPLOY_KEEP_SNAPSHOTS", "ODOO_REMOTE_REPO_DIR",
+})
+# Read from the process environment only (an env file's value would be ignored): the tool's
+# own ODOO_AI_* variables and the registry credentials.
+ENVIRONMENT_ONLY = frozenset({"ODOO_REGISTRY_USER", "ODOO_REGISTRY_PASSWORD"})
+ENVIRONMENT_ONLY_PREFIX = "ODOO_AI_"
+SECRET_WORDS = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY")
 
 
 def valid_db_name(name: str) -> bool:
@@ -128,6 +156,31 @@ class Settings:
         if not GIT_REF_RE.fullmatch(value) or ".." in value:
             raise self.error(key, value, "is not a git branch, tag or commit")
         return value
+
+
+def check_keys(s: Settings, secret_names: Iterable[str], *, example: str) -> None:
+    """Refuse the first key of the env file that no one reads: an unknown ODOO_* key (with
+    the closest known one), an ODOO_* name in the wrong case, or a variable that is read
+    from the process environment only. Secrets named in ODOO_SECRETS are known."""
+    known = ENV_FILE_KEYS | set(secret_names)
+    for key in s.values:
+        if key in known:
+            continue
+        where = s.where(key)
+        if key.startswith(ENVIRONMENT_ONLY_PREFIX) or key in ENVIRONMENT_ONLY:
+            raise ConfigError(f"{where}: {key} is read from the process environment only, never from an env file")
+        if not key.startswith("ODOO_"):
+            if key.upper() in known:
+                raise ConfigError(f"{where}: unknown setting {key}: did you mean {key.upper()}? (names are case-sensitive)")
+            continue  # the app's own setting (odoo.env)
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+        if SECRET_WORDS.search(key) and not close:
+            raise ConfigError(f"{where}: unknown setting {key}: a secret must be named in ODOO_SECRETS "
+                              "(and its value is better given in the process environment)")
+        if close:
+            raise ConfigError(f"{where}: unknown setting {key}: did you mean {close[0]}?")
+        raise ConfigError(f"{where}: unknown setting {key}: odoo-ai reads no such key (the known ones are in {example}; "
+                          "the app's own settings must not start with ODOO_)")
 
 
 # ---------------------------------------------------------------- the sections

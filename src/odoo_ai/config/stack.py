@@ -1,7 +1,10 @@
 """The typed settings of one stack (env), resolved from the repo and its env file.
 
 Sources, later wins: built-in defaults < the overlay's `x-odoo-ai` block <
-`docker/config/<env>.env` (git-ignored; absent = defaults) < command-line options.
+`docker/config/<env>.env` (git-ignored; absent: the documented `<env>.env.example`
+beside it, whose values are the defaults) < command-line options. An unknown ODOO_*
+key is an error naming the closest known one (settings.check_keys); the state root and
+data folders must be paths a stack may own (stateroot.path_problem).
 Secrets come from the process environment at render time (see render.py).
 """
 
@@ -33,6 +36,7 @@ from odoo_ai.config.settings import (
     RegistryConfig,
     RemoteConfig,
     Settings,
+    check_keys,
     load_build,
     load_deploy,
     load_prune,
@@ -41,6 +45,7 @@ from odoo_ai.config.settings import (
     parse_number,
     valid_db_name,
 )
+from odoo_ai.config.stateroot import OWN_FOLDER_HINT, path_problem, user_homes
 from odoo_ai.errors import ConfigError
 
 __all__ = [
@@ -79,7 +84,7 @@ class StackConfig(BaseModel):
     env: str
     project: str
     repo_root: Path
-    env_file: Path | None
+    env_file: Path | None  # the file the settings came from: <env>.env, else <env>.env.example beside it
     state_root: Path
     data_dir: Path
     db_dir: Path
@@ -115,6 +120,7 @@ class StackConfig(BaseModel):
     registry: RegistryConfig = RegistryConfig()
     remote: RemoteConfig
     prune: PruneConfig = PruneConfig()
+    env_file_example: bool = False  # env_file is the documented example (no <env>.env)
 
     @property
     def dotenv_path(self) -> Path:
@@ -146,9 +152,18 @@ class StackConfig(BaseModel):
             "secret_names": list(secret_names), "values": values,
         })
 
-    def public_view(self) -> dict[str, Any]:
+    def secret_sources(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Where each secret of ODOO_SECRETS would come from at render time, never its value:
+        `environment`, `env file`, `generated` (a local stack's <state_root>/.secrets.env)
+        or `not set` (the order of render.resolve_secrets)."""
+        from odoo_ai.config.render import secret_sources
+
+        return secret_sources(self, os.environ if environ is None else environ)
+
+    def public_view(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The resolved settings as plain data, secrets masked (for `config show`): values of
-        secret names, and the password of a URL (`https://user:********@host/...`)."""
+        secret names, and the password of a URL (`https://user:********@host/...`); for each
+        secret, where it would come from (`environ`: default the process environment)."""
         settings = {k: (MASK if self.is_secret(k) else _mask_url(v)) for k, v in self.values.items()}
 
         def section(model: BaseModel) -> dict[str, Any]:
@@ -158,7 +173,8 @@ class StackConfig(BaseModel):
             "env": self.env,
             "project": self.project,
             "repo_root": str(self.repo_root),
-            "env_file": str(self.env_file) if self.env_file else None,
+            "settings_file": str(self.env_file) if self.env_file else None,
+            "example": self.env_file_example,
             "state_root": str(self.state_root),
             "data_dir": str(self.data_dir),
             "db_dir": str(self.db_dir),
@@ -190,7 +206,7 @@ class StackConfig(BaseModel):
             "registry": section(self.registry),
             "remote": section(self.remote),
             "prune": section(self.prune),
-            "secrets": {name: MASK for name in self.secret_names},
+            "secrets": self.secret_sources(environ),
             "settings": settings,
         }
 
@@ -284,14 +300,25 @@ def _overlay_settings(overlay: Path) -> dict[str, Any]:
     return block
 
 
-def _absolute(value: str, *, key: str, source: str) -> Path:
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        raise ConfigError(f"{source}: {key}={value!r} must be an absolute path")
-    if any(part == ".." for part in path.parts):
-        raise ConfigError(f"{source}: {key}={value!r} must not contain '..'")
-    check_carriable(key, value)
-    return path
+# What path_problem says that only a folder of the stack's own cures.
+_NOT_OWN = ("is the root directory", "is a top-level directory", "is your home directory",
+            "contains your home directory", "is a home directory", "is on a kernel filesystem",
+            "is a system directory", "contains the stack repository")
+
+
+def _data_path(s: Settings, key: str, *, home: Path, repo_root: Path, project: str) -> Path:
+    """ODOO_STATE_ROOT, ODOO_DATA_DIR, ODOO_DB_DIR, ODOO_LOG_DIR: `~` is the home, and the
+    path must be one a stack may own (stateroot.path_problem)."""
+    value = s.values[key]
+    if value == "~" or value.startswith("~/"):
+        path = home / value[2:] if value != "~" else home
+    else:
+        path = Path(value).expanduser()
+    problem = path_problem(path, homes=user_homes(home), repo_root=repo_root)
+    if problem:
+        tail = f": {OWN_FOLDER_HINT.format(project=project)}" if problem in _NOT_OWN else ""
+        raise ConfigError(f"{s.where(key)}: {key}={value!r} {problem}{tail}")
+    return Path(os.path.normpath(path))
 
 
 def _without_demo(s: Settings) -> str:
@@ -325,13 +352,18 @@ def load_stack(
     x_settings = _overlay_settings(overlay)
 
     config_dir = config_dir or Path(os.environ.get("ODOO_AI_CONFIG_DIR") or repo_root / "docker" / "config")
-    env_file: Path | None = config_dir / f"{env}.env"
-    assert env_file is not None
-    if env_file.exists():
+    # <env>.env, else the documented example beside it (its values are the defaults).
+    env_file: Path | None = None
+    example = False
+    for candidate in (config_dir / f"{env}.env", config_dir / f"{env}.env.example"):
+        if candidate.exists():
+            env_file, example = candidate, candidate.name.endswith(".example")
+            break
+    if env_file is not None:
         raw, lines = read_env_file_lines(env_file)
         source = str(env_file)
     else:
-        raw, lines, source, env_file = {}, {}, f"{env} defaults", None
+        raw, lines, source = {}, {}, f"{env} defaults"
     s = Settings(raw, lines, source, environ)
     for key, value in raw.items():
         try:
@@ -339,19 +371,27 @@ def load_stack(
         except ConfigError as exc:
             raise ConfigError(f"{s.where(key)}: {exc.message}") from None
 
+    secret_list = raw.get("ODOO_SECRETS")
+    secret_names = (
+        [n.strip() for n in secret_list.split(",") if n.strip()] if secret_list is not None else list(DEFAULT_SECRETS)
+    )
+    for name in secret_names:
+        if not KEY_RE.match(name):
+            raise ConfigError(f"{s.where('ODOO_SECRETS')}: ODOO_SECRETS lists an invalid variable name {name!r}")
+    check_keys(s, secret_names, example=f"docker/config/{env}.env.example")
+
     project = raw.get("ODOO_PROJECT_NAME") or f"opw-{env}"
     if not PROJECT_RE.match(project):
         raise s.error("ODOO_PROJECT_NAME", project, "is not a valid Compose project name")
 
     home = home or Path.home()
+    where_data = {"home": home, "repo_root": repo_root, "project": project}
     state_root = (
-        _absolute(raw["ODOO_STATE_ROOT"], key="ODOO_STATE_ROOT", source=s.where("ODOO_STATE_ROOT"))
-        if raw.get("ODOO_STATE_ROOT")
-        else home / "odoo-ai" / project
+        _data_path(s, "ODOO_STATE_ROOT", **where_data) if raw.get("ODOO_STATE_ROOT") else home / "odoo-ai" / project
     )
     dirs = {}
     for key, default in (("ODOO_DATA_DIR", "filestore"), ("ODOO_DB_DIR", "postgres"), ("ODOO_LOG_DIR", "logs")):
-        dirs[key] = _absolute(raw[key], key=key, source=s.where(key)) if raw.get(key) else state_root / default
+        dirs[key] = _data_path(s, key, **where_data) if raw.get(key) else state_root / default
 
     logfile = raw.get("ODOO_LOGFILE") or f"{LOG_MOUNT}/odoo.log"
     if not logfile.startswith(f"{LOG_MOUNT}/") or logfile.endswith("/") or "/../" in logfile:
@@ -400,14 +440,6 @@ def load_stack(
     install_modules = parse_module_list(
         install_text, where=s.where("ODOO_INSTALL") if "ODOO_INSTALL" in raw else f"{overlay}: x-odoo-ai.install")
 
-    secret_list = raw.get("ODOO_SECRETS")
-    secret_names = (
-        [n.strip() for n in secret_list.split(",") if n.strip()] if secret_list is not None else list(DEFAULT_SECRETS)
-    )
-    for name in secret_names:
-        if not KEY_RE.match(name):
-            raise ConfigError(f"{s.where('ODOO_SECRETS')}: ODOO_SECRETS lists an invalid variable name {name!r}")
-
     docker = environ.get("ODOO_AI_DOCKER") or DEFAULT_DOCKER
     if docker.startswith("-") or "\0" in docker or "\n" in docker:
         raise ConfigError(f"environment: ODOO_AI_DOCKER={docker!r} is not a command (a name or path)")
@@ -449,4 +481,5 @@ def load_stack(
         registry=load_registry(s),
         remote=load_remote(s, project=project),
         prune=load_prune(s, tag_re=TAG_RE),
+        env_file_example=example,
     )
