@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from odoo_ai import health
-from odoo_ai.config.render import render_dotenv, rendered_value
+from odoo_ai.config.render import check_state_root, render_dotenv, rendered_value
 from odoo_ai.config.stack import StackConfig, required_modules
+from odoo_ai.config.stateroot import (
+    MARKER,
+    PurgeListing,
+    inspect_purge,
+    remove_marked_tree,
+    user_homes,
+)
 from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.lock import EnvLock
@@ -52,6 +59,9 @@ def render(
     allow_generate: bool,
 ) -> dict[str, Any]:
     if runner.dry_run:
+        marked = check_state_root(stack)  # the same refusal as the real render
+        if not marked:
+            runner.note(f"mark {stack.state_root} as {stack.project}'s ({stack.state_root / MARKER}, 0644)")
         runner.note(f"render {stack.dotenv_path} (0600) and {stack.state_root / 'odoo.env'} with tag {tag}")
         return {"dotenv": str(stack.dotenv_path), "written": False, "tag": tag}
     path = render_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=allow_generate)
@@ -129,7 +139,37 @@ def _init_database(stack: StackConfig, runner: Runner) -> list[str] | None:
     return modules
 
 
-def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
+def _purge_scope(stack: StackConfig) -> dict[str, Any]:
+    """What the purge guard needs besides the state root and the project."""
+    return {"homes": user_homes(), "repo_root": stack.repo_root, "env": stack.env}
+
+
+def purge_listing(stack: StackConfig) -> PurgeListing | None:
+    """What `down --purge` would delete (None: the state root does not exist); a refusal
+    (ConfigError, exit 2, nothing changed) unless the state root is a real directory, a path
+    a stack may own, and carries this project's marker."""
+    parts = [("database", stack.db_dir), ("filestore", stack.data_dir),
+             ("snapshots", stack.state_root / "snapshots"), ("logs", stack.log_dir)]
+    return inspect_purge(stack.state_root, stack.project, parts=parts, **_purge_scope(stack))
+
+
+def ask_on_terminal(question: str) -> bool | None:
+    """y/N on the terminal (stdin and stderr both one); None when there is no terminal."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _say_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: PurgeListing | None = None) -> dict[str, Any]:
+    """Compose down; then, with a purge listing (already checked and confirmed), delete the
+    state root after checking it again."""
     result_data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False}
     if runner.dry_run or stack.dotenv_path.exists():
         result = runner.run(plan.down(stack, volumes=volumes))
@@ -138,15 +178,13 @@ def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = Fa
         result_data["removed"] = True
     else:
         result_data["note"] = f"no containers to remove: {stack.env} was never brought up (no {stack.dotenv_path})"
-    if purge:
+    if purge is not None:
+        result_data["purge"] = purge.as_dict()
         if runner.dry_run:
-            runner.note(f"rm -rf {stack.state_root}  (database, filestore, logs, .env)")
-        elif stack.state_root.exists():
-            try:
-                shutil.rmtree(stack.state_root)
-            except OSError as exc:
-                raise OdooAiError(f"cannot remove {stack.state_root}: {exc.strerror} ({exc.filename})") from None
-            result_data["purged"] = True
+            runner.note(f"rm -r {purge.root}  (after y on a terminal, or --yes; the marker of {stack.project} "
+                        "checked again first)")
+        else:
+            result_data["purged"] = remove_marked_tree(stack.state_root, stack.project, **_purge_scope(stack))
     return result_data
 
 
@@ -230,13 +268,44 @@ def _env_lock(stack: StackConfig, runner: Runner, command: str) -> AbstractConte
 
 def up(stack: StackConfig, runner: Runner, **kwargs: Any) -> dict[str, Any]:
     """Render the .env and start the stack; wait for /web/health through the proxy."""
+    check_state_root(stack)  # another project's state root: refused before the first write
     if not runner.dry_run:
         stack.state_root.mkdir(parents=True, exist_ok=True)
     with _env_lock(stack, runner, f"up {stack.env}"):
         return _up(stack, runner, **kwargs)
 
 
-def down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: bool = False) -> dict[str, Any]:
-    """Remove the stack's containers and networks; with purge, its state root too."""
+def down(
+    stack: StackConfig,
+    runner: Runner,
+    *,
+    volumes: bool,
+    purge: bool = False,
+    yes: bool = False,
+    confirm: Callable[[str], bool | None] = ask_on_terminal,
+    say: Callable[[str], None] = _say_stderr,
+) -> dict[str, Any]:
+    """Remove the stack's containers and networks; with purge, its state root too.
+
+    A purge deletes only a real directory carrying this project's marker: it lists what
+    it deletes with sizes (`say`: stderr), then asks (`confirm`, y/N on a terminal) unless
+    `yes` (CLI --yes); without a terminal it needs `yes`. Any refusal, a declined question
+    included, is a ConfigError (exit 2) before anything is stopped or deleted. The dry run
+    lists and refuses the same way, and deletes nothing."""
+    listing = None
+    if purge:
+        listing = purge_listing(stack)
+        if listing is None:
+            say(f"nothing to purge: {stack.state_root} does not exist")
+        else:
+            for line in listing.lines(dry_run=runner.dry_run):
+                say(line)
+            if not runner.dry_run and not yes:
+                answer = confirm(f"Delete {listing.root} and everything in it?")
+                if answer is None:
+                    raise ConfigError(f"refusing to delete {listing.root} without confirmation (no terminal to ask "
+                                      "on): pass --yes; nothing stopped, nothing deleted")
+                if not answer:
+                    raise ConfigError(f"not confirmed: nothing stopped, nothing deleted ({listing.root} stays)")
     with _env_lock(stack, runner, f"down {stack.env}"):
-        return _down(stack, runner, volumes=volumes, purge=purge)
+        return _down(stack, runner, volumes=volumes, purge=listing)

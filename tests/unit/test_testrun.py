@@ -343,7 +343,7 @@ def test_the_project_files_exist_while_odoo_runs(stack, tmp_path) -> None:
     runner = FakeRunner(SCENARIO_LOG["tests_pass"], 0, on_stream=look)
     run(stack, tmp_path, "tests_pass", runner=runner)
     assert seen["mode"] == 0o700 and seen["env_mode"] == 0o600
-    assert seen["files"] == [".env", plan.OVERRIDE_FILE, "filestore", "logs", "odoo.env", "snapshots"]
+    assert seen["files"] == [".env", ".odoo-ai-stack", plan.OVERRIDE_FILE, "filestore", "logs", "odoo.env", "snapshots"]
     assert seen["override"] == plan.OVERRIDE_YAML
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import secrets as pysecrets
-import shutil
 import tempfile
 import time
 from collections import deque
@@ -34,6 +33,12 @@ from odoo_ai.build import last_built_tag
 from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.render import APP_ENV, build_dotenv
 from odoo_ai.config.stack import IMAGE_REF_RE, StackConfig, _overlay_settings, validate_tag
+from odoo_ai.config.stateroot import (
+    marker_path,
+    marker_text,
+    remove_marked_tree,
+    write_local_marker,
+)
 from odoo_ai.errors import ConfigError, OdooAiError
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import CommandTimedOut, StreamingRunner
@@ -348,7 +353,10 @@ def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> Te
     try:
         _create_state(prepared, tp)
     except OSError as exc:
-        shutil.rmtree(tp.state_dir, ignore_errors=True)
+        try:
+            _remove_state_dir(tp)
+        except OdooAiError:  # no marker yet: the folder is as mkdir left it, or is left alone
+            _quietly_rmdir(tp.state_dir)
         return _setup_failed(prepared, console, f"cannot write the test project's files: {exc}")
     try:
         result = _run_in_project(prepared, tp, runner, console, say)
@@ -386,6 +394,8 @@ def _sayer(console: Console):
 
 
 def _create_state(prepared: Prepared, tp: plan.TestProject) -> None:
+    # First the marker: the only folder the teardown deletes is one that carries it.
+    write_local_marker(marker_path(tp.state_dir), marker_text(tp.name, prepared.request.env))
     for path in tp.dirs:
         path.mkdir(parents=True, exist_ok=True)
     write_private_file(tp.state_dir / APP_ENV, prepared.app_env_text)
@@ -469,15 +479,26 @@ def _teardown(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
     except OdooAiError as exc:
         problems.append(exc.message)
     try:
-        shutil.rmtree(tp.state_dir)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        problems.append(f"cannot remove {tp.state_dir}: {exc}")
+        _remove_state_dir(tp)
+    except OdooAiError as exc:
+        problems.append(exc.message)
     for problem in problems:  # the verdict stays the tests' own; say what is left behind
         say(f"warning: cleanup of {tp.name} incomplete: {problem}")
     if problems:
         say(f"remove it with: {plan.down(tp).display()} && rm -rf {tp.state_dir}")
+
+
+def _remove_state_dir(tp: plan.TestProject) -> None:
+    """The test project's folder, which execute() created and marked: deleted only while it
+    is a real directory carrying the marker of this very project (stateroot.verify_marked_dir)."""
+    remove_marked_tree(tp.state_dir, tp.name)
+
+
+def _quietly_rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _quietly(runner: StreamingRunner, command) -> None:
