@@ -378,3 +378,28 @@ def test_the_test_runner_still_removes_its_own_project(repo, home, tmp_path) -> 
     run_uc, prepared = _test_project(tmp_path, repo, home)
     run_uc.execute(prepared, FakeRunner(None, 0), Console(stderr=True, force_terminal=False))
     assert not prepared.project.state_dir.exists()
+
+
+def test_a_purge_stopped_half_way_keeps_the_marker_so_it_can_be_run_again(repo, home, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    root = tmp_path / "state"
+    make_stack_dir(root)
+    stack = stack_at(repo, home, root)
+    real = shutil.rmtree
+
+    def denied(path, *args, **kw):
+        if Path(path).name == "postgres":
+            raise PermissionError(13, "Permission denied", "postgres/base")
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(shutil, "rmtree", denied)
+    with pytest.raises(Exception) as info:
+        stack_uc.down(stack, Recorder(), volumes=False, purge=True, yes=True, say=lambda _line: None)
+    assert info.value.message == (f"cannot delete all of {root}: Permission denied (postgres/base); the rest "
+                                  "stays, marked: purge again once it can be deleted")
+    assert info.value.exit_code == ExitCode.FAILED
+    assert (root / MARKER).exists()
+    monkeypatch.setattr(shutil, "rmtree", real)
+    assert stack_uc.down(stack, Recorder(), volumes=False, purge=True, yes=True, say=lambda _line: None)["purged"]
+    assert not root.exists()

@@ -362,8 +362,24 @@ def remove_marked_tree(root: Path, project: str, *, homes: Iterable[Path] = (), 
     if verify_marked_dir(root, project, homes=homes, repo_root=repo_root, env=env) is None:
         return False
     try:
-        shutil.rmtree(root)
+        # Through a descriptor of the checked directory (never a symlink swapped in since), and
+        # the marker last: a delete that stops half way (e.g. the database container's files,
+        # owned by its own user) leaves a folder that a second purge still recognises.
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for entry in os.scandir(fd):
+                if entry.name == MARKER:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.name, dir_fd=fd)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+            os.unlink(MARKER, dir_fd=fd)
+        finally:
+            os.close(fd)
+        os.rmdir(root)
     except OSError as exc:
-        raise OdooAiError(f"cannot delete all of {root}: {exc.strerror} ({exc.filename}); what is left stays",
-                          hint="delete the rest by hand (files of the database container may need root)") from None
+        raise OdooAiError(f"cannot delete all of {root}: {exc.strerror} ({exc.filename}); the rest stays, "
+                          "marked: purge again once it can be deleted",
+                          hint="files written by the database container may belong to its own user") from None
     return True
