@@ -272,7 +272,7 @@ def test_old_snapshots_are_pruned(stack) -> None:
 
 def test_teardown_leaves_nothing(stack) -> None:
     cli, project, state_root, port = stack
-    cli("down", "dev", "--purge")
+    cli("down", "dev", "--purge", "--yes")
     assert leftovers(project) == {"containers": [], "networks": [], "volumes": []}
     assert not state_root.exists()
     assert Path(state_root).parent.exists()

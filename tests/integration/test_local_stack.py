@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 
 import httpx
 import pytest
@@ -78,12 +79,48 @@ def test_build_up_health_down_leaves_nothing(cli, dev_stack, project_name) -> No
     logs = cli("logs", "dev", "db", "--tail", "5")
     assert logs.returncode == 0
 
-    down = cli.json("down", "dev", "--purge")
+    # A purge that is refused stops nothing and deletes nothing (issue 12): without --yes off a
+    # terminal, and with the marker of another project in the state root.
+    running = containers(project_name)
+    kept = files_outside_the_database(state_root)
+    proc = cli("down", "dev", "--purge", check=False)
+    assert proc.returncode == 2
+    assert f"refusing to delete {state_root} without confirmation (no terminal to ask on): pass --yes" in proc.stderr
+    marker = state_root / ".odoo-ai-stack"
+    assert json.loads(marker.read_text())["project"] == project_name  # written by the first render
+    own = marker.read_text()
+    marker.write_text(json.dumps({"project": "someone-else", "env": "dev", "created": "2026-01-01T00:00:00+00:00"}))
+    proc = cli("down", "dev", "--purge", "--yes", "--json", check=False)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["error"] == (
+        f"refusing to delete {state_root}: it is the state root of the stack 'someone-else', not of "
+        f"'{project_name}'; nothing deleted")
+    marker.write_text(own)
+    assert containers(project_name) == running and files_outside_the_database(state_root) == kept
+    assert httpx.get(f"http://127.0.0.1:{port}/web/health", timeout=5).status_code == 200
+
+    down = cli.json("down", "dev", "--purge", "--yes")
     assert down["removed"] is True and down["purged"] is True
+    parts = {p["what"]: p for p in down["purge"]["parts"]}
+    assert list(parts) == ["database", "filestore", "snapshots", "logs", "the rest"]
+    assert parts["database"]["bytes"] > 1_000_000 and parts["logs"]["files"] >= 1
     assert leftovers(project_name) == {"containers": [], "networks": [], "volumes": []}
     assert not state_root.exists()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/web/health", timeout=2)
+
+
+def containers(project: str) -> list[tuple[str, str]]:
+    """(id, state) of the project's containers."""
+    out = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                          "--format", "{{.ID}} {{.State}}"], capture_output=True, text=True, check=True).stdout
+    return sorted(tuple(line.split()) for line in out.splitlines() if line.strip())
+
+
+def files_outside_the_database(root) -> dict[str, bytes]:
+    """The state root's files but the live ones (PostgreSQL's data, Odoo's log): path -> bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and p.relative_to(root).parts[0] not in ("postgres", "logs")}
 
 
 def test_dry_run_prints_argv_and_changes_nothing(cli, dev_stack, project_name) -> None:
@@ -93,7 +130,8 @@ def test_dry_run_prints_argv_and_changes_nothing(cli, dev_stack, project_name) -
                  ["deploy", "dev", "--tag", "dev-5ca1ab1"]):
         if "--dry-run" not in args:
             args = [*args, "--dry-run"]
-        proc = cli(*args)
+        # a deploy's dry run refuses missing secrets like the real one
+        proc = cli(*args, extra_env={"ODOO_DB_PASSWORD": "pw", "ODOO_MASTER_PASSWORD": "master"})
         assert proc.returncode == 0, proc.stderr
         commands = [line for line in proc.stdout.splitlines() if line.startswith((DOCKER, "DOCKER_BUILDKIT=1 "))]
         assert commands, proc.stdout

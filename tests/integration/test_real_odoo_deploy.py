@@ -180,5 +180,5 @@ def test_restore_db_directly_after_an_update(stack) -> None:
 
 def test_down_purge_leaves_nothing(stack) -> None:
     cli, project, state_root, port = stack
-    cli("down", "dev", "--purge")
+    cli("down", "dev", "--purge", "--yes")
     assert not state_root.exists()

@@ -58,6 +58,6 @@ def test_deploy_from_registry_pins_digests_and_rolls_back_offline(reg_env) -> No
         # No registry credential was left on disk by the deploys.
         assert not list(state.glob("**/config.json"))
     finally:
-        reg_env.run("down", "dev", "--purge", check=False)
+        reg_env.run("down", "dev", "--purge", "--yes", check=False)
         force_cleanup(project, state)
         assert leftovers(project)["containers"] == []

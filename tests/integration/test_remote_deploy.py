@@ -99,6 +99,6 @@ def test_remote_rollback_and_bad_hosts(remote) -> None:
 
 def test_remote_teardown(remote) -> None:
     cli, sshd, project, state_root, *_ = remote
-    cli("down", "dev", "--purge")
+    cli("down", "dev", "--purge", "--yes")
     assert leftovers(project)["containers"] == []
     assert not Path(state_root).exists()
