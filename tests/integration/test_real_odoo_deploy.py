@@ -123,7 +123,8 @@ def test_deploy_of_a_changed_module_updates_the_schema(stack) -> None:
     assert not has_column(cli, "oai_demo", "note")
     result = cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)
     assert result["status"] == "success" and result["release"]["updated"] is True
-    assert result["modules"] == {"install": [], "update": "oai_demo", "reason": "an addon changed"}
+    assert {k: result["modules"][k] for k in ("install", "update", "reason")} == \
+        {"install": [], "update": "oai_demo", "reason": "an addon changed"}
     assert module(cli, "oai_demo") == "installed 18.0.1.1.0"
     assert has_column(cli, "oai_demo", "note")
     sql(cli, "INSERT INTO oai_demo (name, note) VALUES ('written before', 'kept')")

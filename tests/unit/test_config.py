@@ -106,7 +106,8 @@ def test_public_view_masks_secrets(repo: Path, home: Path) -> None:
 
 def test_update_modules_from_overlay_and_env_file(repo: Path, home: Path) -> None:
     overlay = repo / "environments" / "dev.yaml"
-    overlay.write_text(overlay.read_text().replace("update: all", "update: sale,stock"))
+    assert load_stack("dev", repo_root=repo, home=home).update_modules == "auto"  # per-module checksums
+    overlay.write_text(overlay.read_text().replace("update: auto", "update: sale,stock"))
     assert load_stack("dev", repo_root=repo, home=home).update_modules == "sale,stock"
     write_env(repo, "dev", "ODOO_UPDATE=crm\n")
     assert load_stack("dev", repo_root=repo, home=home).update_modules == "crm"

@@ -3,11 +3,20 @@ targets and which snapshot holds its data, and what a failure report shows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from odoo_ai.deploy.policy import UpdatePlan, answers_500, gate_rows, pick_rollback, plan_update
+from odoo_ai.deploy.policy import (
+    DbState,
+    UpdatePlan,
+    answers_500,
+    gate_rows,
+    parse_image_addons,
+    pick_rollback,
+    plan_update,
+)
 from odoo_ai.errors import ConfigError
 from odoo_ai.excerpt import cause, failure_excerpt
 
@@ -15,38 +24,97 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "odoo18-logs"
 REQ = ["base", "oai_demo"]
 
 
+def db(*, exists: bool = True, missing=(), installed=None, recorded: bool = False) -> DbState:
+    installed = installed if installed is not None else {"base": "", "oai_demo": ""}
+    return DbState(exists=exists, initialized=exists, missing={m: "uninstalled" for m in missing},
+                   installed=installed, has_checksums=recorded)
+
+
 @pytest.mark.parametrize(
     ("kw", "expected"),
     [
         # a new database: -i of every required module, nothing else
-        (dict(db_exists=False, mode="auto", missing=[], previous_hash=None),
+        (dict(db=db(exists=False), mode="auto", previous_hash=None),
          UpdatePlan(install=("base", "oai_demo"), update=None, reason="new database")),
         # same image again: nothing to run
-        (dict(db_exists=True, mode="auto", missing=[], previous_hash="h1"),
-         UpdatePlan(reason="no addon changed")),
+        (dict(db=db(), mode="auto", previous_hash="h1"), UpdatePlan(reason="no addon changed")),
         # an addon changed: -u of the update list
-        (dict(db_exists=True, mode="auto", missing=[], previous_hash="h0"),
-         UpdatePlan(update="all", reason="an addon changed")),
+        (dict(db=db(), mode="auto", previous_hash="h0"), UpdatePlan(update="all", reason="an addon changed")),
         # a required module is missing although no addon changed: -i of it (a -u would do nothing)
-        (dict(db_exists=True, mode="auto", missing=["oai_demo"], previous_hash="h1"),
-         UpdatePlan(install=("oai_demo",), reason="required module(s) not installed: oai_demo; no addon changed")),
+        (dict(db=db(missing=["oai_demo"]), mode="auto", previous_hash="h1"),
+         UpdatePlan(install=("oai_demo",), reason="new: oai_demo; no addon changed")),
         # both
-        (dict(db_exists=True, mode="auto", missing=["oai_demo"], previous_hash="h0"),
-         UpdatePlan(install=("oai_demo",), update="all",
-                    reason="required module(s) not installed: oai_demo; an addon changed")),
+        (dict(db=db(missing=["oai_demo"]), mode="auto", previous_hash="h0"),
+         UpdatePlan(install=("oai_demo",), update="all", reason="new: oai_demo; an addon changed")),
         # unknown hashes: update, to be safe
-        (dict(db_exists=True, mode="auto", missing=[], previous_hash=None),
-         UpdatePlan(update="all", reason="addons hash unknown")),
-        (dict(db_exists=True, mode="always", missing=[], previous_hash="h1"),
-         UpdatePlan(update="all", reason="--update always")),
-        (dict(db_exists=True, mode="never", missing=["oai_demo"], previous_hash="h0"),
-         UpdatePlan(reason="--update never")),
+        (dict(db=db(), mode="auto", previous_hash=None), UpdatePlan(update="all", reason="addons hash unknown")),
+        (dict(db=db(), mode="always", previous_hash="h1"), UpdatePlan(update="all", reason="--update always")),
+        (dict(db=db(missing=["oai_demo"]), mode="never", previous_hash="h0"), UpdatePlan(reason="--update never")),
     ],
 )
 def test_plan_update(kw: dict, expected: UpdatePlan) -> None:
     got = plan_update(required=REQ, update_modules="all", addons_hash="h1", **kw)
     assert got == expected
     assert got.runs == bool(expected.install or expected.update)
+
+
+SUMS = {"base": "a" * 64, "web": "b" * 64, "oai_demo": "c" * 64, "oai_extra": "d" * 64}
+
+
+@pytest.mark.parametrize(
+    ("installed", "missing", "expected_update", "expected_reason"),
+    [
+        # the database recorded the image's checksums: nothing to do, not even a snapshot
+        ({"base": "a" * 64, "oai_demo": "c" * 64}, [], None, "no module changed"),
+        # one module's code changed: exactly that one is updated (Odoo cascades to dependents)
+        ({"base": "a" * 64, "oai_demo": "0" * 64}, [], "oai_demo", "checksum changed: oai_demo"),
+        # Odoo itself changed: base too
+        ({"base": "0" * 64, "oai_demo": "0" * 64}, [], "base,oai_demo", "checksum changed: base, oai_demo"),
+        # a module installed by hand, never recorded: updated once
+        ({"base": "a" * 64, "oai_demo": "c" * 64, "web": ""}, [], "web", "checksum changed: web"),
+        # a new required module: -i, and the rest untouched
+        ({"base": "a" * 64, "oai_demo": "c" * 64}, ["oai_extra"], None, "new: oai_extra; no module changed"),
+    ],
+)
+def test_per_module_checksums_decide_what_is_updated(installed, missing, expected_update, expected_reason) -> None:
+    state = DbState(exists=True, initialized=True, missing={m: "uninstalled" for m in missing}, installed=installed,
+                    has_checksums=True)
+    got = plan_update(db=state, mode="auto", required=["base", "oai_demo", *missing], update_modules="auto",
+                      addons_hash="h1", previous_hash="h0", image_sums=SUMS)
+    assert got.update == expected_update and got.reason == expected_reason and got.per_module
+    assert got.install == tuple(missing)
+
+
+def test_removed_modules_are_reported_and_untouched() -> None:
+    state = DbState(exists=True, initialized=True, installed={"base": "a" * 64, "gone_mod": "e" * 64},
+                    has_checksums=True)
+    got = plan_update(db=state, mode="auto", required=["base"], update_modules="auto", addons_hash="h1",
+                      previous_hash="h0", image_sums=SUMS)
+    assert got.removed == ("gone_mod",) and got.update is None
+
+
+def test_without_recorded_checksums_auto_falls_back_to_the_addons_hash() -> None:
+    state = DbState(exists=True, initialized=True, installed={"base": "", "oai_demo": ""}, has_checksums=False)
+    got = plan_update(db=state, mode="auto", required=["base"], update_modules="auto", addons_hash="h1",
+                      previous_hash="h0", image_sums=SUMS)
+    assert got.update == "all" and "no checksums recorded in the database yet" in got.reason
+    same = plan_update(db=state, mode="auto", required=["base"], update_modules="auto", addons_hash="h1",
+                       previous_hash="h1", image_sums=SUMS)
+    assert same.update is None
+    # ODOO_UPDATE=all and a named list override the per-module decision
+    recorded = DbState(exists=True, initialized=True, installed={"base": "a" * 64}, has_checksums=True)
+    assert plan_update(db=recorded, mode="auto", required=["base"], update_modules="all", addons_hash="h1",
+                       previous_hash="h0", image_sums=SUMS).update == "all"
+    assert plan_update(db=recorded, mode="always", required=["base"], update_modules="auto", addons_hash="h1",
+                       previous_hash="h1", image_sums=SUMS).update == "all"
+
+
+def test_image_addons_answer() -> None:
+    sums = {"base": "a" * 64, "Bad-Name": "b" * 64, "web": "not hex"}
+    assert parse_image_addons("h1\n---\n" + json.dumps(sums)) == ("h1", {"base": "a" * 64})
+    assert parse_image_addons("h1\n---\n") == ("h1", None)  # an image built before checksums
+    assert parse_image_addons("h1\n") == ("h1", None)
+    assert parse_image_addons("") == (None, None)
 
 
 def test_update_plan_describes_its_command() -> None:

@@ -76,7 +76,8 @@ def test_first_deploy_installs_every_required_module(stack) -> None:
                             "container_state", "proxy_reload", "proxy_reload", "converge", "web_container_ids"]
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
-    assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database"}
+    assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database",
+                                 "changed": [], "removed": []}
     assert host.records[-1]["status"] == "success" and host.records[-1]["snapshot"] is None
     assert stack.state_root / JOURNAL not in host.files and stack.state_root / ".env.next" not in host.files
     assert stack.dotenv_path in host.files
@@ -102,7 +103,7 @@ def test_changed_addons_snapshot_then_update(stack) -> None:
 
 
 def test_a_required_module_missing_is_installed_even_without_an_addon_change(stack) -> None:
-    host = serving(stack, read_addons_hash=ok("hash-old\n"), db_state=ok("exists 1\nextra\tuninstalled\n"))
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), db_state=ok("exists 1\ninitialized t\nchecksums f\nextra\tuninstalled\n"))
     result = deploy(stack, host)
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "extra" and "-u" not in argv
@@ -251,11 +252,43 @@ def test_drain_waits_while_the_old_web_has_requests_in_flight(stack) -> None:
     assert host.argv("inflight_requests")[2] == "old"
 
 
-def test_a_known_image_needs_no_container_to_read_its_addons_hash(stack) -> None:
-    log = release(OLD, digests={"web": "sha256:w", "script-runner": "sha256:" + "1" * 64})
+def test_a_known_image_needs_no_container_to_read_its_addons(stack) -> None:
+    """Its addons hash is in the release log, its per-addon checksums in the state root."""
+    known = "f" * 64
+    log = release(OLD, digests={"web": "sha256:w", "script-runner": "sha256:" + "1" * 64}, addons_hash=known)
     host = serving(stack, log)
+    host.files[stack.state_root / "checksums" / f"{known}.json"] = json.dumps({"base": "a" * 64})
     deploy(stack, host)
     assert "read_addons_hash" not in host.trace() and "module_update" not in host.trace()
+
+
+def test_per_module_update_records_the_checksums(stack, repo: Path, home: Path) -> None:
+    (repo / "docker" / "config" / "dev.env").write_text("ODOO_INSTALL=extra\n")  # ODOO_UPDATE: auto
+    stack = load_stack("dev", repo_root=repo, home=home)
+    sums = {"base": "a" * 64, "extra": "b" * 64, "web": "c" * 64}
+    host = serving(stack, read_addons_hash=ok("h" * 64 + "\n---\n" + json.dumps(sums)),
+                   db_state=ok("exists 1\ninitialized t\nchecksums t\ninstalled\tbase\t" + "a" * 64 +
+                               "\ninstalled\textra\t" + "0" * 64 + "\ninstalled\tweb\t" + "c" * 64 + "\n"))
+    result = deploy(stack, host)
+    argv = host.argv("module_update")
+    assert argv[argv.index("-u") + 1] == "extra" and "-i" not in argv  # exactly the changed one
+    assert result["modules"]["changed"] == ["extra"] and result["modules"]["reason"] == "checksum changed: extra"
+    record = [c for c in host.calls if c.purpose == "record_checksums"][0]
+    assert json.dumps(sums, separators=(",", ":"), sort_keys=True) in record.stdin.decode()
+    assert host.trace().index("record_checksums") > host.trace().index("module_update")
+    assert stack.state_root / "checksums" / f"{'h' * 64}.json" not in host.files  # 'h…' is not hex: not cached
+
+
+def test_nothing_changed_per_module_means_no_snapshot_no_update(stack, repo: Path, home: Path) -> None:
+    (repo / "docker" / "config" / "dev.env").write_text("")
+    stack = load_stack("dev", repo_root=repo, home=home)
+    sums = {"base": "a" * 64}
+    host = serving(stack, read_addons_hash=ok("e" * 64 + "\n---\n" + json.dumps(sums)),
+                   db_state=ok("exists 1\ninitialized t\nchecksums t\ninstalled\tbase\t" + "a" * 64 + "\n"))
+    result = deploy(stack, host)
+    assert "snapshot_db" not in host.trace() and "module_update" not in host.trace()
+    assert "module update skipped: no module changed" in result["release"]["notes"]
+    assert json.loads(host.files[stack.state_root / "checksums" / f"{'e' * 64}.json"]) == sums  # cached
 
 
 def unchanged_host(stack, **answers) -> ScriptedHost:
@@ -286,7 +319,7 @@ def test_deploying_what_already_serves_changes_nothing(stack) -> None:
 def test_anything_different_makes_it_a_real_deploy(stack, change: str) -> None:
     host = unchanged_host(stack)
     if change == "module missing":
-        host.answers["db_state"] = ok("exists 1\nextra\tuninstalled\n")
+        host.answers["db_state"] = ok("exists 1\ninitialized t\nchecksums f\nextra\tuninstalled\n")
     elif change == "other image running":
         host.answers["container_image"] = ok("sha256:" + "9" * 64 + "\n")
     else:

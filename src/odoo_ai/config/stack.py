@@ -284,7 +284,7 @@ def required_modules(stack: StackConfig) -> list[str]:
     """The modules the env must have installed: `base`, the install list, and the
     update list when it names modules (updating a module presumes it is there)."""
     names = ["base", *stack.install_modules]
-    if stack.update_modules != "all":
+    if stack.update_modules not in ("all", "auto"):
         names += stack.update_modules.split(",")
     return list(dict.fromkeys(names))
 
@@ -430,11 +430,11 @@ def load_stack(
         raise s.error("ODOO_DB_NAME", db_name, f": Odoo's rule: a letter or digit, then letters, digits, "
                       f"'_', '.', '-' ({DB_NAME_RE.pattern}, at most {DB_NAME_MAX} characters)")
 
-    update = raw.get("ODOO_UPDATE") or str(x_settings.get("update") or "all")
+    update = raw.get("ODOO_UPDATE") or str(x_settings.get("update") or "auto")
     update = update.replace(" ", "")
-    if not MODULES_RE.match(update):
+    if update != "auto" and not MODULES_RE.match(update):
         where = s.where("ODOO_UPDATE") if raw.get("ODOO_UPDATE") else str(overlay)
-        raise ConfigError(f"{where}: update modules {update!r}: 'all' or a comma list of module names")
+        raise ConfigError(f"{where}: update modules {update!r}: 'auto', 'all' or a comma list of module names")
 
     install_text = raw.get("ODOO_INSTALL") if "ODOO_INSTALL" in raw else x_settings.get("install")
     install_modules = parse_module_list(

@@ -38,7 +38,9 @@ from odoo_ai.config.stateroot import claim_state_root
 from odoo_ai.deploy import journal
 from odoo_ai.deploy.journal import JOURNAL, Deployment, PhaseRecord, now
 from odoo_ai.deploy.policy import (
+    HEX,
     LOCK_ERRORS,
+    DbState,
     UpdatePlan,
     answers_500,
     gate_rows,
@@ -46,6 +48,7 @@ from odoo_ai.deploy.policy import (
     kept_name,
     known_addons_hash,
     parse_db_state,
+    parse_image_addons,
     pick_rollback,
     plan_update,
     repository_of,
@@ -138,6 +141,7 @@ class Deployer:
         self.upstream_path = stack.state_root / "proxy" / plan.UPSTREAM_CONF
         self.odoo_log = stack.log_dir / PurePosixPath(stack.logfile).relative_to(LOG_MOUNT)
         self._history: list[dict[str, Any]] = []
+        self._image_sums: dict[str, str] | None = None
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
@@ -288,9 +292,36 @@ class Deployer:
             self._rewrite_next(pinned)
             dep.images.update(pinned)
         dep.addons_hash = known_addons_hash(self._history, dep.digests.get("script-runner"))
-        if dep.addons_hash is None:  # an image never deployed here: read the hash baked into it
-            hash_result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
-            dep.addons_hash = hash_result.stdout.split()[0] if hash_result.ok and hash_result.stdout.strip() else None
+        cached = self._cached_sums(dep.addons_hash)
+        if dep.addons_hash is None or cached is None:  # an image never deployed here: read what it carries
+            result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
+            dep.addons_hash, cached = parse_image_addons(result.stdout) if result.ok else (None, None)
+            if dep.addons_hash and HEX.match(dep.addons_hash) and cached is not None:
+                self.host.write_private(self._sums_path(dep.addons_hash), json.dumps(cached, sort_keys=True))
+        self._image_sums = cached
+
+    def _sums_path(self, addons_hash: str) -> Path:
+        return self.stack.state_root / "checksums" / f"{addons_hash}.json"
+
+    def _cached_sums(self, addons_hash: str | None) -> dict[str, str] | None:
+        """The per-addon checksums of an image read before (kept by its addons hash)."""
+        if not addons_hash or not HEX.match(addons_hash):
+            return None
+        text = self.host.read_text(self._sums_path(addons_hash))
+        if text is None:
+            return None
+        _, sums = parse_image_addons(f"{addons_hash}\n---\n{text}")
+        return sums
+
+    def _record_checksums(self, dep: Deployment, *, replace: bool) -> None:
+        """After a successful update: the database records the checksum of each installed
+        module (what the next deploy compares the new image's checksums with)."""
+        if self._image_sums is None:
+            return
+        result = self._run(plan.record_checksums(self.stack, self._image_sums, replace=replace,
+                                                 env_file=self.next_env))
+        if not result.ok:
+            dep.notes.append(f"could not record the module checksums: {result.tail(1)}")
 
     def _ensure_services(self) -> None:
         # db and proxy must run for snapshots, the update and the switch; `--no-recreate`
@@ -306,13 +337,13 @@ class Deployer:
         return [dict(zip(keys, line.split("\t"), strict=False)) for line in result.stdout.splitlines()
                 if line.strip()] if result.ok else []
 
-    def _db_state(self, required: list[str], phase: str) -> tuple[bool, dict[str, str]]:
+    def _db_state(self, required: list[str], phase: str) -> DbState:
         """(does the database exist, {required module: state} of those not installed)."""
         result = self._must(plan.db_state(self.stack, required, self.next_env), phase, "reading the database")
-        exists, missing = parse_db_state(result.stdout)
-        if exists is None:
+        state = parse_db_state(result.stdout)
+        if state is None:
             raise DeployFailed(phase, f"unexpected answer from psql: {result.stdout.strip()[:200]!r}")
-        return exists, missing
+        return state
 
     def _snapshot(self, dep: Deployment) -> None:
         snapshot_id = f"{dep.tag}-{dep.started.replace(':', '').replace('-', '')}"
@@ -685,8 +716,8 @@ class Deployer:
         image = self._run(plan.container_image(webs[0]))
         if not image.ok or image.stdout.strip() != ids["web"]:
             return None
-        exists, missing = parse_db_state(self._run(plan.db_state(self.stack, required_modules(self.stack))).stdout)
-        if not exists or missing:
+        db = parse_db_state(self._run(plan.db_state(self.stack, required_modules(self.stack))).stdout)
+        if db is None or not db.initialized or db.missing:
             return None
         dep.digests, dep.images = digests, dict(pinned)
         return {"status": "unchanged", "env": dep.env, "kind": dep.kind, "tag": dep.tag,
@@ -714,7 +745,7 @@ class Deployer:
                 self._ensure_services()
                 containers = self._containers()
             required = required_modules(self.stack)
-            exists, missing = self._db_state(required, "services")
+            db = self._db_state(required, "services")
         if restore_snapshot:
             with self._phase(dep, "restore"):
                 # The data of the release being left goes into a snapshot first: the undo
@@ -724,21 +755,31 @@ class Deployer:
                 self._save_journal(dep)
                 self.restore_snapshot(restore_snapshot)
                 dep.restored_snapshot = restore_snapshot
-            exists, missing = self._db_state(required, "restore")
-        step = plan_update(db_exists=exists, mode=update, required=required, missing=list(missing),
-                           update_modules=self.stack.update_modules, addons_hash=dep.addons_hash,
-                           previous_hash=(current or {}).get("addons_hash"))
+            db = self._db_state(required, "restore")
+        step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,
+                           addons_hash=dep.addons_hash, previous_hash=(current or {}).get("addons_hash"),
+                           image_sums=self._image_sums)
         dep.install, dep.update_modules, dep.update_reason = list(step.install), step.update, step.reason
+        dep.changed, dep.removed = list(step.changed), list(step.removed)
+        if step.removed:
+            dep.warnings.append(f"installed module(s) no longer in the image: {', '.join(step.removed)} "
+                                "(left as they are: uninstall them in Odoo first)")
+        fresh = not db.exists or not db.initialized
         if step.runs:
-            if exists and not dep.snapshot:
+            if not fresh and not dep.snapshot:
                 with self._phase(dep, "snapshot"):
                     self._snapshot(dep)
-            dep.db_created = not exists
+            dep.db_created = fresh
             with self._phase(dep, "update"):
                 self.progress(f"  odoo-bin {step.describe()} ({step.reason})")
                 self._update(dep, step)
+                if self.stack.update_modules in ("auto", "all"):  # every installed module is at the image's code
+                    self._record_checksums(dep, replace=True)
         else:
             dep.notes.append(f"module update skipped: {step.reason}")
+            if update != "never" and db.recorded is None and step.reason.endswith("no addon changed") \
+                    and self.stack.update_modules in ("auto", "all"):
+                self._record_checksums(dep, replace=True)  # the code matches: start recording
         # Known (and journaled by the phase) before anything starts: an undo removes every
         # web container but these.
         dep.old_containers = running(containers, "web")

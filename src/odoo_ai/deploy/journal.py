@@ -42,6 +42,8 @@ class Deployment:
     install: list[str] = field(default_factory=list)
     update_modules: str | None = None
     update_reason: str = ""
+    changed: list[str] = field(default_factory=list)  # modules whose checksum changed
+    removed: list[str] = field(default_factory=list)  # installed, no longer in the image
     web_stopped: bool = False
     old_containers: list[str] = field(default_factory=list)
     new_container: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from odoo_ai import releases
@@ -20,11 +20,16 @@ LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not seri
 
 @dataclass(frozen=True)
 class UpdatePlan:
-    """What the module step runs: `-i install` and/or `-u update` (None: no -u)."""
+    """What the module step runs: `-i install` and/or `-u update` (None: no -u), and why:
+    `changed` (per-module checksums differ from what the database recorded), `new` (to
+    install), `removed` (installed, gone from the image: reported, never touched)."""
 
     install: tuple[str, ...] = ()
     update: str | None = None
     reason: str = ""
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    per_module: bool = False  # decided by per-module checksums (else by the addons hash)
 
     @property
     def runs(self) -> bool:
@@ -36,30 +41,83 @@ class UpdatePlan:
         return " ".join(parts) or "nothing"
 
 
-def plan_update(*, db_exists: bool, mode: str, required: list[str], missing: list[str],
-                update_modules: str, addons_hash: str | None, previous_hash: str | None) -> UpdatePlan:
+@dataclass(frozen=True)
+class DbState:
+    """What the database says (plan.DB_STATE_SQL): exists and initialised, the required
+    modules not installed (name -> state), the installed ones (name -> recorded checksum,
+    "" when none), and whether checksums were ever recorded."""
+
+    exists: bool
+    initialized: bool = False
+    missing: dict[str, str] = field(default_factory=dict)
+    installed: dict[str, str] = field(default_factory=dict)
+    has_checksums: bool = False
+
+    @property
+    def recorded(self) -> dict[str, str] | None:
+        return self.installed if self.has_checksums else None
+
+
+def plan_update(*, db: DbState, mode: str, required: list[str], update_modules: str, addons_hash: str | None,
+                previous_hash: str | None, image_sums: dict[str, str] | None = None) -> UpdatePlan:
     """Pure: which modules the deploy installs and updates.
 
-    A new database gets `-i` of every required module. Otherwise the required modules
-    that are not installed get `-i` (a `-u` of an uninstalled module does nothing in
-    Odoo), and the update list gets `-u` when an addon changed (the image's addons hash
-    differs from the current release's, or either is unknown) or with `--update always`.
-    `--update never` runs nothing (the gate then fails if a required module is missing)."""
-    if not db_exists:
+    A new (or empty) database gets `-i` of every required module. Otherwise the required
+    modules that are not installed get `-i` (a `-u` of an uninstalled module does nothing
+    in Odoo). What gets `-u`:
+      - `ODOO_UPDATE=auto` (the default) with checksums on both sides: exactly the
+        installed modules whose checksum in the image differs from the one the database
+        recorded at its last successful update (Odoo's `-u` also updates what depends on
+        them); nothing changed: no update at all;
+      - otherwise, when an addon changed (the addons hash differs from the current
+        release's, or either is unknown): `-u all` for `auto`/`all`, else the named list;
+      - `--update always`: `-u all` (or the named list) whatever changed;
+      - `--update never`: nothing (the gate then fails if a required module is missing)."""
+    if not db.exists or not db.initialized:
         return UpdatePlan(install=tuple(required), reason="new database")
     if mode == "never":
         return UpdatePlan(reason="--update never")
-    install = tuple(m for m in required if m in missing)
+    install = tuple(m for m in required if m in db.missing)
+    news = [f"new: {', '.join(install)}"] if install else []
+    whole = "all" if update_modules == "auto" else update_modules
+    removed = tuple(sorted(m for m in db.installed if image_sums is not None and m not in image_sums))
     if mode == "always":
-        update, why = update_modules, "--update always"
-    elif addons_hash and previous_hash and addons_hash == previous_hash:
-        update, why = None, "no addon changed"
-    else:
-        update, why = update_modules, ("an addon changed" if addons_hash and previous_hash
-                                       else "addons hash unknown")
-    reasons = ([f"required module(s) not installed: {', '.join(install)}"] if install else []) + [why]
-    return UpdatePlan(install=install, update=update, reason="; ".join(reasons))
+        return UpdatePlan(install=install, update=whole, reason="; ".join([*news, "--update always"]),
+                          removed=removed)
+    recorded = db.recorded
+    if update_modules == "auto" and image_sums is not None and recorded is not None:
+        changed = tuple(sorted(m for m in db.installed if m in image_sums and recorded.get(m) != image_sums[m]))
+        why = f"checksum changed: {', '.join(changed)}" if changed else "no module changed"
+        return UpdatePlan(install=install, update=",".join(changed) or None, reason="; ".join([*news, why]),
+                          changed=changed, removed=removed, per_module=True)
+    if addons_hash and previous_hash and addons_hash == previous_hash:
+        return UpdatePlan(install=install, reason="; ".join([*news, "no addon changed"]), removed=removed)
+    why = "an addon changed" if addons_hash and previous_hash else "addons hash unknown"
+    if update_modules == "auto":
+        why += " (no checksums recorded in the database yet)" if image_sums is not None else \
+            " (the image has no per-module checksums)"
+    return UpdatePlan(install=install, update=whole, reason="; ".join([*news, why]), removed=removed)
 
+
+def parse_image_addons(stdout: str) -> tuple[str | None, dict[str, str] | None]:
+    """plan.read_addons_hash's answer: (addons hash, per-addon checksums or None)."""
+    head, sep, tail = stdout.partition("\n---\n")
+    words = head.split()
+    addons_hash = words[0] if words else None
+    if not sep or not tail.strip():
+        return addons_hash, None
+    try:
+        data = json.loads(tail)
+    except ValueError:
+        return addons_hash, None
+    if not isinstance(data, dict):
+        return addons_hash, None
+    sums = {str(k): str(v) for k, v in data.items() if MODULE_NAME.match(str(k)) and HEX.match(str(v))}
+    return addons_hash, sums
+
+
+MODULE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def snapshots_to_prune(history: list[dict[str, Any]], new_snapshot: str | None, keep: int) -> list[str]:
@@ -150,19 +208,25 @@ def pick_rollback(history: list[dict[str, Any]], to: str | None, *, env: str) ->
 
 
 
-def parse_db_state(stdout: str) -> tuple[bool | None, dict[str, str]]:
-    """plan.DB_STATE_SQL's answer: (database exists, {module: state} not installed);
-    None when the answer is not one."""
-    exists: bool | None = None
+def parse_db_state(stdout: str) -> DbState | None:
+    """plan.DB_STATE_SQL's answer; None when the answer is not one."""
+    flags: dict[str, bool] = {}
     missing: dict[str, str] = {}
+    installed: dict[str, str] = {}
     for line in stdout.splitlines():
         words = line.split()
-        if len(words) == 2 and words[0] == "exists" and words[1] in ("0", "1"):
-            exists = words[1] == "1"
+        if len(words) == 2 and words[0] in ("exists", "initialized", "checksums"):
+            flags[words[0]] = words[1] in ("1", "t", "true", "on")
+        elif line.startswith("installed\t"):
+            _, name, recorded = (line.split("\t") + [""])[:3]
+            installed[name] = recorded
         elif "\t" in line:
             name, state = line.split("\t", 1)
             missing[name] = state
-    return exists, missing
+    if "exists" not in flags:
+        return None
+    return DbState(exists=flags["exists"], initialized=flags.get("initialized", False), missing=missing,
+                   installed=installed, has_checksums=flags.get("checksums", False))
 
 
 def running(containers: list[dict[str, str]], service: str) -> list[str]:

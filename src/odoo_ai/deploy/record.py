@@ -63,7 +63,8 @@ class Release:
 
 
 def modules_view(dep: Deployment) -> dict[str, Any]:
-    return {"install": dep.install, "update": dep.update_modules, "reason": dep.update_reason}
+    return {"install": dep.install, "update": dep.update_modules, "reason": dep.update_reason,
+            "changed": dep.changed, "removed": dep.removed}
 
 
 def actor() -> str:

@@ -41,6 +41,7 @@ def _purpose(*, reads: bool = False) -> Callable[[F], F]:
 
 PENDING_STATES = ("to upgrade", "to install", "to remove")
 ADDONS_HASH_FILE = "/opt/odoo/addons.sha256"
+ADDON_CHECKSUMS_FILE = "/opt/odoo/addon-checksums.json"
 SNAPSHOT_DIR_DB = "/snapshots"  # in the db container
 SNAPSHOT_DIR_TOOLS = "/volumes/snapshots"  # in script-runner
 UPSTREAM_CONF = "upstream.conf"
@@ -87,12 +88,56 @@ WHERE coalesce(i.state, 'absent') <> 'installed' ORDER BY 1;
 """
 # Does the database exist and, if so, which required modules are not `installed`: one
 # psql session (`\if` needs psql >= 10), `exists<TAB>0|1` then MODULE_STATES_SQL's rows.
+CHECKSUM_TABLE = "odoo_ai_module_checksum"
 DB_STATE_SQL = (
     "SELECT count(*) AS db_exists FROM pg_database WHERE datname = :'dbname' \\gset\n"
     "\\echo exists\t:db_exists\n"
     "\\if :db_exists\n"
-    "\\connect :\"dbname\"\n" + MODULE_STATES_SQL + "\\endif\n"
+    "\\connect :\"dbname\"\n"
+    "SELECT to_regclass('public.ir_module_module') IS NOT NULL AS db_initialized \\gset\n"
+    "\\echo initialized\t:db_initialized\n"
+    "\\if :db_initialized\n" + MODULE_STATES_SQL +
+    f"SELECT to_regclass('public.{CHECKSUM_TABLE}') IS NOT NULL AS has_sums \\gset\n"
+    "\\echo checksums\t:has_sums\n"
+    "\\if :has_sums\n"
+    "SELECT 'installed' || E'\\t' || m.name || E'\\t' || coalesce(c.checksum, '') FROM ir_module_module m "
+    f"LEFT JOIN {CHECKSUM_TABLE} c ON c.name = m.name WHERE m.state = 'installed' ORDER BY m.name;\n"
+    "\\else\n"
+    "SELECT 'installed' || E'\\t' || name || E'\\t' FROM ir_module_module WHERE state = 'installed' ORDER BY name;\n"
+    "\\endif\n"
+    "\\endif\n"
+    "\\endif\n"
 )
+# What the database records after a successful update: the checksum of each installed
+# module's code (the image's per-addon checksums). `:'replace'` = t: the whole table.
+RECORD_CHECKSUMS_SQL = f"""
+CREATE TABLE IF NOT EXISTS {CHECKSUM_TABLE} (
+    name varchar PRIMARY KEY,
+    checksum varchar NOT NULL,
+    recorded timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+);
+COMMENT ON TABLE {CHECKSUM_TABLE} IS 'odoo-ai: checksum of each installed module''s code at its last successful update';
+BEGIN;
+DELETE FROM {CHECKSUM_TABLE} WHERE :'replace' = 't' OR name NOT IN (SELECT name FROM ir_module_module WHERE state = 'installed');
+INSERT INTO {CHECKSUM_TABLE} (name, checksum)
+SELECT j.key, j.value FROM json_each_text(:'sums'::json) j
+JOIN ir_module_module m ON m.name = j.key AND m.state = 'installed'
+ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, recorded = now() AT TIME ZONE 'UTC';
+COMMIT;
+"""
+# The installed modules that depend on the given ones, directly or not (an update of a
+# module updates them too).
+DEPENDENTS_SQL = """
+WITH RECURSIVE dep(name) AS (
+    SELECT unnest(string_to_array(:'modules', ','))
+  UNION
+    SELECT m.name FROM ir_module_module_dependency d
+    JOIN ir_module_module m ON m.id = d.module_id
+    JOIN dep ON d.name = dep.name
+    WHERE m.state = 'installed'
+)
+SELECT name FROM dep WHERE NOT name = ANY(string_to_array(:'modules', ',')) ORDER BY 1;
+"""
 # In-flight HTTP requests of a web container: its ESTABLISHED sockets on Odoo's HTTP port
 # (nginx opens one per request; websockets on the gevent port are long-lived and left out).
 INFLIGHT_PROBE = r"""
@@ -162,8 +207,11 @@ def image_inspect(ref: str) -> Command:
 
 @_purpose()
 def read_addons_hash(ref: str) -> Command:
-    return Command([docker_binary(), "run", "--rm", "--network", "none", "--entrypoint", "cat", ref,
-                    ADDONS_HASH_FILE], timeout=120)
+    """The image's addons hash (first line) and, after a `---` line, its per-addon
+    checksums (JSON; absent in images built before they existed)."""
+    return Command([docker_binary(), "run", "--rm", "--network", "none", "--entrypoint", "sh", ref, "-c",
+                    f"cat {ADDONS_HASH_FILE}; echo ---; cat {ADDON_CHECKSUMS_FILE} 2>/dev/null || true"],
+                   timeout=120)
 
 
 def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables: dict[str, str] | None = None,
@@ -296,6 +344,26 @@ def update_containers(stack: StackConfig) -> Command:
 @_purpose(reads=True)
 def db_state(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
     return psql(stack, DB_STATE_SQL, variables={"dbname": stack.db_name, "modules": ",".join(modules)},
+                env_file=env_file)
+
+
+@_purpose()
+def record_checksums(stack: StackConfig, sums: dict[str, str], *, replace: bool,
+                     env_file: Path | None = None) -> Command:
+    """The SQL and the checksums (a psql variable set on stdin: no argv size limit) go on
+    stdin; a JSON object of plain module names and hex sums (checked by the caller)."""
+    import json
+
+    text = json.dumps(sums, separators=(",", ":"), sort_keys=True)
+    if "'" in text or "\\" in text:  # names and sums are [a-z0-9_] and hex: never reached
+        raise ValueError("checksums with quotes")
+    return psql(stack, f"\\set sums '{text}'\n" + RECORD_CHECKSUMS_SQL, database=stack.db_name,
+                variables={"replace": "t" if replace else "f"}, env_file=env_file)
+
+
+@_purpose(reads=True)
+def dependents(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+    return psql(stack, DEPENDENTS_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
                 env_file=env_file)
 
 
