@@ -185,7 +185,7 @@ def main() -> int:
         rows.append(("ratio: rollback / (start+gate+switch) (target <= 1.5)",
                      f"{figures[rollback] / base:.2f} ({figures[rollback]:.2f}s / {base:.2f}s)"))
     finally:
-        subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), "down", "dev", "--purge"],
+        subprocess.run(["odoo-ai", "--repo", str(REPO), "--config-dir", str(tmp / "config"), "down", "dev", "--purge", "--yes"],
                        capture_output=True, env=env)
         shutil.rmtree(tmp, ignore_errors=True)
     width = max(len(label) for label, _ in rows)

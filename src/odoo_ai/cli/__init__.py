@@ -42,6 +42,7 @@ for _verbs in (stack.app, deploy.app, images.app):
     app.registered_commands += _verbs.registered_commands
     app.registered_groups += _verbs.registered_groups
 app.add_typer(testing.app, name="test", help="Run Odoo tests / parse Odoo test logs (same as the `test` command).")
+app.add_typer(deploy.modules_app, name="modules", help="What a deploy would install and update, and why.")
 
 
 @app.callback()

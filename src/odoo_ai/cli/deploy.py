@@ -269,6 +269,45 @@ def rollback(
     _deploy_report(result)
 
 
+modules_app = typer.Typer(help="What a deploy would install and update.", **TYPER_SETTINGS)
+
+
+@modules_app.command("changed")
+def modules_changed(
+    env: EnvArg,
+    tag: Annotated[str, typer.Option("--tag", help="Image tag a deploy would take, e.g. dev-1a2b3c4.")],
+    update: UpdateOpt = "auto",
+    any_tag: AnyTagOpt = False,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List, without changing anything, the modules a deploy of TAG would install or update and why (checksum changed, new, or the addons hash when the database has no checksums yet), the installed modules that depend on them (Odoo updates those too), and installed modules the image no longer has."""
+    from odoo_ai import deploy as deploy_uc
+
+    state.json = as_json
+    if update not in ("auto", "always", "never"):
+        raise OdooAiError(f"--update {update!r}: auto, always or never", exit_code=ExitCode.USAGE)
+    check_host(host, ssh_key, known_hosts)
+    check_tag(env, tag, any_tag=any_tag)
+    stack, on = _on_host(load(env), host, ssh_key, known_hosts, sync=False)
+    settings = deploy_uc.DeploySettings.from_stack(stack)
+    result = deploy_uc.Deployer(stack, on, settings=settings, environ=os.environ).preview(tag, update=update)
+    lines = [f"{env}: a deploy of {tag} (current: {result['current'] or 'none'}) would "
+             + ("run nothing" if not (result["install"] or result["update"]) else
+                " and ".join(p for p in (f"install {', '.join(result['install'])}" if result["install"] else "",
+                                         f"update {result['update']}" if result["update"] else "") if p))
+             + f" — {result['reason']}"]
+    for name, why in sorted(result["why"].items()):
+        lines.append(f"  {name}: {why}")
+    if result["dependents"]:
+        lines.append(f"  updated with them (installed, depending on them): {', '.join(result['dependents'])}")
+    if result["removed"]:
+        lines.append(f"  installed but no longer in the image (left as they are): {', '.join(result['removed'])}")
+    emit(result, "\n".join(lines))
+
+
 @app.command("releases")
 def releases_cmd(
     env: EnvArg,

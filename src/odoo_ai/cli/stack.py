@@ -108,7 +108,8 @@ def up(
 def down(
     env: EnvArg,
     volumes: Annotated[bool, typer.Option("--volumes", help="Also remove named volumes (bind-mounted data under the state root stays).")] = False,
-    purge: Annotated[bool, typer.Option("--purge", help="Also delete the state root: database, filestore, logs and .env. Irreversible.")] = False,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete the state root (database, filestore, snapshots, logs, .env), only if it carries this stack's marker; lists what goes with sizes and asks y/N (--yes when not on a terminal). Irreversible.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --purge without asking (required when not on a terminal).")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -116,7 +117,7 @@ def down(
     from odoo_ai import stack as stack_uc
 
     state.json = as_json
-    result = stack_uc.down(load(env), runner(dry_run), volumes=volumes, purge=purge)
+    result = stack_uc.down(load(env), runner(dry_run), volumes=volumes, purge=purge, yes=yes)
     emit(result, None if dry_run else result.get("note") or f"{env} is down")
 
 

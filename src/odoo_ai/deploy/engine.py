@@ -34,7 +34,7 @@ from odoo_ai import releases
 from odoo_ai.config.envfile import format_env, parse_env_text
 from odoo_ai.config.render import APP_ENV, build_dotenv, load_generated
 from odoo_ai.config.stack import LOG_MOUNT, StackConfig, required_modules, validate_tag
-from odoo_ai.config.stateroot import claim_state_root
+from odoo_ai.config.stateroot import check_claim, claim_state_root
 from odoo_ai.deploy import journal
 from odoo_ai.deploy.journal import JOURNAL, Deployment, PhaseRecord, now
 from odoo_ai.deploy.policy import (
@@ -291,12 +291,17 @@ class Deployer:
         if pinned:
             self._rewrite_next(pinned)
             dep.images.update(pinned)
+        self._inspect_addons(dep)
+
+    def _inspect_addons(self, dep: Deployment, *, cache: bool = True) -> None:
+        """The image's addons hash and per-addon checksums: from the release log and the
+        state root when the image was deployed here before, else read from the image."""
         dep.addons_hash = known_addons_hash(self._history, dep.digests.get("script-runner"))
         cached = self._cached_sums(dep.addons_hash)
         if dep.addons_hash is None or cached is None:  # an image never deployed here: read what it carries
             result = self._run(plan.read_addons_hash(dep.images["script-runner"]))
             dep.addons_hash, cached = parse_image_addons(result.stdout) if result.ok else (None, None)
-            if dep.addons_hash and HEX.match(dep.addons_hash) and cached is not None:
+            if cache and dep.addons_hash and HEX.match(dep.addons_hash) and cached is not None:
                 self.host.write_private(self._sums_path(dep.addons_hash), json.dumps(cached, sort_keys=True))
         self._image_sums = cached
 
@@ -650,6 +655,8 @@ class Deployer:
             warnings: list[str] | None = None, expected_digests: Mapping[str, str] | None = None) -> dict[str, Any]:
         validate_tag(tag)
         self._candidate(tag)  # refuse a missing secret or a bad value before the first write (exit 2)
+        # ... and a state root that another stack owns (its marker), before the lock or the journal
+        check_claim(self.stack.state_root, self.stack.project, self.host.read_text)
         started_clock = time.monotonic()
         self.host.mkdir(self.stack.state_root)
         with self.host.lock(self.stack.state_root / "deploy.lock", command=f"{kind} {self.stack.env} {tag}",
@@ -725,6 +732,53 @@ class Deployer:
                 "modules": modules_view(dep), "warnings": dep.warnings, "phases": [], "release": current,
                 "note": f"{dep.tag} already serves {self.stack.env} with the same digests and settings: "
                         "nothing to do (--update always forces a new release)"}
+
+    def preview(self, tag: str, *, update: str = "auto") -> dict[str, Any]:
+        """What a deploy of `tag` would install and update, and why, without changing
+        anything: the image is inspected and read (a throw-away container, no network),
+        the database only queried. Needs the env's db running (`odoo-ai up`/a deploy)."""
+        validate_tag(tag)
+        mapping, _ = self._candidate(tag)
+        history = read_history(self.host, self.stack)
+        self._history = history
+        current = releases.current_release(history)
+        dep = Deployment(env=self.stack.env, kind="preview", tag=tag, started=now())
+        dep.images = {"web": mapping["ODOO_WEB_IMAGE"], "script-runner": mapping["ODOO_SCRIPT_RUNNER_IMAGE"]}
+        for target, ref in dep.images.items():
+            result = self._run(plan.image_inspect(ref))
+            if not result.ok:
+                raise OdooAiError(f"image {ref} is not on this host: pull it first (odoo-ai pull {self.stack.env} "
+                                  f"--tag {tag})", exit_code=ExitCode.USAGE)
+            info = json.loads(result.stdout)
+            repo = repository_of(ref)
+            dep.digests[target] = next((d.split("@", 1)[1] for d in info.get("repo_digests") or []
+                                        if d.split("@")[0] == repo), info["id"])
+        self._inspect_addons(dep, cache=False)
+        required = required_modules(self.stack)
+        if not self._run(plan.db_exists(self.stack)).ok:
+            raise OdooAiError(f"{self.stack.env}: the database service is not running: odoo-ai up {self.stack.env}",
+                              exit_code=ExitCode.INFRA)
+        self.next_env = self.stack.dotenv_path
+        db = self._db_state(required, "preview")
+        step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,
+                           addons_hash=dep.addons_hash, previous_hash=(current or {}).get("addons_hash"),
+                           image_sums=self._image_sums)
+        targets = [*step.install, *(step.update.split(",") if step.update and step.update != "all" else [])]
+        deps: list[str] = []
+        if targets and db.initialized:
+            result = self._run(plan.dependents(self.stack, targets))
+            deps = [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+        why = {m: "new (required, not installed)" for m in step.install}
+        why.update({m: "checksum changed" for m in step.changed})
+        if step.update and not step.per_module:
+            why.update({m: step.reason for m in step.update.split(",")})
+        return {
+            "env": self.stack.env, "tag": tag, "current": (current or {}).get("image_tag"),
+            "install": list(step.install), "update": step.update, "changed": list(step.changed),
+            "removed": list(step.removed), "dependents": deps, "why": why, "reason": step.reason,
+            "per_module": step.per_module, "snapshot": step.runs and db.initialized,
+            "addons_hash": dep.addons_hash,
+        }
 
     def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
                update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str]) -> None:
