@@ -118,3 +118,36 @@ def test_a_module_gone_from_the_image_is_reported_not_touched(stack) -> None:
     assert result["modules"]["install"] == ["standin_demo"]
     assert any("no longer in the image" in w for w in result["warnings"])
     assert sql(cli, "SELECT state FROM ir_module_module WHERE name = 'standin_beta'") == "installed"
+
+
+def test_an_update_blocked_by_a_lock_is_stopped_and_retried_with_the_web_held(stack) -> None:
+    """A session of the live side holds a row the update must change (as Odoo's cron can):
+    past ODOO_DEPLOY_LOCK_WAIT the update is stopped, the blocking session ended with the
+    web paused, and the update retried: the deploy succeeds instead of hanging."""
+    import time
+
+    cli, project, state_root = stack
+    text = (cli.config_dir / "dev.env").read_text().replace("ODOO_INSTALL=standin_demo",
+                                                             "ODOO_INSTALL=standin_alpha,standin_beta")
+    cli.write_env("dev", text + "ODOO_DEPLOY_LOCK_WAIT=3\n")
+    db = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                         "--filter", "label=com.docker.compose.service=db"], capture_output=True, text=True).stdout.split()
+    holder = subprocess.Popen([DOCKER, "exec", "-i", db[0], "psql", "-U", "odoo", "-d", "opw_mods", "-q"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None
+    holder.stdin.write("BEGIN; SELECT name FROM ir_module_module FOR UPDATE; SELECT pg_sleep(120);\n")
+    holder.stdin.flush()
+    time.sleep(1)
+    try:
+        started = time.monotonic()
+        result = cli.json("deploy", "dev", "--tag", tag("two_mods"))
+        assert result["status"] == "success"
+        assert any("retrying with the web held" in n for n in result["release"]["notes"]), result["release"]
+        assert time.monotonic() - started < 60
+        assert holder.wait(timeout=30) is not None  # its session was ended
+    finally:
+        holder.kill()
+    assert sql(cli, "SELECT count(*) FROM ir_module_module WHERE state LIKE 'to %'") == "0"
+    paused = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                             "--filter", "status=paused"], capture_output=True, text=True).stdout.split()
+    assert paused == []

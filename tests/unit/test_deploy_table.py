@@ -366,3 +366,34 @@ def test_maintenance_mode_serves_a_503_page_during_the_update(stack, repo: Path,
     # no pin to the old web after the update: the maintenance page stays until the switch
     assert trace[trace.index("module_update") + 1] == "start_web_beside"
     assert upstream not in host.files
+
+
+def test_an_update_blocked_by_the_live_web_is_stopped_and_retried_with_the_web_held(stack) -> None:
+    import threading
+
+    removed = threading.Event()
+    attempts = []
+
+    def update(command):
+        attempts.append(command.argv[command.argv.index("--name") + 1])
+        if len(attempts) == 1:  # blocked on a lock until the watcher removes the container
+            assert removed.wait(15)
+            return Result(137, "", "killed")
+        return ok()
+
+    def remove(command):
+        if command.argv[-1].endswith("-1"):
+            removed.set()
+        return ok()
+
+    host = serving(stack, module_update=update, remove_container=remove, container_addresses=ok("10.9.0.7 \n"),
+                   lock_waits=ok("77\t75\t42,43\n"))
+    result = deploy(stack, host)
+    assert result["status"] == "success" and len(attempts) == 2
+    trace = host.trace()
+    assert "lock_waits" in trace and host.argv("lock_waits")[-3:-2] == ["addrs=10.9.0.7"] or \
+        "addrs=10.9.0.7" in host.argv("lock_waits")
+    held = trace.index("pause")
+    assert trace[held + 1] == "terminate_backends" and "pids=42,43" in host.argv("terminate_backends")
+    assert trace.index("unpause") > [i for i, p in enumerate(trace) if p == "module_update"][1]
+    assert any("retrying with the web held" in n for n in result["release"]["notes"])

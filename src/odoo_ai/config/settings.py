@@ -56,7 +56,7 @@ ENV_FILE_KEYS = frozenset({
     "ODOO_PRUNE_PINNED",
     "ODOO_DEPLOY_GATE_TIMEOUT", "ODOO_DEPLOY_GATE_INTERVAL", "ODOO_DEPLOY_DRAIN_SECONDS",
     "ODOO_DEPLOY_WEB_DURING_UPDATE", "ODOO_DEPLOY_UPDATE_RETRIES", "ODOO_DEPLOY_LOCK_TIMEOUT",
-    "ODOO_DEPLOY_KEEP_SNAPSHOTS", "ODOO_REMOTE_REPO_DIR",
+    "ODOO_DEPLOY_KEEP_SNAPSHOTS", "ODOO_DEPLOY_LOCK_WAIT", "ODOO_REMOTE_REPO_DIR",
 })
 # Read from the process environment only (an env file's value would be ignored): the tool's
 # own ODOO_AI_* variables and the registry credentials.
@@ -198,6 +198,7 @@ class DeployConfig(_Section):
     update_retries: int = 1  # ODOO_DEPLOY_UPDATE_RETRIES
     lock_timeout: float = 30.0  # ODOO_DEPLOY_LOCK_TIMEOUT
     keep_snapshots: int = 3  # ODOO_DEPLOY_KEEP_SNAPSHOTS
+    lock_wait: float = 60.0  # ODOO_DEPLOY_LOCK_WAIT
 
 
 class BuildConfig(_Section):
@@ -248,6 +249,7 @@ def load_deploy(s: Settings) -> DeployConfig:
         update_retries=s.integer("ODOO_DEPLOY_UPDATE_RETRIES", 1, 0, 5),
         lock_timeout=s.number("ODOO_DEPLOY_LOCK_TIMEOUT", 30.0, 0, 86400),
         keep_snapshots=s.integer("ODOO_DEPLOY_KEEP_SNAPSHOTS", 3, 1, 1000),
+        lock_wait=s.number("ODOO_DEPLOY_LOCK_WAIT", 60.0, 1, 3600),
     )
 
 

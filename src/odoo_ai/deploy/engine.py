@@ -435,26 +435,74 @@ class Deployer:
             self._save_journal(dep)
             self._write_upstream(MAINTENANCE)  # nothing can be written while the schema changes
         attempts = 1 + self.settings.update_retries
-        for attempt in range(1, attempts + 1):
-            name = f"{self.stack.project}-update-{dep.deploy_id}-{attempt}"
-            # Journal first: from here on the database may change, even if this process dies.
-            dep.db_may_change = True
-            dep.update_container = name
-            self._save_journal(dep)
-            result = self._run(plan.module_update(self.stack, self.next_env, install=list(step.install),
-                                                  update=step.update, name=name, deploy_id=dep.deploy_id))
-            if result.ok:
-                dep.updated = True
-                return
-            output = result.stdout + result.stderr
-            if attempt < attempts and LOCK_ERRORS.search(output):
-                dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
-                self.host.sleep(2, "before retrying the update")
+        held: list[str] = []
+        try:
+            for attempt in range(1, attempts + 1):
+                name = f"{self.stack.project}-update-{dep.deploy_id}-{attempt}"
+                # Journal first: from here on the database may change, even if this process dies.
+                dep.db_may_change = True
+                dep.update_container = name
+                self._save_journal(dep)
+                command = plan.module_update(self.stack, self.next_env, install=list(step.install),
+                                             update=step.update, name=name, deploy_id=dep.deploy_id)
+                result, blockers = self._run_watched(command, name)
+                if result.ok:
+                    dep.updated = True
+                    return
+                output = result.stdout + result.stderr
+                if attempt < attempts and blockers:
+                    # The live web held a lock the update needed: hold the web (paused, its
+                    # requests wait in nginx), end the blocking sessions, and try once more.
+                    dep.notes.append(f"update waited over {self.settings.lock_wait:g}s on a lock held by "
+                                     f"session(s) {', '.join(map(str, blockers))}: stopped it; retrying with the "
+                                     "web held")
+                    held = [cid for cid in self._web_ids() if cid not in held]
+                    if held:
+                        self._run(plan.pause(held))
+                    self._run(plan.terminate_backends(self.stack, blockers, self.next_env))
+                    continue
+                if attempt < attempts and LOCK_ERRORS.search(output):
+                    dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
+                    self.host.sleep(2, "before retrying the update")
+                    continue
+                restored = "the database was created by this deploy and is dropped" if dep.db_created else \
+                    "the database and filestore are restored from the snapshot"
+                why = f" after waiting on locks held by session(s) {', '.join(map(str, blockers))}" if blockers else ""
+                raise DeployFailed("update", f"odoo-bin {step.describe()} exited {result.returncode}{why}",
+                                   output=failure_excerpt(output), hint=restored)
+        finally:
+            if held:
+                self._run(plan.unpause(held))
+
+    def _run_watched(self, command: Command, container: str) -> tuple[Result, list[int]]:
+        """Run the update while watching its database sessions: one that waits on a lock
+        for longer than ODOO_DEPLOY_LOCK_WAIT (the live web's cron or a request holding a
+        row, DESIGN fact 11) gets the update stopped instead of hanging the deploy and the
+        users behind it. Returns the result and the blocking sessions (empty: no wait)."""
+        box: dict[str, Result] = {}
+        worker = threading.Thread(target=lambda: box.setdefault("result", self._run(command)), daemon=True)
+        worker.start()
+        addresses: list[str] = []
+        blockers: list[int] = []
+        while worker.is_alive():
+            worker.join(1.0)
+            if not worker.is_alive():
+                break
+            if not addresses:
+                found = self._run(plan.container_addresses(container))
+                addresses = found.stdout.split() if found.ok else []
                 continue
-            restored = "the database was created by this deploy and is dropped" if dep.db_created else \
-                "the database and filestore are restored from the snapshot"
-            raise DeployFailed("update", f"odoo-bin {step.describe()} exited {result.returncode}",
-                               output=failure_excerpt(output), hint=restored)
+            waits = self._run(plan.lock_waits(self.stack, addresses, self.next_env))
+            for line in waits.stdout.splitlines() if waits.ok else []:
+                parts = line.split("\t")
+                if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) >= self.settings.lock_wait:
+                    blockers = sorted({int(p) for p in parts[2].split(",") if p.isdigit()})
+            if blockers:
+                self._run(plan.remove_container(container))
+                worker.join()
+                break
+        worker.join()
+        return box.get("result", Result(1, "", "the update did not return")), blockers
 
     def _start_new_web(self, dep: Deployment) -> None:
         if dep.old_containers and not dep.web_stopped and not dep.maintenance:

@@ -19,6 +19,7 @@ class DeploySettings:
     lock_timeout: float = 30.0
     stop_grace: int = 30
     keep_snapshots: int = 3  # the last N snapshots taken by successful releases stay (rollback --restore-db)
+    lock_wait: float = 60.0  # an update blocked this long by the live web's locks is stopped and retried
 
     @classmethod
     def from_stack(cls, stack: StackConfig, **overrides: Any) -> DeploySettings:

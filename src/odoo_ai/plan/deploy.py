@@ -138,6 +138,16 @@ WITH RECURSIVE dep(name) AS (
 )
 SELECT name FROM dep WHERE NOT name = ANY(string_to_array(:'modules', ',')) ORDER BY 1;
 """
+# Backends of the given client addresses (the update container) waiting on a lock:
+# `pid<TAB>seconds waiting<TAB>blocking pids`.
+LOCK_WAITS_SQL = """
+SELECT w.pid || E'\\t' || floor(extract(epoch FROM now() - w.query_start))::int || E'\\t'
+       || array_to_string(pg_blocking_pids(w.pid), ',')
+FROM pg_stat_activity w
+WHERE w.datname = :'dbname' AND w.wait_event_type = 'Lock'
+  AND host(w.client_addr) = ANY(string_to_array(:'addrs', ' '));
+"""
+TERMINATE_SQL = "SELECT pg_terminate_backend(p) FROM unnest(string_to_array(:'pids', ',')::int[]) AS p;\n"
 # In-flight HTTP requests of a web container: its ESTABLISHED sockets on Odoo's HTTP port
 # (nginx opens one per request; websockets on the gevent port are long-lived and left out).
 INFLIGHT_PROBE = r"""
@@ -374,6 +384,23 @@ def project_containers(stack: StackConfig) -> Command:
            '\t{{.Label "com.docker.compose.oneoff"}}')
     return Command([docker_binary(), "ps", "--all", "--no-trunc", "--filter",
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
+
+
+@_purpose(reads=True)
+def container_addresses(container: str) -> Command:
+    return Command([docker_binary(), "inspect", "--format",
+                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container], timeout=30)
+
+
+@_purpose(reads=True)
+def lock_waits(stack: StackConfig, addresses: list[str], env_file: Path | None = None) -> Command:
+    return psql(stack, LOCK_WAITS_SQL, variables={"dbname": stack.db_name, "addrs": " ".join(addresses)},
+                env_file=env_file)
+
+
+@_purpose()
+def terminate_backends(stack: StackConfig, pids: list[int], env_file: Path | None = None) -> Command:
+    return psql(stack, TERMINATE_SQL, variables={"pids": ",".join(str(int(p)) for p in pids)}, env_file=env_file)
 
 
 @_purpose(reads=True)
