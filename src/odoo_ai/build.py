@@ -137,12 +137,47 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
                                  capture=True)
             image_id = inspect.stdout.strip() or None
         images[target] = {"ref": ref, "id": image_id}
-    record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time}
+    record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time,
+              "enterprise": bool(inputs.enterprise_git_url)}
     if verify is not None:
         record["verify"] = verify(record)
     if not runner.dry_run:
         write_private_file(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def last_build(stack: StackConfig) -> dict[str, Any] | None:
+    """The record the last `build` wrote (tag, sha, image refs and ids, scan), if any."""
+    try:
+        record = json.loads((stack.state_root / LAST_BUILD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("images"), dict) else None
+
+
+def push_record(stack: StackConfig, tag: str | None) -> dict[str, Any]:
+    """What `push` pushes: the last build's record when it built `tag` (or no tag is given),
+    else `tag`'s two images. Refuses an Enterprise build whose images were not scanned."""
+    from odoo_ai.config.stack import validate_tag
+
+    last = last_build(stack)
+    if tag is None:
+        if last is None:
+            raise ConfigError(f"no build recorded in {stack.state_root / LAST_BUILD}: pass --tag or build first")
+        tag = str(last["tag"])
+    validate_tag(tag)
+    if last is not None and last.get("tag") == tag and last.get("env") == stack.env:
+        record = json.loads(json.dumps(last))  # a copy: push adds digests
+        if record.get("enterprise") and not (record.get("verify") or {}).get("scanned"):
+            raise ConfigError(f"the images of {tag} hold Odoo Enterprise but were not scanned for the key: "
+                              "push what `odoo-ai build` built (it scans), or `build --push`")
+        return record
+    enterprise = bool(stack.build.enterprise_git_url)
+    if enterprise:
+        raise ConfigError(f"{tag} is not the last build of {stack.env} (whose images were scanned for the "
+                          "Enterprise key): build it again, or `build --push`")
+    return {"env": stack.env, "tag": tag, "images": {t: {"ref": stack.image_ref(t, tag)} for t in TARGETS},
+            "enterprise": False}
 
 
 def last_built_tag(stack: StackConfig) -> str | None:

@@ -138,24 +138,124 @@ def parse_push(output: str) -> dict[str, Any]:
     }
 
 
+class PushRefused(OdooAiError):
+    """What would be pushed is not what was built and tested (or may not be pushed at all)."""
+
+    exit_code = ExitCode.FAILED
+
+
+PRIVATE_HINT = (
+    "make the package private before any Enterprise image goes there: on GitHub, the package "
+    "({url}) → Package settings → Danger Zone → Change visibility → Private (an organization must "
+    "allow private packages; docs/images.md, \"Enterprise stays secret\")"
+)
+
+
+def _package_url(settings: RegistrySettings, repo: str) -> str:
+    owner = settings.owner or ""
+    package = repo[len(owner) + 1:] if repo.startswith(owner + "/") else repo
+    kind = "orgs" if settings.owner_type == "orgs" else "users"
+    return f"https://github.com/{kind}/{owner}/packages/container/package/{package}"
+
+
+def check_private(backend: Any, settings: RegistrySettings, repos: list[str], *, pushed: bool) -> list[str]:
+    """GHCR, images with Enterprise: every package must be private (or internal). Before
+    the push (`pushed=False`) a package that does not exist yet is judged by the
+    repository a workflow's first push links it to (it inherits that visibility);
+    after it, every package must exist and not be public. Fails closed: an answer the
+    API does not give refuses. Returns notes."""
+    notes = []
+    for repo in repos:
+        try:
+            package = backend.package(repo)
+        except RegistryError as exc:
+            raise PushRefused(f"cannot tell whether the GHCR package {repo} is private ({exc.message}): "
+                              "refusing to push images with Enterprise", hint=exc.hint) from None
+        url = _package_url(settings, repo)
+        if package is None:
+            if pushed:
+                raise PushRefused(f"GHCR package {repo} not found after the push: cannot tell it is private")
+            linked = settings.github_repository
+            visibility = backend.repository_visibility(linked) if linked else None
+            if linked and visibility == "public":
+                raise PushRefused(
+                    f"GHCR package {repo} does not exist yet and a push from this workflow would create it "
+                    f"linked to the PUBLIC repository {linked}, i.e. public: refusing to push images with Enterprise",
+                    hint="create the package private first (push any image to it with a personal access token: "
+                         "a package created that way is private), then " + PRIVATE_HINT.format(url=url))
+            notes.append(f"{repo}: new package" + (f" (linked to the {visibility} repository {linked})"
+                                                   if visibility else "") + "; checked again after the push")
+            continue
+        visibility = str(package.get("visibility") or "unknown")
+        if visibility == "public":
+            when = "was pushed to" if pushed else "would be pushed to"
+            raise PushRefused(f"an image with Odoo Enterprise {when} the PUBLIC GHCR package {repo}"
+                              + ("" if pushed else ": refusing to push"), hint=PRIVATE_HINT.format(url=url))
+        if visibility not in ("private", "internal"):
+            raise PushRefused(f"GHCR package {repo}: visibility {visibility!r}: refusing to push images with Enterprise",
+                              hint=PRIVATE_HINT.format(url=url))
+    return notes
+
+
+def local_ids(stack: StackConfig, runner: Runner, record: dict[str, Any]) -> dict[str, str | None]:
+    """The image ID each ref of `record` names on this engine now (None: no such image)."""
+    found: dict[str, str | None] = {}
+    for target, image in record["images"].items():
+        result = runner.run(plan.image_id(stack.docker, image["ref"]), capture=True)
+        found[target] = result.stdout.strip() or None if result.ok else None
+    return found
+
+
 def push(stack: StackConfig, runner: Runner, record: dict[str, Any], *, environ: Mapping[str, str],
-         transport: Any = None, progress: Note | None = None) -> dict[str, Any]:
-    """Push the built images of `record` (from build.build) and add their digests."""
+         transport: Any = None, progress: Note | None = None, expected_ids: Mapping[str, str] | None = None,
+         enterprise: bool = False) -> dict[str, Any]:
+    """Push the images of `record` (from build.build) and add their digests.
+
+    Build once: each ref must still name the image ID that was built and tested
+    (`expected_ids`, else the ids `record` holds): otherwise nothing is pushed
+    (PushRefused). After the push, the registry's manifest must describe that same
+    image (its config digest is the image ID). With Enterprise on GHCR, the packages
+    must be private (check_private), before and after the push."""
     settings = registry_settings(stack, environ)
     docker = stack.docker
+    expected = {t: i for t, i in (expected_ids or {}).items() if i} or \
+        {t: image["id"] for t, image in record["images"].items() if image.get("id")}
+    notes: list[str] = list(record.get("notes") or [])
+    if not runner.dry_run:
+        found = local_ids(stack, runner, record)
+        for target, image in record["images"].items():
+            if found[target] is None:
+                raise PushRefused(f"no image {image['ref']} on this engine: nothing pushed",
+                                  hint=f"build it first (odoo-ai build {stack.env})")
+            image["id"] = found[target]
+        wrong = [t for t, want in expected.items() if found.get(t) != want]
+        if wrong:
+            target = wrong[0]
+            raise PushRefused(
+                f"{record['images'][target]['ref']} is now image {found.get(target)}, not the {expected[target]} "
+                "that was built and tested: refusing to push (nothing was pushed)",
+                hint="another build re-used the tag; build and test again, then push what was tested")
+        if not expected:
+            notes.append("no expected image id was given: pushed whatever the tag names on this engine")
+    repos = [settings.repository(t) for t in record["images"]]
     backend = _backend(settings, transport)
     # With credentials in the environment, the registry API checks them first (one
     # clear line) and is asked for the digests. Without (docker is logged in by other
     # means, e.g. docker/login-action), docker's own push output gives the digest.
     use_api = settings.credentials is not None
     try:
+        if enterprise and settings.kind == "ghcr":
+            if runner.dry_run:
+                runner.note(f"GET the GHCR packages {', '.join(repos)}: refuse to push if one is public")
+            else:
+                notes += check_private(backend, settings, repos, pushed=False)
         if use_api and not runner.dry_run:
-            backend.list_tags(settings.repository(TARGETS[0]))
+            backend.list_tags(repos[0])
         with docker_auth(settings, runner, docker) as config_dir:
             for target, image in record["images"].items():
                 ref = image["ref"]
                 if progress and not runner.dry_run:
-                    progress(f"pushing {ref}")
+                    progress(f"pushing {ref} ({image.get('id') or 'image id unknown'})")
                 started = time.monotonic()
                 result = runner.run(plan.push(docker, ref, config_dir=config_dir), capture=True)
                 if not result.ok:
@@ -164,8 +264,9 @@ def push(stack: StackConfig, runner: Runner, record: dict[str, Any], *, environ:
                     image["digest"] = None
                     continue
                 stats = parse_push(result.stdout)
+                repo = settings.repository(target)
                 if use_api:
-                    digest = backend.resolve_digest(settings.repository(target), ref.rsplit(":", 1)[1])
+                    digest = backend.resolve_digest(repo, ref.rsplit(":", 1)[1])
                 elif stats["digest"]:
                     digest = stats["digest"]
                 else:
@@ -175,15 +276,39 @@ def push(stack: StackConfig, runner: Runner, record: dict[str, Any], *, environ:
                 image.update(digest=digest, layers_pushed=stats["layers_pushed"],
                              layers_existing=stats["layers_existing"],
                              push_seconds=round(time.monotonic() - started, 2))
+                image["verified"] = _verify_pushed(backend, repo, digest, image.get("id"), notes)
+                if progress:
+                    progress(f"pushed {ref.rsplit(':', 1)[0]}@{digest}"
+                             + (" (the registry's manifest is that image)" if image["verified"] else ""))
+        if enterprise and settings.kind == "ghcr" and not runner.dry_run:
+            check_private(backend, settings, repos, pushed=True)
     finally:
         backend.close()
     record["pushed"] = not runner.dry_run
     record["registry"] = settings.host
+    record["notes"] = notes
     if not runner.dry_run:
         written = write_github_output(record, environ)
         if written:
             record["github_output"] = str(written)
     return record
+
+
+def _verify_pushed(backend: Any, repo: str, digest: str, image_id: str | None, notes: list[str]) -> bool:
+    """The manifest `digest` in the registry must be the local image `image_id`."""
+    if not image_id:
+        return False
+    try:
+        ids = backend.image_ids(repo, digest)
+    except RegistryAuthError:
+        notes.append(f"{repo}@{digest}: not compared with the local image (no registry API credentials)")
+        return False
+    if image_id not in ids:
+        raise PushRefused(f"{repo}@{digest} in the registry is not the local image {image_id} "
+                          f"(it describes {', '.join(sorted(ids - {digest})) or 'another image'}): "
+                          "the tag changed during the push; do not deploy it",
+                          hint="push again; deploy by the digests a push reports (odoo-ai deploy --digest)")
+    return True
 
 
 def write_github_output(record: dict[str, Any], environ: Mapping[str, str]) -> Path | None:
@@ -233,11 +358,12 @@ def pull(stack: StackConfig, runner: Runner, *, tag: str, environ: Mapping[str, 
 
 # ---------------------------------------------------------------- promote
 def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, tag: str,
-            environ: Mapping[str, str], transport: Any = None) -> dict[str, Any]:
+            environ: Mapping[str, str], transport: Any = None, tested_only: bool = False) -> dict[str, Any]:
     """Point `<to_env>-<sha>` at the manifests of `<from_env>-<sha>`: no rebuild, no
     pull, same digests. The digests are the ones FROM_ENV's release log recorded for
     that tag when there is such a successful release (what was tested), else the
-    tag's current digests."""
+    tag's current digests; `tested_only` refuses a tag without such a release (a tag
+    alone can be moved by anyone who may push to the registry)."""
     match = re.fullmatch(rf"{re.escape(from_stack.env)}-({plan.SHA_PART})", tag)
     if not match:
         raise ConfigError(f"--tag {tag!r} is not a {from_stack.env}-<short-sha> tag of {from_stack.env}")
@@ -255,6 +381,11 @@ def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, t
     tested = [r for r in releases.successful(releases.read_releases(log_path), from_stack.env)
               if r.get("image_tag") == tag]
     tested_digests = (tested[-1].get("digests") or {}) if tested else {}
+    if tested_only and not all(tested_digests.get(t) for t in TARGETS):
+        raise PushRefused(
+            f"{tag} has no successful release with both digests in {from_stack.env}'s release log ({log_path}): "
+            "refusing to promote what a tag names now (--tested-only)",
+            hint=f"promote a tag that was deployed to {from_stack.env} (odoo-ai releases {from_stack.env})")
     notes: list[str] = []
     images: dict[str, dict[str, Any]] = {}
     backend = _backend(target_settings, transport)

@@ -73,9 +73,11 @@ class FakeRegistry:
         return self.repos.setdefault(name, Repo())
 
     def add_image(self, name: str, tags: list[str], *, created: str = "2026-01-01T00:00:00Z",
-                  salt: str = "", media_type: str = DOCKER_MANIFEST) -> str:
+                  salt: str = "", media_type: str = DOCKER_MANIFEST, config: bytes | None = None) -> str:
+        """A manifest (and its config blob: `config`, else one made of `created` and `salt`;
+        its digest is what Docker calls the image ID)."""
         repo = self.repo(name)
-        config = json.dumps({"created": created, "salt": salt, "rootfs": {"diff_ids": []}}).encode()
+        config = config or json.dumps({"created": created, "salt": salt, "rootfs": {"diff_ids": []}}).encode()
         repo.blobs[digest_of(config)] = config
         manifest = json.dumps({
             "schemaVersion": 2, "mediaType": media_type,
@@ -189,9 +191,13 @@ class FakeRegistry:
 class FakeGitHub(FakeRegistry):
     """GHCR: the GitHub REST API for package versions plus the registry side."""
 
-    def __init__(self, *, token: str = "ghs_test", owner: str = "acme", owner_type: str = "Organization", **kw):
+    def __init__(self, *, token: str = "ghs_test", owner: str = "acme", owner_type: str = "Organization",
+                 api_token: str | None = None, **kw):
         super().__init__(auth="bearer", user="x-access-token", password=token, **kw)
         self.token, self.owner, self.owner_type = token, owner, owner_type
+        self.api_token = api_token or token  # what the REST API accepts (a PAT may differ from the registry's)
+        self.visibility: dict[str, str] = {}  # package -> public | private | internal (default private)
+        self.repositories: dict[str, str] = {}  # OWNER/REPO -> its visibility
         self.version_ids: dict[tuple[str, str], int] = {}
         self.created: dict[tuple[str, str], str] = {}
         self.next_id = 1000
@@ -240,13 +246,27 @@ class FakeGitHub(FakeRegistry):
         if path.startswith("/v2/") or path == "/token":
             return super().handle(request, body)
         self.requests.append(request)
-        if request.authorization != f"Bearer {self.token}":
+        if request.authorization != f"Bearer {self.api_token}":
             return _json(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
         if request.headers.get("accept") != "application/vnd.github+json":
             return _json(415, {"message": "wrong Accept"})
         if path == f"/users/{self.owner}":
             return _json(200, {"login": self.owner, "type": self.owner_type})
+        match = re.fullmatch(r"/repos/([^/]+)/([^/]+)", path)
+        if match and request.method == "GET":
+            name = f"{match.group(1)}/{match.group(2)}"
+            if name not in self.repositories:
+                return _json(404, {"message": "Not Found"})
+            return _json(200, {"full_name": name, "visibility": self.repositories[name],
+                               "private": self.repositories[name] != "public"})
         kind = "orgs" if self.owner_type == "Organization" else "users"
+        match = re.fullmatch(rf"/{kind}/{self.owner}/packages/container/([^/]+)", path)
+        if match and request.method == "GET":
+            package = unquote(match.group(1))
+            if f"{self.owner}/{package}" not in self.repos and package not in self.visibility:
+                return _json(404, {"message": "Package not found."})
+            return _json(200, {"name": package, "package_type": "container",
+                               "visibility": self.visibility.get(package, "private")})
         match = re.fullmatch(rf"/{kind}/{self.owner}/packages/container/([^/]+)/versions(?:/(\d+))?", path)
         if not match:
             return _json(404, {"message": "Not Found"})

@@ -14,13 +14,14 @@ from odoo_ai.config.stack import load_stack
 from odoo_ai.registry import RegistryAuthError
 from odoo_ai.runners import DryRunner
 from odoo_ai.runners.base import Command, Result
-from tests.unit.registry_fakes import FakeRegistry, transport
+from tests.unit.registry_fakes import FakeGitHub, FakeRegistry, digest_of, transport
 
 CREDS = {"ODOO_REGISTRY_USER": "ci", "ODOO_REGISTRY_PASSWORD": "s3cret"}
 
 
 class FakeDocker:
-    """`docker login/push` against the fake registry: push adds a manifest."""
+    """`docker login/push/image inspect` against the fake registry: a local image is its
+    config bytes (its ID their digest); push adds a manifest with that config."""
 
     dry_run = False
 
@@ -28,6 +29,13 @@ class FakeDocker:
         self.registry = registry
         self.commands: list[Command] = []
         self.config_dirs: list[str] = []
+        self.images: dict[str, bytes] = {}  # ref -> config
+
+    def config(self, ref: str) -> bytes:
+        return self.images.setdefault(ref, json.dumps({"built": ref}).encode())
+
+    def image_id(self, ref: str) -> str:
+        return digest_of(self.config(ref))
 
     def run(self, command: Command, *, capture: bool = False) -> Result:
         self.commands.append(command)
@@ -37,10 +45,12 @@ class FakeDocker:
         if command.argv[1] == "login":
             ok = command.stdin == self.registry.password.encode()
             return Result(0 if ok else 1, "Login Succeeded\n" if ok else "", "" if ok else "unauthorized")
+        if command.argv[1:3] == ["image", "inspect"] and command.argv[3:5] == ["--format", "{{.Id}}"]:
+            return Result(0, self.image_id(command.argv[5]) + "\n")
         if command.argv[1:3] == ["image", "push"]:
             ref = command.argv[3]
             name, tag = ref.split("/", 1)[1].rsplit(":", 1)
-            digest = self.registry.add_image(name, [tag], salt=ref)
+            digest = self.registry.add_image(name, [tag], config=self.config(ref))
             return Result(0, f"The push refers to repository [{ref}]\nabc: Pushed\ndef: Layer already exists\n"
                              f"{tag}: digest: {digest} size: 528\n")
         return Result(0)
@@ -60,14 +70,15 @@ def stack(repo: Path, home: Path, tmp_path: Path):
 
 def record() -> dict:
     return {"env": "dev", "tag": "dev-1a2b3c4", "sha": "1a2b3c4", "images": {
-        t: {"ref": f"registry.test/acme/odoo-{t}:dev-1a2b3c4", "id": "sha256:x"} for t in ("web", "script-runner")}}
+        t: {"ref": f"registry.test/acme/odoo-{t}:dev-1a2b3c4"} for t in ("web", "script-runner")}}
 
 
 def test_push_logs_in_on_stdin_and_reports_the_registry_digests(stack) -> None:
     fake = FakeRegistry()
     docker = FakeDocker(fake)
     out = images.push(stack, docker, record(), environ=CREDS, transport=transport(fake))
-    login = docker.commands[0]
+    assert [c.argv[1:3] for c in docker.commands[:2]] == [["image", "inspect"]] * 2  # the ids first
+    login = docker.commands[2]
     assert login.argv[1:] == ["login", "--username", "ci", "--password-stdin", "registry.test"]
     assert all("s3cret" not in " ".join(c.argv) for c in docker.commands)
     assert len(set(docker.config_dirs)) == 1 and not os.path.exists(docker.config_dirs[0])  # removed after
@@ -83,15 +94,17 @@ def test_push_with_a_wrong_password_stops_before_docker(stack) -> None:
     with pytest.raises(RegistryAuthError, match=r"^registry registry.test: authentication failed \(401\) for user ci$"):
         images.push(stack, docker, record(), environ={**CREDS, "ODOO_REGISTRY_PASSWORD": "nope"},
                     transport=transport(fake))
-    assert docker.commands == []
+    assert [c.argv[1:3] for c in docker.commands] == [["image", "inspect"]] * 2  # reads only: no login, no push
 
 
 def test_push_without_credentials_uses_dockers_login_and_its_output(stack) -> None:
     fake = FakeRegistry()
     docker = FakeDocker(fake)
     out = images.push(stack, docker, record(), environ={}, transport=transport(fake))
-    assert fake.requests == []  # no API call: docker's own credentials are used
-    assert [c.argv[1] for c in docker.commands] == ["image", "image"] and not docker.config_dirs
+    # docker's own credentials are used; the API is only asked (anonymously) to compare the pushed manifest
+    assert {(r.method, r.path.split("/")[-2]) for r in fake.requests} == {("GET", "manifests")}
+    assert any("not compared with the local image (no registry API credentials)" in n for n in out["notes"])
+    assert [c.argv[2] for c in docker.commands] == ["inspect", "inspect", "push", "push"] and not docker.config_dirs
     assert out["images"]["web"]["digest"] == fake.repos["acme/odoo-web"].tags["dev-1a2b3c4"]
 
 

@@ -70,12 +70,66 @@ def build(
     record = build_uc.build(stack, run, inputs, verify=scan if key is not None else None)
     human = f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values())
     if push:
-        record = images_uc.push(stack, run, record, environ=os.environ,
-                                progress=None if as_json else (lambda line: err.print(line, markup=False)))
-        human += "".join(f"\npushed {i['ref'].rsplit(':', 1)[0]}@{i['digest']} ({i.get('layers_pushed', 0)} layers "
-                         f"uploaded, {i.get('layers_existing', 0)} already there)"
-                         for i in record["images"].values() if i.get("digest"))
+        record = images_uc.push(stack, run, record, environ=os.environ, progress=_progress,
+                                enterprise=bool(inputs.enterprise_git_url))
+        human += _pushed_lines(record)
     emit(record, None if dry_run else human)
+
+
+def _progress(line: str) -> None:
+    """Progress on stderr, also with --json: a CI log shows each step as it happens."""
+    err.print(line, markup=False)
+
+
+def _pushed_lines(record: dict[str, Any]) -> str:
+    return "".join(f"\npushed {i['ref'].rsplit(':', 1)[0]}@{i['digest']} ({i.get('layers_pushed', 0)} layers "
+                   f"uploaded, {i.get('layers_existing', 0)} already there)"
+                   for i in record["images"].values() if i.get("digest"))
+
+
+ImageIdOpt = Annotated[list[str] | None, typer.Option("--image-id", metavar="TARGET=sha256:HEX", help="The image ID that was built and tested, web=sha256:… and/or script-runner=sha256:… (repeatable; default: the IDs the last `odoo-ai build` of TAG recorded). Nothing is pushed if a tag now names another image.")]
+
+
+def _parse_ids(values: list[str] | None) -> dict[str, str]:
+    import re
+
+    ids: dict[str, str] = {}
+    for value in values or []:
+        match = re.fullmatch(r"(web|script-runner)=(sha256:[0-9a-f]{64})", value.strip())
+        if not match:
+            raise OdooAiError(f"--image-id {value!r}: TARGET=sha256:<64 hex> with TARGET web or script-runner",
+                              exit_code=ExitCode.USAGE)
+        if match[1] in ids:
+            raise OdooAiError(f"--image-id {match[1]} given twice", exit_code=ExitCode.USAGE)
+        ids[match[1]] = match[2]
+    return ids
+
+
+@app.command("push")
+def push_cmd(
+    env: EnvArg,
+    tag: TagOpt = None,
+    image_id: ImageIdOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Push ENV's web and script-runner images of TAG (default: the last build) exactly as built and tested.
+
+    Refuses (exit 1, nothing pushed) when a tag no longer names the image ID that was built
+    (--image-id, else the last build's record), an Enterprise image the build did not scan,
+    and, on GHCR, an Enterprise image for a public package. After the push the registry's
+    manifest must be that image. Reports the digests (also to $GITHUB_OUTPUT under GitHub
+    Actions): deploy them with `odoo-ai deploy ENV --tag TAG --digest web=… --digest script-runner=…`."""
+    from odoo_ai import build as build_uc
+    from odoo_ai import images as images_uc
+
+    state.json = as_json
+    stack = load(env)
+    expected = _parse_ids(image_id)
+    record = build_uc.push_record(stack, tag)
+    result = images_uc.push(stack, runner(dry_run), record, environ=os.environ, progress=_progress,
+                            expected_ids=expected or None, enterprise=bool(record.get("enterprise")))
+    emit(result, None if dry_run else f"pushed {result['tag']}:" + _pushed_lines(result))
 
 
 @app.command()
@@ -102,6 +156,7 @@ def promote(
     from_env: Annotated[str, typer.Argument(help="Env whose tested image is promoted, e.g. dev.")],
     to_env: Annotated[str, typer.Argument(help="Env that gets it, e.g. testing.")],
     tag: Annotated[str, typer.Option("--tag", help="FROM_ENV's tag, FROM_ENV-<short-sha>.")],
+    tested_only: Annotated[bool, typer.Option("--tested-only", help="Refuse a tag that has no successful release in FROM_ENV's release log (never promote what a tag merely names now).")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -114,7 +169,8 @@ def promote(
 
     state.json = as_json
     validate_tag(tag)
-    result = images_uc.promote(load(from_env), load(to_env), runner(dry_run), tag=tag, environ=os.environ)
+    result = images_uc.promote(load(from_env), load(to_env), runner(dry_run), tag=tag, environ=os.environ,
+                               tested_only=tested_only)
     lines = [f"promoted {tag} to {result['new_tag']} (digests from the {result['source']}):"]
     lines += [f"  {i['ref']} = {i['digest']}" for i in result["images"].values()]
     lines += [f"note: {n}" for n in result["notes"]]

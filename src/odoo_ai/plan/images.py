@@ -79,6 +79,11 @@ def save(docker: str, refs: list[str], output: str) -> Command:
     return Command([docker, "image", "save", "--output", output, *refs], timeout=1800)
 
 
+def image_id(docker: str, ref: str) -> Command:
+    """The image ID a reference names on this engine (reads only)."""
+    return Command([docker, "image", "inspect", "--format", "{{.Id}}", ref], timeout=60, reads=True)
+
+
 def history(docker: str, ref: str) -> Command:
     return Command([docker, "image", "history", "--no-trunc", "--format", "{{.CreatedBy}}", ref], timeout=60)
 

@@ -92,6 +92,11 @@ class Backend(Protocol):
 
     def list_versions(self, repository: str) -> list[ImageVersion]: ...
 
+    def image_ids(self, repository: str, digest: str) -> set[str]:
+        """The ids a local engine may give the image of manifest `digest` (config digest,
+        manifest digest, an index's platform manifests)."""
+        ...
+
     def copy_tag(self, repository: str, digest: str, tag: str) -> str:
         """Point `tag` at the manifest `digest` (no rebuild, same bytes); returns the digest."""
         ...
@@ -113,8 +118,10 @@ class RegistrySettings:
     timeout: float = DEFAULT_TIMEOUT
     github_api_url: str = GITHUB_API
     github_token: str | None = field(default=None, repr=False)
+    github_token_source: str | None = None  # the variable the API token came from (never its value)
     owner: str | None = None  # GHCR: the user or organisation owning the packages
     owner_type: str | None = None  # GHCR: "orgs" or "users"; None = ask the API
+    github_repository: str | None = None  # GHCR: OWNER/REPO of the workflow (GITHUB_REPOSITORY), if any
 
     def repository(self, target: str) -> str:
         """The repository path of a build target (see StackConfig.image_ref)."""
@@ -131,6 +138,22 @@ def split_image(image: str) -> tuple[str | None, str]:
     if rest and ("." in first or ":" in first or first == "localhost"):
         return first, rest
     return None, image
+
+
+# The GitHub packages API (GHCR listing, deletion, visibility): a token supplied for it wins
+# over the job's GITHUB_TOKEN, whose package role may be too small (deleting needs Admin).
+API_TOKEN_VARIABLES = ("ODOO_REGISTRY_API_TOKEN", "ODOO_REGISTRY_PASSWORD", "GITHUB_TOKEN", "GH_TOKEN")
+
+
+def github_api_token(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(token, the variable it came from) for the GitHub packages API, first set of
+    API_TOKEN_VARIABLES: ODOO_REGISTRY_API_TOKEN (a personal access token meant for the
+    API), else ODOO_REGISTRY_PASSWORD (a PAT given for the registry), else the job's
+    GITHUB_TOKEN / GH_TOKEN."""
+    for name in API_TOKEN_VARIABLES:
+        if environ.get(name):
+            return environ[name], name
+    return None, None
 
 
 def registry_settings(stack: Any, environ: Mapping[str, str]) -> RegistrySettings:
@@ -155,14 +178,16 @@ def registry_settings(stack: Any, environ: Mapping[str, str]) -> RegistrySetting
     password = environ.get("ODOO_REGISTRY_PASSWORD") or None
     if host == GHCR_HOST:
         owner = namespace.split("/", 1)[0]
-        token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or password
-        password = password or token
+        job_token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN")
+        token, token_source = github_api_token(environ)
+        password = password or job_token
         user = user or environ.get("GITHUB_ACTOR") or owner
         return RegistrySettings(
             host=host, base_url=base_url, kind="ghcr", namespace=namespace,
             credentials=Credentials(user, password) if password else None, timeout=timeout,
-            github_api_url=config.github_api_url, github_token=token,
+            github_api_url=config.github_api_url, github_token=token, github_token_source=token_source,
             owner=owner, owner_type={"org": "orgs", "user": "users"}.get(config.github_owner_type or ""),
+            github_repository=environ.get("GITHUB_REPOSITORY") or None,
         )
     if bool(user) != bool(password):
         raise ConfigError("set both ODOO_REGISTRY_USER and ODOO_REGISTRY_PASSWORD (process environment), or neither")

@@ -51,8 +51,10 @@ class GhcrRegistry:
     # ------------------------------------------------------------ GitHub REST
     def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         api = f"GitHub API {self.settings.github_api_url}"
+        source = self.settings.github_token_source or "GITHUB_TOKEN"
         if not self.settings.github_token:
-            raise RegistryAuthError(f"{api}: no token", hint="set GITHUB_TOKEN (or GH_TOKEN) in the environment")
+            raise RegistryAuthError(f"{api}: no token", hint="set ODOO_REGISTRY_API_TOKEN (a classic personal access "
+                                    "token) or GITHUB_TOKEN in the environment")
         try:
             response = self._api.request(method, url, **kwargs)
         except httpx.ConnectError as exc:
@@ -62,11 +64,14 @@ class GhcrRegistry:
         except httpx.HTTPError as exc:
             raise RegistryError(f"{api}: {method} {url}: {connect_reason(exc)}") from None
         if response.status_code == 401:
-            raise RegistryAuthError(f"{api}: authentication failed (401): check GITHUB_TOKEN")
+            raise RegistryAuthError(f"{api}: authentication failed (401): check {source}")
         if response.status_code == 403:
             raise RegistryAuthError(
-                f"{api}: permission denied (403) for {method} {url}: {error_detail(response)}",
-                hint="the token needs read:packages (listing) and delete:packages (prune)",
+                f"{api}: permission denied (403) for {method} {url} with {source}: {error_detail(response)}",
+                hint="a personal access token (classic) needs read:packages to list and read:packages + "
+                     "delete:packages to prune, and its user the Admin role on the package; GITHUB_TOKEN "
+                     "needs the repository listed with the Admin role under the package's Manage Actions "
+                     "access (docs/images.md)",
             )
         return response
 
@@ -80,13 +85,13 @@ class GhcrRegistry:
             self._owner_type = "orgs" if response.json().get("type") == "Organization" else "users"
         return f"{self._owner_type}/{owner}"
 
-    def package(self, repository: str) -> str:
+    def package_name(self, repository: str) -> str:
         owner = self.settings.owner or ""
         name = repository[len(owner) + 1:] if repository.startswith(owner + "/") else repository
         return quote(name, safe="")
 
     def versions_url(self, repository: str) -> str:
-        return f"/{self.owner_path()}/packages/container/{self.package(repository)}/versions"
+        return f"/{self.owner_path()}/packages/container/{self.package_name(repository)}/versions"
 
     def _api_versions(self, repository: str) -> list[dict[str, Any]]:
         url: str | None = self.versions_url(repository)
@@ -105,6 +110,33 @@ class GhcrRegistry:
             url, params = response.links.get("next", {}).get("url"), None
         return found
 
+    def package(self, repository: str) -> dict[str, Any] | None:
+        """The package of `repository` (its `visibility`: public, private or internal;
+        `repository`: the linked one), or None when there is no such package yet."""
+        response = self._call("GET", f"/{self.owner_path()}/packages/container/{self.package_name(repository)}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(f"GitHub API: package {repository}: HTTP {response.status_code} {error_detail(response)}")
+        data = response.json()
+        if not isinstance(data, dict):
+            raise RegistryError(f"GitHub API: package {repository}: not an object")
+        return data
+
+    def repository_visibility(self, full_name: str) -> str | None:
+        """`public`, `private` or `internal` of the GitHub repository OWNER/NAME (None: unknown)."""
+        owner, _, name = full_name.partition("/")
+        response = self._call("GET", f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}")
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        if not isinstance(data, dict):
+            return None
+        visibility = data.get("visibility")
+        if isinstance(visibility, str):
+            return visibility
+        return {True: "private", False: "public"}.get(data.get("private"))  # type: ignore[arg-type]
+
     # ------------------------------------------------------------ Backend protocol
     def check(self) -> None:
         self.owner_path()
@@ -117,6 +149,9 @@ class GhcrRegistry:
 
     def copy_tag(self, repository: str, digest: str, tag: str) -> str:
         return self.registry.copy_tag(repository, digest, tag)
+
+    def image_ids(self, repository: str, digest: str) -> set[str]:
+        return self.registry.image_ids(repository, digest)
 
     def list_versions(self, repository: str) -> list[ImageVersion]:
         versions = []

@@ -265,6 +265,24 @@ class OciRegistry:
             when = self._created(repository, data)
         return ImageVersion(digest=digest, tags=tags, created=when, media_type=media_type, children=children)
 
+    def image_ids(self, repository: str, digest: str) -> set[str]:
+        """What a local engine may call the image of manifest `digest`: its config digest
+        (Docker's image ID), the manifest digest itself (containerd image store), and for
+        an index those of every platform manifest."""
+        _, media_type, body = self.manifest(repository, digest)
+        data = json.loads(body)
+        ids = {digest}
+        if media_type in INDEX_TYPES:
+            for entry in data.get("manifests") or []:
+                child = str((entry or {}).get("digest", "")) if isinstance(entry, dict) else ""
+                if DIGEST_RE.match(child):
+                    ids |= self.image_ids(repository, child)
+            return ids
+        config = str((data.get("config") or {}).get("digest", ""))
+        if DIGEST_RE.match(config):
+            ids.add(config)
+        return ids
+
     def list_versions(self, repository: str) -> list[ImageVersion]:
         by_digest: dict[str, list[str]] = {}
         for tag in sorted(self.list_tags(repository)):
