@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,20 @@ def test_any_tag_and_digests_reach_the_deploy(repo: Path, home: Path) -> None:
     assert doc["status"] == "dry-run" and doc["assumptions"]
     assert f"odoo-ai/odoo-web@{digest}" in proc.stderr  # pulled and deployed by digest
     assert not (home / "odoo-ai").exists()
+
+
+@pytest.mark.parametrize("args", [["status", "dev"], ["deploy", "dev", "--tag", "dev-1a2b3c4"]])
+def test_an_unreachable_docker_engine_is_exit_3_with_what_docker_said(repo: Path, home: Path, args, tmp_path) -> None:
+    """The error contract: 3 when Docker cannot be reached, with the last line it said; with
+    --json one document on stdout."""
+    docker = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker")
+    if not docker:
+        pytest.skip("no docker CLI")
+    secrets = {"ODOO_DB_PASSWORD": "x", "ODOO_MASTER_PASSWORD": "y", "ODOO_AI_DOCKER": docker,
+               "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    if args[0] == "status":
+        odoo_ai("env", "render", "dev", "--tag", "dev-1a2b3c4", repo=repo, home=home, env=secrets)
+    proc = odoo_ai(*args, "--json", repo=repo, home=home, env=secrets)
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 3 and "cannot be reached" in doc["error"] and "no-engine.sock" in doc["error"]

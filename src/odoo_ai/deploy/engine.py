@@ -918,7 +918,10 @@ class Deployer:
             self.host.unlink(self.journal_path)
         hint = hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
             f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
-        return DeployFailed(phase, message, output=output, hint=hint, report=self._report(dep, "failed", record))
+        failed = DeployFailed(phase, message, output=output, hint=hint, report=self._report(dep, "failed", record))
+        if isinstance(exc, OdooAiError) and exc.exit_code == ExitCode.INFRA:
+            failed.exit_code = ExitCode.INFRA  # Docker, the registry or ssh out of reach: 3, not 1
+        return failed
 
     def _prune_snapshots(self, history: list[dict[str, Any]], dep: Deployment) -> list[str]:
         """Delete the snapshots no longer needed: all but those of the last N successful

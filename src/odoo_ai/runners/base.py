@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,28 @@ class Runner(Protocol):
     def note(self, text: str) -> None:
         """Say what a step does besides running a command (shown in dry-run)."""
         ...
+
+
+# What the docker CLI says when it cannot reach its engine (local socket or DOCKER_HOST).
+UNREACHABLE = re.compile(
+    r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running"
+    r"|dial unix [^ ]+: connect: (?:no such file or directory|permission denied|connection refused)")
+
+
+class EngineUnreachable(OdooAiError):
+    """The Docker engine cannot be reached: exit 3, with the last line docker said."""
+
+    exit_code = ExitCode.INFRA
+
+
+def check_reachable(command: Command, result: Result) -> Result:
+    """Raise EngineUnreachable when a failed command says the engine is out of reach."""
+    if result.returncode != 0 and UNREACHABLE.search(result.stderr or ""):
+        last = [line for line in result.stderr.strip().splitlines() if UNREACHABLE.search(line)]
+        raise EngineUnreachable(f"the Docker engine cannot be reached: {(last or [result.stderr.strip()])[-1]}",
+                                hint="start it (Debian: dockerd; scripts/provision-host.sh does) or check "
+                                     "DOCKER_HOST / ODOO_AI_DOCKER")
+    return result
 
 
 class CommandTimedOut(OdooAiError):

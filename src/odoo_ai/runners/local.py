@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from odoo_ai.errors import ExitCode, OdooAiError
-from odoo_ai.runners.base import Command, CommandTimedOut, Result
+from odoo_ai.runners.base import Command, CommandTimedOut, Result, check_reachable
 
 MAX_STREAM_LINE_BYTES = 1_048_576  # longer lines are cut; the rest of the line is dropped
 
@@ -43,7 +43,7 @@ class LocalRunner:
             raise OdooAiError(f"{command.argv[0]}: command not found", exit_code=ExitCode.INFRA) from None
         except subprocess.TimeoutExpired:
             raise CommandTimedOut.of(command) from None
-        return Result(proc.returncode, _decode(proc.stdout), _decode(proc.stderr))
+        return check_reachable(command, Result(proc.returncode, _decode(proc.stdout), _decode(proc.stderr)))
 
     def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
         """Run `command` with stdout+stderr merged into one pipe, `on_line(line)` per line.

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
-from odoo_ai.runners.base import Command, CommandTimedOut, Result
+from odoo_ai.runners.base import Command, CommandTimedOut, Result, check_reachable
 
 USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -108,4 +108,5 @@ class SshRunner:
                                                     or "Connection refused" in stderr
                                                     or "Could not resolve" in stderr):
             raise OdooAiError(f"ssh {self.target}: {stderr.strip().splitlines()[-1]}", exit_code=ExitCode.INFRA)
-        return Result(proc.returncode, proc.stdout.decode("utf-8", "replace") if proc.stdout else "", stderr)
+        return check_reachable(command, Result(proc.returncode,
+                                               proc.stdout.decode("utf-8", "replace") if proc.stdout else "", stderr))
