@@ -179,6 +179,27 @@ def test_restore_db_directly_after_an_update(stack) -> None:
     assert login(port) == 200
 
 
+def test_per_module_checksums_on_real_odoo(stack) -> None:
+    """ODOO_UPDATE=auto (the default): the first deploy has no recorded checksums and
+    falls back to the addons hash (-u all), then records one per installed module; the
+    next deploy updates exactly the module whose code changed, and `modules changed`
+    says so beforehand."""
+    cli, project, state_root, port = stack
+    cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo"))
+    first = cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)
+    assert first["status"] == "success" and first["modules"]["update"] == "all"
+    recorded = sql(cli, "SELECT count(*) FROM odoo_ai_module_checksum")
+    installed = sql(cli, "SELECT count(*) FROM ir_module_module WHERE state = 'installed'")
+    assert int(recorded) == int(installed) > 10  # base, web, … and oai_demo
+    preview = cli.json("modules", "changed", "dev", "--tag", tag("v1"))
+    assert preview["changed"] == ["oai_demo"] and preview["per_module"] is True
+    second = cli.json("deploy", "dev", "--tag", tag("v1"), timeout=900)
+    assert second["status"] == "success" and second["modules"]["update"] == "oai_demo"
+    assert second["modules"]["reason"] == "checksum changed: oai_demo"
+    assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
+    assert login(port) == 200
+
+
 def test_down_purge_leaves_nothing(stack) -> None:
     cli, project, state_root, port = stack
     cli("down", "dev", "--purge", "--yes")
