@@ -143,7 +143,8 @@ if [ "$needs_db_password" = 1 ] && [ -z "$db_password" ]; then
     die "ODOO_DB_PASSWORD is not set (required to run odoo-bin)"
 fi
 
-# addons_path: extra dirs, custom addons, enterprise, Odoo's addons (git layout), base addons.
+# addons_path: extra dirs, custom addons, addon repositories (addon-repos.yaml), enterprise,
+# Odoo's addons (git layout), base addons.
 # Odoo still searches its own odoo/addons first, whatever this order (addons/README.md).
 addons_path=
 add_path() { addons_path=${addons_path:+$addons_path,}$1; }
@@ -160,6 +161,7 @@ if [ -n "${ODOO_EXTRA_ADDONS:-}" ]; then
     done
 fi
 has_addon /opt/odoo/custom-addons && add_path /opt/odoo/custom-addons
+has_addon /opt/odoo/addon-repos && add_path /opt/odoo/addon-repos
 has_addon /opt/odoo/enterprise && add_path /opt/odoo/enterprise
 [ -d /odoo/addons ] && add_path /odoo/addons
 add_path /odoo/odoo/addons

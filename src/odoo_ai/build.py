@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,15 @@ from typing import Any
 from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import CommandFailed, ConfigError
-from odoo_ai.plan.build import TARGETS, BuildInputs, build_command, image_tag
+from odoo_ai.plan.build import (
+    ADDON_REPOS_FILE,
+    TARGETS,
+    AddonRepo,
+    BuildInputs,
+    build_command,
+    image_tag,
+    parse_addon_repos,
+)
 from odoo_ai.runners.base import Command, Runner
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
@@ -68,6 +77,67 @@ def _path_setting(stack: StackConfig, key: str, cli: Path | None, setting: Path 
     return path
 
 
+def addon_repos(stack: StackConfig, path: Path | None) -> tuple[tuple[AddonRepo, ...], Path | None]:
+    """The pinned addon repositories: `path` (--addon-repos), else addon-repos.yaml at the
+    repo root when there is one; ((), None) without either."""
+    import yaml
+
+    if path is None:
+        default = stack.repo_root / ADDON_REPOS_FILE
+        if not default.is_file():
+            return (), None
+        path = default
+    elif not path.is_absolute():
+        path = stack.repo_root / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--addon-repos {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not YAML: {exc}") from None
+    return parse_addon_repos(data, str(path)), path
+
+
+def check_submodules(repo_root: Path, addons_dir: Path) -> list[str]:
+    """Git submodules under the addons folder must be checked out: an uninitialised one is an
+    empty directory, and its addons would silently be missing from the image. Returns notes
+    (a submodule at another commit than the one recorded); raises ConfigError for a missing one."""
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["git", "-C", str(repo_root), "submodule", "status", "--recursive"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []  # not a git work tree (a copy of the sources): nothing to check
+    try:
+        prefix = addons_dir.resolve().relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        return []
+    notes, missing = [], []
+    for line in out.stdout.splitlines():
+        if len(line) < 43:
+            continue
+        state, path = line[0], line[42:].split(" (", 1)[0].strip()
+        if prefix != "." and path != prefix and not path.startswith(prefix + "/"):
+            continue
+        if state == "-":
+            missing.append(path)
+        elif state == "+":
+            notes.append(f"submodule {path} is checked out at another commit than the one recorded in the repository")
+        elif state == "U":
+            missing.append(f"{path} (merge conflict)")
+    if missing:
+        raise ConfigError(f"git submodule(s) {', '.join(missing)} not checked out: their addons would be missing "
+                          "from the image",
+                          hint="git submodule update --init --recursive (CI: the build job does it, with "
+                               "ODOO_ADDONS_SSH_KEY for private ones)")
+    return notes
+
+
 def build_inputs(
     stack: StackConfig,
     *,
@@ -82,6 +152,9 @@ def build_inputs(
     enterprise_key: Path | None = None,
     enterprise_known_hosts: Path | None = None,
     ca_file: Path | None = None,
+    addon_repos_file: Path | None = None,
+    addons_key: Path | None = None,
+    addons_known_hosts: Path | None = None,
 ) -> BuildInputs:
     """Build inputs: command-line options win over ODOO_BUILD_* settings of the env file."""
     sha = sha or repo_sha(stack.repo_root)
@@ -101,6 +174,15 @@ def build_inputs(
                           b.enterprise_known_hosts, must_be_dir=False)
     if ent_url and not (key and known):
         raise ConfigError("an Enterprise git URL needs --enterprise-key and --enterprise-known-hosts files")
+    repos, repos_file = addon_repos(stack, addon_repos_file)
+    addons_key = _path_setting(stack, "--addons-ssh-key", addons_key, None, must_be_dir=False)
+    addons_known = _path_setting(stack, "--addons-known-hosts", addons_known_hosts, None, must_be_dir=False)
+    if addons_key and not addons_known:
+        raise ConfigError("--addons-ssh-key needs --addons-known-hosts (the pinned host keys of the git hosts)")
+    over_ssh = [r.url for r in repos if r.ssh]
+    if over_ssh and not addons_key:
+        raise ConfigError(f"{repos_file}: {over_ssh[0]} is fetched over ssh: pass --addons-ssh-key (a key that may "
+                          "read it) and --addons-known-hosts, or use its https:// URL if it is public")
     return BuildInputs(
         sha=sha,
         base_image=base_image or b.base_image,
@@ -115,6 +197,9 @@ def build_inputs(
         ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, b.ca_file, must_be_dir=False),
         wkhtmltopdf=b.wkhtmltopdf,
         build_time=build_time(stack.repo_root, sha),
+        addon_repos=repos,
+        addons_key=addons_key,
+        addons_known_hosts=addons_known,
     )
 
 
@@ -124,12 +209,17 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
     build is recorded as the last one, and its result lands in record["verify"]."""
     docker = stack.docker
     tag = image_tag(stack.env, inputs)
+    addons_dir = inputs.addons_dir or stack.repo_root / "addons"
+    notes = [] if runner.dry_run else check_submodules(stack.repo_root, addons_dir)
     images: dict[str, dict[str, Any]] = {}
     for target in TARGETS:
         command = build_command(stack, target, inputs, docker)
-        result = runner.run(command)
-        if not result.ok:
-            raise CommandFailed(f"docker build --target {target} failed (exit {result.returncode})")
+        returncode, errors = _docker_build(runner, command)
+        if returncode != 0:
+            # The Dockerfile's own `ERROR: …` line says why (e.g. an addon repository and the
+            # commit it could not fetch); docker's exit code alone does not.
+            why = f": {errors[0]}" if errors else ""
+            raise CommandFailed(f"docker build --target {target} failed (exit {returncode}){why}")
         ref = stack.image_ref(target, tag)
         image_id = None
         if not runner.dry_run:
@@ -138,12 +228,36 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
             image_id = inspect.stdout.strip() or None
         images[target] = {"ref": ref, "id": image_id}
     record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time,
-              "enterprise": bool(inputs.enterprise_git_url)}
+              "enterprise": bool(inputs.enterprise_git_url),
+              "addon_repos": [{"url": r.url, "commit": r.commit, "paths": list(r.paths)} for r in inputs.addon_repos]}
+    if notes:
+        record["notes"] = notes
     if verify is not None:
         record["verify"] = verify(record)
     if not runner.dry_run:
         write_private_file(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
     return record
+
+
+ERROR_LINE_RE = re.compile(r"\bERROR: (.+)$")
+
+
+def _docker_build(runner: Runner, command: Command) -> tuple[int, list[str]]:
+    """Run one `docker build`: its output goes to stderr as it comes (also with --json),
+    and the `ERROR: …` lines the Dockerfile prints are kept for the failure message."""
+    stream = getattr(runner, "stream", None)
+    if runner.dry_run or stream is None:
+        return runner.run(command).returncode, []
+    errors: list[str] = []
+
+    def line(text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        match = ERROR_LINE_RE.search(text)
+        if match and not match.group(1).startswith(("process ", "failed to solve", "executor failed")):
+            errors.append(match.group(1).strip())
+
+    return stream(command, line), errors
 
 
 def last_build(stack: StackConfig) -> dict[str, Any] | None:

@@ -50,17 +50,28 @@ class SecretLeak(OdooAiError):
 
 
 # ---------------------------------------------------------------- secret scan
-def scan_images(runner: Runner, refs: list[str], key_path: Path, *, docker: str | None = None) -> dict[str, Any]:
-    """`docker save` the images and look for the key in every layer, config and history
-    (`docker`: the stack's docker CLI, `stack.docker`).
+ADDONS_KEY_LABEL = "the addons ssh key"
+
+
+def scan_images(runner: Runner, refs: list[str], key_path: Path | None, *, docker: str | None = None,
+                addons_key: Path | None = None) -> dict[str, Any]:
+    """`docker save` the images and look for the Enterprise key (and the addon repositories'
+    ssh key, `addons_key`) in every layer, config and history (`docker`: the stack's docker
+    CLI, `stack.docker`).
 
     Raises SecretLeak naming the image, layer and file of the first finding.
     """
     docker = docker or docker_binary()
-    try:
-        needles = secretscan.key_needles(key_path.read_bytes(), key_path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the Enterprise key {key_path}: {exc.strerror}") from None
+    needles: list[secretscan.Needle] = []
+    for name, path in (("the Enterprise key", key_path), (ADDONS_KEY_LABEL, addons_key)):
+        if path is None:
+            continue
+        try:
+            found = secretscan.key_needles(path.read_bytes(), path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name} {path}: {exc.strerror}") from None
+        prefix = "" if name == "the Enterprise key" else f"{ADDONS_KEY_LABEL}: "
+        needles += [secretscan.Needle(prefix + n.label, n.data) for n in found]
     if runner.dry_run:
         runner.run(plan.save(docker, refs, "$TMPDIR/odoo-ai-scan/images.tar"))
         for ref in refs:
@@ -86,8 +97,9 @@ def scan_images(runner: Runner, refs: list[str], key_path: Path, *, docker: str 
         # The worst first: key material in a layer's files, then configs and history, then the path.
         findings.sort(key=lambda f: (not f.where.startswith("layer"), "host path" in f.needle))
         more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        which = ADDONS_KEY_LABEL if findings[0].needle.startswith(ADDONS_KEY_LABEL) else "the Enterprise key"
         raise SecretLeak(
-            f"secret scan: the Enterprise key leaked into {findings[0].describe()}{more}",
+            f"secret scan: {which} leaked into {findings[0].describe()}{more}",
             hint="the images were not pushed; remove them (docker image rm) and keep the key a BuildKit secret",
         )
     return {"scanned": True, "images": refs, "patterns": len(needles), "findings": 0,

@@ -42,6 +42,9 @@ def build(
     enterprise_key: Annotated[Path | None, typer.Option("--enterprise-key", help="SSH private key file, passed as a BuildKit secret.")] = None,
     enterprise_known_hosts: Annotated[Path | None, typer.Option("--enterprise-known-hosts", help="Pinned known_hosts file for the Enterprise git host.")] = None,
     ca_file: Annotated[Path | None, typer.Option("--ca-file", help="Extra CA bundle for pip behind an intercepting proxy (BuildKit secret). Setting: ODOO_BUILD_CA_FILE.")] = None,
+    addon_repos: Annotated[Path | None, typer.Option("--addon-repos", help="Addon repositories to fetch, each pinned to a commit (default: addon-repos.yaml at the repo root, if any; docs/images.md).")] = None,
+    addons_ssh_key: Annotated[Path | None, typer.Option("--addons-ssh-key", help="SSH private key that may read the addon repositories fetched over ssh (a BuildKit secret; the images are scanned for it).")] = None,
+    addons_known_hosts: Annotated[Path | None, typer.Option("--addons-known-hosts", help="Pinned known_hosts file for the addon repositories' git hosts.")] = None,
     push: Annotated[bool, typer.Option("--push", help="Push both images to the registry of ODOO_IMAGE and report their digests (also to $GITHUB_OUTPUT under GitHub Actions). Credentials: ODOO_REGISTRY_USER/ODOO_REGISTRY_PASSWORD (GHCR: GITHUB_TOKEN) from the environment.")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
@@ -59,15 +62,17 @@ def build(
         stack, sha=sha, base_image=base_image, odoo_git_url=odoo_git, odoo_ref=odoo_ref, odoo_src=odoo_src,
         addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
         enterprise_key=enterprise_key, enterprise_known_hosts=enterprise_known_hosts, ca_file=ca_file,
+        addon_repos_file=addon_repos, addons_key=addons_ssh_key, addons_known_hosts=addons_known_hosts,
     )
     run = runner(dry_run)
     key = inputs.enterprise_key
 
     def scan(record: dict[str, Any]) -> dict[str, Any]:
-        assert key is not None
-        return images_uc.scan_images(run, [i["ref"] for i in record["images"].values()], key)
+        return images_uc.scan_images(run, [i["ref"] for i in record["images"].values()], key,
+                                     docker=stack.docker, addons_key=inputs.addons_key)
 
-    record = build_uc.build(stack, run, inputs, verify=scan if key is not None else None)
+    scanning = key is not None or inputs.addons_key is not None
+    record = build_uc.build(stack, run, inputs, verify=scan if scanning else None)
     human = f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values())
     if push:
         record = images_uc.push(stack, run, record, environ=os.environ, progress=_progress,
