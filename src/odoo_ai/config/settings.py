@@ -57,6 +57,8 @@ ENV_FILE_KEYS = frozenset({
     "ODOO_DEPLOY_GATE_TIMEOUT", "ODOO_DEPLOY_GATE_INTERVAL", "ODOO_DEPLOY_DRAIN_SECONDS",
     "ODOO_DEPLOY_WEB_DURING_UPDATE", "ODOO_DEPLOY_UPDATE_RETRIES", "ODOO_DEPLOY_LOCK_TIMEOUT",
     "ODOO_DEPLOY_KEEP_SNAPSHOTS", "ODOO_DEPLOY_LOCK_WAIT", "ODOO_REMOTE_REPO_DIR",
+    "ODOO_BACKUP_FORMAT", "ODOO_BACKUP_KEEP_DAILY", "ODOO_BACKUP_KEEP_WEEKLY", "ODOO_BACKUP_KEEP_MONTHLY",
+    "ODOO_BACKUP_COPY_COMMAND", "ODOO_DB_PROTECTED", "ODOO_MAIL_CATCHER_IMAGE", "ODOO_MAIL_CATCHER_PORT",
 })
 # Read from the process environment only (an env file's value would be ignored): the tool's
 # own ODOO_AI_* variables and the registry credentials.
@@ -240,6 +242,32 @@ class PruneConfig(_Section):
     pinned: tuple[str, ...] = ()  # ODOO_PRUNE_PINNED: tags or digests prune never deletes
 
 
+# Env names that are production by their name: never the target of `db copy`, never neutralized.
+PRODUCTION_ENV_RE = re.compile(r"^(prod|production|live)([-_].*)?$")
+DEFAULT_MAIL_CATCHER_IMAGE = "axllent/mailpit"
+DEFAULT_MAIL_CATCHER_PORT = 8025
+MAIL_CATCHER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}:[0-9]{1,5}$")
+
+
+class BackupConfig(_Section):
+    """ODOO_BACKUP_*: `odoo-ai db backup`, `db prune-backups` (docs/databases.md)."""
+
+    format: Literal["zip", "dump"] = "zip"  # ODOO_BACKUP_FORMAT: zip = Odoo's own; dump = pg_dump -Fc + filestore tar
+    keep_daily: int = 7  # ODOO_BACKUP_KEEP_DAILY: the newest backup of each of the last N days with one
+    keep_weekly: int = 4  # ODOO_BACKUP_KEEP_WEEKLY: ... of each of the last N ISO weeks
+    keep_monthly: int = 3  # ODOO_BACKUP_KEEP_MONTHLY: ... of each of the last N months
+    copy_command: tuple[str, ...] = ()  # ODOO_BACKUP_COPY_COMMAND: off-host copy, argv ({file}: the backup file)
+    protected: bool = False  # ODOO_DB_PROTECTED (or a production env name): never a copy target, never neutralized
+
+
+class MailConfig(_Section):
+    """The mail catcher of an overlay that runs one (environments/testing.yaml)."""
+
+    catcher_image: str = DEFAULT_MAIL_CATCHER_IMAGE  # ODOO_MAIL_CATCHER_IMAGE (Compose reads it from .env)
+    catcher_port: int = DEFAULT_MAIL_CATCHER_PORT  # ODOO_MAIL_CATCHER_PORT: its web UI, published by the proxy
+    smtp: str | None = None  # overlay x-odoo-ai.mail_catcher: HOST:PORT Odoo sends to (None: no catcher)
+
+
 def load_deploy(s: Settings) -> DeployConfig:
     return DeployConfig(
         gate_timeout=s.number("ODOO_DEPLOY_GATE_TIMEOUT", 180.0, 1, 7200),
@@ -323,3 +351,42 @@ def load_prune(s: Settings, *, tag_re: re.Pattern[str]) -> PruneConfig:
         if ref not in pinned:
             pinned.append(ref)
     return PruneConfig(pinned=tuple(pinned))
+
+
+def load_backup(s: Settings, *, env: str) -> BackupConfig:
+    import shlex
+
+    command: tuple[str, ...] = ()
+    raw = s.get("ODOO_BACKUP_COPY_COMMAND")
+    if raw:
+        try:
+            command = tuple(shlex.split(raw))
+        except ValueError as exc:
+            raise s.error("ODOO_BACKUP_COPY_COMMAND", raw, f"cannot be split into words: {exc}") from None
+        if not command or command[0].startswith("-"):
+            raise s.error("ODOO_BACKUP_COPY_COMMAND", raw, "must start with a program, e.g. rclone copy {file} remote:path")
+    protected_raw = s.get("ODOO_DB_PROTECTED")
+    if protected_raw is not None and protected_raw not in TRUE_FALSE:
+        raise s.error("ODOO_DB_PROTECTED", protected_raw, ": True or False")
+    protected = protected_raw in ("True", "true", "1") or bool(PRODUCTION_ENV_RE.match(env))
+    return BackupConfig(
+        format=s.choice("ODOO_BACKUP_FORMAT", "zip", ("zip", "dump")),  # type: ignore[arg-type]
+        keep_daily=s.integer("ODOO_BACKUP_KEEP_DAILY", 7, 0, 3660),
+        keep_weekly=s.integer("ODOO_BACKUP_KEEP_WEEKLY", 4, 0, 520),
+        keep_monthly=s.integer("ODOO_BACKUP_KEEP_MONTHLY", 3, 0, 1200),
+        copy_command=command,
+        protected=protected,
+    )
+
+
+def load_mail(s: Settings, *, overlay_catcher: object, overlay: str, image_ref_re: re.Pattern[str]) -> MailConfig:
+    image = s.get("ODOO_MAIL_CATCHER_IMAGE") or DEFAULT_MAIL_CATCHER_IMAGE
+    if not image_ref_re.match(image):
+        raise s.error("ODOO_MAIL_CATCHER_IMAGE", image, "is not a valid image reference")
+    smtp = str(overlay_catcher).strip() if overlay_catcher else None
+    if smtp and not MAIL_CATCHER_RE.match(smtp):
+        raise ConfigError(f"{overlay}: x-odoo-ai.mail_catcher {smtp!r}: HOST:PORT of the catcher's SMTP "
+                          "(a Compose service name, e.g. mailcatcher:1025)")
+    return MailConfig(catcher_image=image,  # port 0: Docker picks one (docker compose port proxy 8025)
+                      catcher_port=s.integer("ODOO_MAIL_CATCHER_PORT", DEFAULT_MAIL_CATCHER_PORT, 0, 65535),
+                      smtp=smtp)

@@ -30,15 +30,19 @@ from odoo_ai.config.settings import (
     DEFAULT_MAX_CRON_THREADS,
     DEFAULT_WORKERS,
     TRUE_FALSE,
+    BackupConfig,
     BuildConfig,
     DeployConfig,
+    MailConfig,
     PruneConfig,
     RegistryConfig,
     RemoteConfig,
     Settings,
     check_keys,
+    load_backup,
     load_build,
     load_deploy,
+    load_mail,
     load_prune,
     load_registry,
     load_remote,
@@ -120,6 +124,8 @@ class StackConfig(BaseModel):
     registry: RegistryConfig = RegistryConfig()
     remote: RemoteConfig
     prune: PruneConfig = PruneConfig()
+    backup: BackupConfig = BackupConfig()
+    mail: MailConfig = MailConfig()
     env_file_example: bool = False  # env_file is the documented example (no <env>.env)
 
     @property
@@ -206,6 +212,8 @@ class StackConfig(BaseModel):
             "registry": section(self.registry),
             "remote": section(self.remote),
             "prune": section(self.prune),
+            "backup": section(self.backup),
+            "mail": section(self.mail),
             "secrets": self.secret_sources(environ),
             "settings": settings,
         }
@@ -481,5 +489,8 @@ def load_stack(
         registry=load_registry(s),
         remote=load_remote(s, project=project),
         prune=load_prune(s, tag_re=TAG_RE),
+        backup=load_backup(s, env=env),
+        mail=load_mail(s, overlay_catcher=x_settings.get("mail_catcher"), overlay=str(overlay),
+                       image_ref_re=IMAGE_REF_RE),
         env_file_example=example,
     )
