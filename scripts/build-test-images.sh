@@ -3,6 +3,8 @@
 # and leaves the same image IDs):
 #   odoo-ai-test/postgres:15                 tests/images/postgres (Debian PostgreSQL 15)
 #   odoo-ai-test/nginx:1                     tests/images/nginx    (Debian nginx)
+#   odoo-ai-test/mailcatcher:1               tests/images/mailcatcher (a TEST mail catcher from Debian's
+#                                            python3-aiosmtpd: SMTP 1025, Mailpit's JSON list on 8025)
 #   odoo-ai-test/odoo-web:standin            docker/Dockerfile --target web,           stand-in Odoo, addons "ok"
 #   odoo-ai-test/odoo-script-runner:standin  docker/Dockerfile --target script-runner, stand-in Odoo, addons "ok"
 # and, for each extra scenario S given with --scenario S (repeatable, or "all"),
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
         --scenario=*) scenarios+=("${1#*=}"); shift ;;
         --real) REAL=1; shift ;;
         -v|--verbose) VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "build-test-images: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -83,6 +85,7 @@ build() {  # build TAG ARGS...
 
 build odoo-ai-test/postgres:15 --build-arg "BASE_IMAGE=$BASE_IMAGE" tests/images/postgres
 build odoo-ai-test/nginx:1 --build-arg "BASE_IMAGE=$BASE_IMAGE" tests/images/nginx
+build odoo-ai-test/mailcatcher:1 --build-arg "BASE_IMAGE=$BASE_IMAGE" tests/images/mailcatcher
 
 # Labels stay constant between runs (no wall-clock BUILD_TIME) so a cached rebuild gives the
 # same image ID and leaves no dangling images behind.

@@ -24,6 +24,11 @@ DOCKER = os.environ.get("ODOO_AI_DOCKER", "/usr/bin/docker" if Path("/usr/bin/do
 BASE_IMAGE = os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm")
 # The stand-in prints no PDF: skip Debian's wkhtmltopdf (and its Qt) in test builds.
 os.environ.setdefault("ODOO_BUILD_WKHTMLTOPDF", "none")
+# The testing overlay runs a mail catcher (Mailpit by default, which cannot be pulled here): the
+# TEST catcher of scripts/build-test-images.sh instead, its UI on a port Docker picks (Compose
+# takes these from the process environment before the rendered .env), so stacks never collide.
+os.environ.setdefault("ODOO_MAIL_CATCHER_IMAGE", "odoo-ai-test/mailcatcher:1")
+os.environ.setdefault("ODOO_MAIL_CATCHER_PORT", "0")
 
 
 STANDIN_SRC = REPO / "tests/fixtures/standin-odoo"

@@ -121,6 +121,9 @@ class Stage:
             f"ODOO_IMAGE={self.registry.host}/{self.namespace}",
             "ODOO_DB_IMAGE=odoo-ai-test/postgres:15",
             "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
+            # testing's mail catcher: the TEST image (no Docker Hub here), its UI on a port Docker picks
+            "ODOO_MAIL_CATCHER_IMAGE=odoo-ai-test/mailcatcher:1",
+            "ODOO_MAIL_CATCHER_PORT=0",
             f"ODOO_DB_NAME=opw_wf_{env}",
             "ODOO_SECRETS=ODOO_DB_PASSWORD,ODOO_MASTER_PASSWORD",
             "ODOO_BUILD_ODOO_SRC=tests/fixtures/standin-odoo",
