@@ -550,12 +550,14 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 
 
 def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, observer: Runner, *,
-                keep: int, all_envs: bool) -> dict[str, Any]:
+                keep: int, all_envs: bool, builds_older_than: dt.timedelta | None = None,
+                now: dt.datetime | None = None) -> dict[str, Any]:
     """Remove old images of the `scope` envs from this Docker host, keeping those of
     the last `keep` successful releases (offline rollback). Never `docker image prune`,
-    never `--force`: only named references of images that can be pulled again."""
+    never `--force`: only named references of images that can be pulled again (and, with
+    `builds_older_than`, of `<env>-<sha>` builds that never left this host, once that old)."""
     warnings: list[str] = []
-    rules = _rules(all_stacks, scope, keep, warnings)
+    rules = _rules(all_stacks, scope, keep, warnings, now=now)
     docker = all_stacks[0].docker if all_stacks else docker_binary()
     repositories = sorted({f"{s.image}-{t}" for s in all_stacks for t in TARGETS})
     ids: list[str] = []
@@ -582,7 +584,8 @@ def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner:
             digests |= {d for d in (release.get("digests") or {}).values() if isinstance(d, str)}
         release_digests[stack.env] = digests
     verdicts = plan.plan_local_prune(images, rules, repositories=repositories, in_use=in_use,
-                                     release_digests=release_digests, all_envs=all_envs)
+                                     release_digests=release_digests, all_envs=all_envs,
+                                     builds_older_than=builds_older_than)
     removed, failures = 0, []
     for verdict in verdicts:
         if not verdict.delete:

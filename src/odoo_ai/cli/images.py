@@ -250,3 +250,69 @@ def prune_images(
             err.print(f"warning: {warning}", markup=False)
     if result.get("failures"):
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _housekeeping_human(result: dict[str, Any]) -> str:
+    lines = ["housekeeping (dry run: nothing was removed)"] if result["dry_run"] else []
+    if "images" in result:
+        lines.append(_prune_human(result["images"]))
+    cache = result.get("build_cache")
+    if cache:
+        lines.append(f"builder cache unused for {cache['older_than_hours']:g}h: "
+                     + ("removed" if cache["ok"] else "FAILED") + (f" ({cache['reclaimed']})" if cache.get("reclaimed") else ""))
+    for stack in result["stacks"]:
+        snaps = stack.get("snapshots") or {}
+        log = stack.get("log") or {}
+        parts = []
+        if snaps:
+            parts.append(f"snapshots: {len(snaps.get('removed') or [])} removed, {len(snaps.get('kept') or [])} kept")
+        if log:
+            size = log.get("bytes")
+            parts.append(f"log {log['file']}: " + ("rotated" if log.get("rotated") else
+                                                   "absent" if size is None else f"{size} bytes, kept"))
+        line = f"{stack['env']}: " + ("; ".join(parts) or "nothing to do")
+        lines.append(line + "".join(f"\n  note: {n}" for n in stack.get("notes") or []))
+    lines += [f"failed: {f}" for f in result.get("failures") or []]
+    return "\n".join(lines)
+
+
+@app.command()
+def housekeeping(
+    keep: Annotated[int, typer.Option("--keep", min=0, help="Local images of the last N successful releases of EVERY env stay (the deployed one always stays).")],
+    env: Annotated[list[str] | None, typer.Option("--env", help="Only this env (repeatable; default: every env whose state root is on this host).")] = None,
+    build_cache_hours: Annotated[float | None, typer.Option("--build-cache-hours", min=0, help="Remove builder cache not used for this many hours (docker builder prune --all --filter until=); unset: keep it.")] = None,
+    builds_older_than_hours: Annotated[float | None, typer.Option("--builds-older-than-hours", min=0, help="Also remove <env>-<sha> builds that never left this host (never pushed) once this old; unset: keep them.")] = None,
+    log_max_mb: Annotated[float, typer.Option("--log-max-mb", min=0, help="Rotate Odoo's log file under logs/ once it is this big (0: at every run).")] = 100.0,
+    log_keep: Annotated[int, typer.Option("--log-keep", min=1, max=100, help="Rotated log files kept (odoo.log.1, odoo.log.2.gz, …).")] = 10,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep the Docker host tidy: old local images, old builder cache, old snapshots, Odoo's log.
+
+    Local images as `prune-images --local --keep N`; builder cache unused for
+    --build-cache-hours; per env, holding its deploy lock (an env being deployed is
+    skipped): creates <state_root>/cache/, removes the snapshots no rollback can use (those
+    of the last ODOO_DEPLOY_KEEP_SNAPSHOTS successful releases stay) and rotates Odoo's
+    log file once it reaches --log-max-mb, keeping --log-keep rotated files."""
+    import datetime as dt
+
+    from odoo_ai import housekeeping as uc
+
+    state.json = as_json
+    stacks = _all_stacks()
+    names = list(dict.fromkeys(env or []))
+    by_name = {s.env: s for s in stacks}
+    for name in names:
+        if name not in by_name:
+            load(name)  # raises the unknown-env error
+    scope = [by_name[n] for n in names] if names else stacks
+    older = dt.timedelta(hours=builds_older_than_hours) if builds_older_than_hours is not None else None
+    result = uc.housekeeping(stacks, scope, runner(dry_run), runner(False), keep=keep, all_envs=not names,
+                             build_cache_hours=build_cache_hours, log_max_bytes=int(log_max_mb * 1024 * 1024),
+                             log_keep=log_keep, builds_older_than=older)
+    emit(result, None if as_json else _housekeeping_human(result))
+    if not as_json:
+        for warning in (result.get("images") or {}).get("warnings", []):
+            err.print(f"warning: {warning}", markup=False)
+    if result.get("failures"):
+        raise typer.Exit(ExitCode.FAILED)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from odoo_ai.registry import ImageVersion
+from odoo_ai.registry import ImageVersion, parse_time
 from odoo_ai.runners.base import Command
 
 SHA_PART = r"[0-9a-f]{7,40}"
@@ -250,6 +250,7 @@ def plan_local_prune(
     in_use: Iterable[str] = (),
     release_digests: Mapping[str, set[str]] | None = None,
     all_envs: bool = True,
+    builds_older_than: dt.timedelta | None = None,
 ) -> list[LocalVerdict]:
     """Which local images of our repositories go (offline-rollback retention).
 
@@ -257,7 +258,9 @@ def plan_local_prune(
     repositories: pulled, or pushed from here) are removed; builds that never left
     this host, images a container uses, and everything `rules` protects stay.
     Digest-only images (pulled by digest) belong to the env whose release log names
-    the digest; with no env filter (`all_envs`), to the prune anyway.
+    the digest; with no env filter (`all_envs`), to the prune anyway. With
+    `builds_older_than`, an `<env>-<sha>` build that never left this host (no registry
+    digest: never pushed, e.g. its tests failed) goes too once it is that old.
     """
     repositories = set(repositories)
     in_use = set(in_use)
@@ -280,8 +283,14 @@ def plan_local_prune(
                         "has no release log: it may be deployed there")
         if image.id in in_use:
             keep.append("used by a container")
+        stale_build = None
         if not digests:
-            keep.append("never pushed or pulled (no registry digest): it could not be pulled again")
+            created = parse_time(image.created)
+            age = rules.now - created if created else None
+            if builds_older_than is not None and envs and age is not None and age >= builds_older_than:
+                stale_build = _age(age)
+            else:
+                keep.append("never pushed or pulled (no registry digest): it could not be pulled again")
         foreign = [r for r in image.repo_tags if r not in ours_tags]
         foreign += [r for r in ours_tags if not env_of_tag(_split_tag(r)[1], rules.scope)]
         if foreign:
@@ -296,7 +305,9 @@ def plan_local_prune(
             verdicts.append(LocalVerdict(image, False, _unique(keep), refs))
         else:
             label = ", ".join(tags) or ", ".join(digests)
+            why = (f"a build that never left this host (never pushed: e.g. its tests failed), {stale_build} old"
+                   if stale_build else "it can be pulled again")
             verdicts.append(LocalVerdict(image, True, (
                 f"{label}: not in the last {rules.keep} successful releases of any env, not deployed, "
-                "not pinned; it can be pulled again",), refs))
+                f"not pinned; {why}",), refs))
     return [v for v in verdicts if v.delete] + [v for v in verdicts if not v.delete]
