@@ -23,12 +23,12 @@ OLD, NEW = "dev-1111111", "dev-2222222"
 # pull, pin digests, read the addons hash, the project's containers (db and proxy already
 # up: no `compose up`), the database and the required modules' states in one psql
 HEAD = ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers", "db_state"]
-START_GATE_SWITCH = ["container_state", "proxy_reload",  # pin the proxy to the old one
+START_GATE_SWITCH = ["container_state", "proxy_reload_in",  # pin the proxy to the old one
                      "start_web_beside", "web_container_ids",
                      "container_state", "gate_probe", "gate_modules",
-                     "container_state", "proxy_reload"]  # switch
+                     "proxy_workers", "container_state", "proxy_reload_in"]  # switch (nginx's old workers noted)
 DRAIN_CONVERGE = ["inflight_requests",  # none in flight: no wait
-                  "stop_container", "remove_container", "proxy_reload", "converge", "web_container_ids"]
+                  "stop_container", "remove_container", "proxy_reload_in", "converge", "web_container_ids"]
 SWAP = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
         "pause", "swap_restored_db", "swap_filestore", "unpause"]
 RESTORE = [*SWAP, "drop_db"]  # rollback --restore-db: the replaced data is in the snapshot taken first
@@ -73,7 +73,8 @@ def test_first_deploy_installs_every_required_module(stack) -> None:
     assert host.trace() == ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers",
                             "ensure_services", "project_containers", "db_state", "module_update",
                             "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
-                            "container_state", "proxy_reload", "proxy_reload", "converge", "web_container_ids"]
+                            "proxy_workers", "container_state", "proxy_reload_in", "proxy_reload_in", "converge",
+                            "web_container_ids"]
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
     assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database",
@@ -116,7 +117,7 @@ def test_update_failure_restores_the_snapshot_and_keeps_the_old_web(stack) -> No
     exc = fails(stack, host)
     assert exc.phase == "update" and "exited 255" in exc.message and "boom" in exc.output
     assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", "module_update",
-                            *UNDO_HEAD, "oneoff_containers", *UNDO_RESTORE, "web_container_ids", "proxy_reload"]
+                            *UNDO_HEAD, "oneoff_containers", *UNDO_RESTORE, "web_container_ids", "proxy_reload_in"]
     assert host.argv("pause")[-1] == "old" and host.argv("unpause")[-1] == "old"  # the swap is invisible
     record = host.records[-1]
     assert record["status"] == "failed" and record["phase"] == "update"
@@ -397,3 +398,15 @@ def test_an_update_blocked_by_the_live_web_is_stopped_and_retried_with_the_web_h
     assert trace[held + 1] == "terminate_backends" and "pids=42,43" in host.argv("terminate_backends")
     assert trace.index("unpause") > [i for i, p in enumerate(trace) if p == "module_update"][1]
     assert any("retrying with the web held" in n for n in result["release"]["notes"])
+
+
+def test_the_drain_waits_for_nginx_workers_of_the_old_configuration(stack) -> None:
+    """After the switch, nginx's old workers (pinned to the old web) may still serve what
+    they accepted: the old web is stopped only once they are gone."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"),
+                   proxy_workers=[ok("11\n12\n"), ok("11\n12\n21\n22\n"), ok("12\n21\n22\n"), ok("21\n22\n")])
+    deploy(stack, host)
+    trace = host.trace()
+    drain = trace[trace.index("proxy_reload_in", trace.index("gate_probe")) + 1:trace.index("stop_container")]
+    assert drain == ["proxy_workers", "proxy_workers", "proxy_workers", "inflight_requests"]
+    assert host.slept == [0.05, 0.05]

@@ -142,6 +142,8 @@ class Deployer:
         self.odoo_log = stack.log_dir / PurePosixPath(stack.logfile).relative_to(LOG_MOUNT)
         self._history: list[dict[str, Any]] = []
         self._image_sums: dict[str, str] | None = None
+        self._proxy_id: str | None = None  # the running proxy container, once known
+        self._old_proxy_workers: set[str] = set()
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
@@ -187,7 +189,9 @@ class Deployer:
         else:  # the temp file of the atomic write never ends in .conf, so nginx never includes it
             conf = plan.MAINTENANCE_CONF if container == MAINTENANCE else plan.upstream_conf(container)
             self.host.write_private(self.upstream_path, conf)
-        result = self._run(plan.proxy_reload(self.stack, env_file=self._active_env))
+        command = plan.proxy_reload_in(self._proxy_id) if self._proxy_id else \
+            plan.proxy_reload(self.stack, env_file=self._active_env)
+        result = self._run(command)
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
 
@@ -574,12 +578,22 @@ class Deployer:
 
     def _switch(self, dep: Deployment) -> None:
         assert dep.new_container
+        # nginx's workers of the old configuration (pinned to the old web) finish what they
+        # accepted after the reload: the drain waits for them to be gone.
+        if self._proxy_id:
+            workers = self._run(plan.proxy_workers(self._proxy_id))
+            self._old_proxy_workers = set(workers.stdout.split()) if workers.ok else set()
         self._write_upstream(self._container_name(dep.new_container))
 
     def _drain(self, dep: Deployment) -> None:
         """The old web keeps serving what it had in flight: wait until it has no HTTP request
         left (nginx opens one connection per request), at most ODOO_DEPLOY_DRAIN_SECONDS."""
         deadline = time.monotonic() + self.settings.drain_seconds
+        while self._old_proxy_workers and self._proxy_id and time.monotonic() < deadline:
+            workers = self._run(plan.proxy_workers(self._proxy_id))
+            if not workers.ok or not self._old_proxy_workers & set(workers.stdout.split()):
+                break
+            self.host.sleep(0.05, "drain: nginx workers of the old configuration still serving")
         for cid in dep.old_containers:
             while time.monotonic() < deadline:
                 probe = self._run(plan.inflight_requests(cid))
@@ -846,6 +860,7 @@ class Deployer:
             if not services_ready(containers):
                 self._ensure_services()
                 containers = self._containers()
+            self._proxy_id = next(iter(running(containers, "proxy")), None)
             required = required_modules(self.stack)
             db = self._db_state(required, "services")
         if restore_snapshot:

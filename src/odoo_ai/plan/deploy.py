@@ -386,6 +386,22 @@ def project_containers(stack: StackConfig) -> Command:
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
 
+# The pids of nginx's worker processes in the proxy container (their process title).
+PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do case "$(tr "\\0" " " < "$p/cmdline" 2>/dev/null)" in '
+                    '"nginx: worker process"*) echo "${p#/proc/}";; esac; done')
+
+
+@_purpose(reads=True)
+def proxy_workers(container: str) -> Command:
+    return Command([docker_binary(), "exec", container, "sh", "-c", PROXY_WORKERS_SH], timeout=30)
+
+
+@_purpose()
+def proxy_reload_in(container: str) -> Command:
+    """`nginx -s reload` in a known proxy container: graceful, and faster than through Compose."""
+    return Command([docker_binary(), "exec", container, "nginx", "-s", "reload"], timeout=60)
+
+
 @_purpose(reads=True)
 def container_addresses(container: str) -> Command:
     return Command([docker_binary(), "inspect", "--format",
