@@ -23,7 +23,17 @@ from typing import Protocol
 
 from odoo_ai.config.envfile import write_private_file
 from odoo_ai.errors import ExitCode, OdooAiError
-from odoo_ai.lock import EnvLock, Holder, LockHeld
+from odoo_ai.lock import (
+    HELD_BY_HAND,
+    EnvLock,
+    Holder,
+    LockState,
+    held_error,
+    hold_in_background,
+    inspect_lock,
+    parse_state,
+    stop_holder,
+)
 from odoo_ai.releases import append_release
 from odoo_ai.runners.base import Command, Result, Runner
 from odoo_ai.runners.local import LocalRunner
@@ -132,6 +142,16 @@ class LocalHost(_Commands):
     def remove_tree(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
+    # ------------------------------------------------------------ the lock by hand (odoo-ai lock)
+    def lock_state(self, path: Path) -> LockState:
+        return inspect_lock(path)
+
+    def hold_lock(self, path: Path, *, message: str, timeout: float) -> Holder:
+        return hold_in_background(path, message=message, timeout=timeout)
+
+    def stop_lock_holder(self, path: Path, pid: int, *, wait: float) -> bool:
+        return stop_holder(path, pid, wait=wait)
+
 
 # Remote scripts: "$1", "$2"... are paths; contents come on stdin.
 _WRITE = 'umask 077; mkdir -p "$(dirname "$1")" && t=$(mktemp "$1.XXXXXX") && cat > "$t" && mv -f "$t" "$1"'
@@ -140,9 +160,33 @@ _APPEND = ('umask 027; mkdir -p "$(dirname "$1")" && exec 9>>"$1" && flock 9 && 
 _READ = 'if [ -f "$1" ]; then cat "$1"; else exit 3; fi'
 # Holds the flock for as long as our stdin stays open: when this process exits or
 # dies, ssh closes, the remote shell ends, and the kernel drops the lock.
+# The note names this shell ($$, `lock_pid`): the process on the host that holds the flock
+# (`cat` does not inherit it), which `odoo-ai lock release --force` may stop. It is written
+# before LOCKED is said (with the previous note: a holder that died).
 _LOCK = ('umask 077; mkdir -p "$(dirname "$1")" && exec 9<>"$1" || exit 70; '
          'if ! flock -w "$2" 9; then printf "HELD %s\\n" "$(cat "$1")"; exit 75; fi; '
-         'printf "LOCKED %s\\n" "$(cat "$1")"; printf "%s" "$3" > "$1"; cat > /dev/null; : > "$1"')
+         'p=$(cat "$1"); printf \'{"lock_pid":%s,%s\' "$$" "${3#?}" > "$1"; printf "LOCKED %s\\n" "$p"; '
+         'cat > /dev/null 9>&-; : > "$1"')
+# The lock without taking it: ABSENT, or FREE/HELD and the note (a shared flock tried
+# without waiting fails exactly when someone holds it).
+_LOCK_STATE = ('[ -e "$1" ] || { echo ABSENT; exit 0; }; exec 9<"$1" || exit 70; '
+               'if flock -n -s 9; then s=FREE; else s=HELD; fi; '
+               'printf "%s %s\\n" "$s" "$(head -c 4096 "$1" | tr -d "\\n")"')
+# Take the lock by hand: a detached shell of its own session ($4) keeps the flock (fd 9)
+# until SIGTERM, then empties the note; its `sleep` does not inherit the lock.
+_HOLDER = ("trap '' HUP INT; trap 'kill \"$s\" 2>/dev/null; : > \"$1\"; exit 0' TERM; "
+           'while :; do sleep 3600 9>&- & s=$!; wait "$s"; done')
+_HOLD = ('umask 077; mkdir -p "$(dirname "$1")" && exec 9<>"$1" || exit 70; '
+         'if ! flock -w "$2" 9; then printf "HELD %s\\n" "$(head -c 4096 "$1" | tr -d "\\n")"; exit 75; fi; '
+         'setsid sh -c "$4" odoo-ai-lock "$1" </dev/null >/dev/null 2>&1 & pid=$!; '
+         'printf \'{"pid":%s,"host":"%s",%s\' "$pid" "$(uname -n)" "${3#?}" > "$1"; '
+         'printf "LOCKED %s\\n" "$(cat "$1")"')
+# Stop the process $2 that holds the lock $1 (only if it has that file open), then wait
+# up to $3 tenths of a second for the lock to be free: exit 0 free, 3 not the holder, 5 still held.
+_STOP_HOLDER = ('t=$(readlink -f "$1") || exit 3; ok=; for f in /proc/"$2"/fd/*; do '
+                'if [ "$(readlink "$f" 2>/dev/null)" = "$t" ]; then ok=1; break; fi; done; [ -n "$ok" ] || exit 3; '
+                'kill -TERM "$2" 2>/dev/null; i=0; while [ "$i" -lt "$3" ]; do exec 8<"$1"; '
+                'if flock -n -s 8; then exec 8<&-; exit 0; fi; exec 8<&-; sleep 0.1; i=$((i + 1)); done; exit 5')
 
 
 class RemoteLock:
@@ -152,7 +196,7 @@ class RemoteLock:
         self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> RemoteLock:
-        note = json.dumps(Holder.me(self.command).__dict__)
+        note = Holder.me(self.command).note()
         line = remote_line(Command(["sh", "-c", _LOCK, "sh", str(self.path), str(int(self.timeout)), note]))
         self._proc = subprocess.Popen(  # noqa: S603 - argv list, quoted remote line
             self.target.ssh_argv(line), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -168,9 +212,7 @@ class RemoteLock:
         err = self._proc.stderr.read().decode("utf-8", "replace").strip() if self._proc.stderr else ""
         self._proc.wait()
         if state == "HELD":
-            who = holder.describe() if holder else "another process"
-            raise LockHeld(f"{self.path.parent.name}: locked by {who} after waiting {self.timeout:.0f}s",
-                           hint="wait for it to finish, or pass --lock-timeout SECONDS to wait longer")
+            raise held_error(self.path.parent.name, holder, self.timeout)
         raise OdooAiError(f"cannot take the deploy lock on {self.target}: {err or 'no answer'}",
                           exit_code=ExitCode.INFRA)
 
@@ -186,10 +228,7 @@ class RemoteLock:
 
 
 def _holder(text: str) -> Holder | None:
-    try:
-        return Holder(**json.loads(text)) if text.strip() else None
-    except (ValueError, TypeError):
-        return None
+    return Holder.parse(text) if text.strip() else None
 
 
 class RemoteHost(_Commands):
@@ -257,6 +296,39 @@ class RemoteHost(_Commands):
 
     def remove_tree(self, path: Path) -> None:
         self._sh('rm -rf -- "$1"', str(path))
+
+    # ------------------------------------------------------------ the lock by hand (odoo-ai lock)
+    def lock_state(self, path: Path) -> LockState:
+        code, out = self._sh(_LOCK_STATE, str(path), timeout=60)
+        if code != 0:
+            raise OdooAiError(f"{self.target}: cannot read the lock {path} (exit {code}): {out.strip()[-200:]}",
+                              exit_code=ExitCode.INFRA)
+        return parse_state(path, out)
+
+    def hold_lock(self, path: Path, *, message: str, timeout: float) -> Holder:
+        """Take the lock by hand on the host: a detached shell there holds it until
+        stop_lock_holder (the note names it, and the host, as `pid` and `host`)."""
+        note = {k: v for k, v in json.loads(Holder.me(HELD_BY_HAND, message=message, manual=True).note()).items()
+                if k not in ("pid", "host")}
+        code, out = self._sh(_HOLD, str(path), str(int(timeout)), json.dumps(note), _HOLDER, timeout=timeout + 60)
+        state, _, rest = out.strip().partition(" ")
+        holder = Holder.parse(rest) if rest.strip() else None
+        if code == 0 and state == "LOCKED" and holder is not None:
+            return holder
+        if code == 75:
+            raise held_error(path.parent.name, holder, timeout)
+        raise OdooAiError(f"{self.target}: cannot take the lock {path} (exit {code}): {out.strip()[-200:]}",
+                          exit_code=ExitCode.INFRA)
+
+    def stop_lock_holder(self, path: Path, pid: int, *, wait: float) -> bool:
+        code, out = self._sh(_STOP_HOLDER, str(path), str(int(pid)), str(int(wait * 10)), timeout=wait + 60)
+        if code in (0, 5):
+            return code == 0
+        if code == 3:
+            raise OdooAiError(f"{self.target}: pid {pid} does not hold the lock {path} there (not running, or "
+                              "another process): nothing stopped", exit_code=ExitCode.FAILED)
+        raise OdooAiError(f"{self.target}: cannot stop the lock's holder (exit {code}): {out.strip()[-200:]}",
+                          exit_code=ExitCode.INFRA)
 
     def sync_stack_files(self, repo_root: Path, remote_dir: Path) -> None:
         """Copy the Compose files of the repo to the host (tar over stdin)."""
