@@ -59,6 +59,7 @@ ENV_FILE_KEYS = frozenset({
     "ODOO_DEPLOY_KEEP_SNAPSHOTS", "ODOO_DEPLOY_LOCK_WAIT", "ODOO_REMOTE_REPO_DIR",
     "ODOO_BACKUP_FORMAT", "ODOO_BACKUP_KEEP_DAILY", "ODOO_BACKUP_KEEP_WEEKLY", "ODOO_BACKUP_KEEP_MONTHLY",
     "ODOO_BACKUP_COPY_COMMAND", "ODOO_DB_PROTECTED", "ODOO_MAIL_CATCHER_IMAGE", "ODOO_MAIL_CATCHER_PORT",
+    "ODOO_TEST_TEMPLATES_KEEP",
 })
 # Read from the process environment only (an env file's value would be ignored): the tool's
 # own ODOO_AI_* variables and the registry credentials.

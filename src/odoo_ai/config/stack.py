@@ -127,6 +127,7 @@ class StackConfig(BaseModel):
     backup: BackupConfig = BackupConfig()
     mail: MailConfig = MailConfig()
     env_file_example: bool = False  # env_file is the documented example (no <env>.env)
+    test_templates_keep: int = 3  # ODOO_TEST_TEMPLATES_KEEP: template databases `test run` keeps
 
     @property
     def dotenv_path(self) -> Path:
@@ -493,4 +494,5 @@ def load_stack(
         mail=load_mail(s, overlay_catcher=x_settings.get("mail_catcher"), overlay=str(overlay),
                        image_ref_re=IMAGE_REF_RE),
         env_file_example=example,
+        test_templates_keep=s.integer("ODOO_TEST_TEMPLATES_KEEP", 3, 1, 100),
     )
