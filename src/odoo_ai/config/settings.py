@@ -60,6 +60,7 @@ ENV_FILE_KEYS = frozenset({
     "ODOO_BACKUP_FORMAT", "ODOO_BACKUP_KEEP_DAILY", "ODOO_BACKUP_KEEP_WEEKLY", "ODOO_BACKUP_KEEP_MONTHLY",
     "ODOO_BACKUP_COPY_COMMAND", "ODOO_DB_PROTECTED", "ODOO_MAIL_CATCHER_IMAGE", "ODOO_MAIL_CATCHER_PORT",
     "ODOO_TEST_TEMPLATES_KEEP",
+    "ODOO_POST_RELEASE_HOOK", "ODOO_POST_RELEASE_HOOK_TIMEOUT",
 })
 # Read from the process environment only (an env file's value would be ignored): the tool's
 # own ODOO_AI_* variables and the registry credentials.
@@ -243,6 +244,16 @@ class PruneConfig(_Section):
     pinned: tuple[str, ...] = ()  # ODOO_PRUNE_PINNED: tags or digests prune never deletes
 
 
+class HooksConfig(_Section):
+    """Commands of the operator's that odoo-ai runs on the machine running the CLI (each
+    setting: the env file, else the process environment)."""
+
+    # ODOO_POST_RELEASE_HOOK: after every deploy and rollback (success or failure), the release
+    # record as JSON on stdin; split like a shell would (shlex), never run by a shell.
+    post_release: tuple[str, ...] = ()
+    post_release_timeout: float = 30.0  # ODOO_POST_RELEASE_HOOK_TIMEOUT, seconds; then it is killed
+
+
 # Env names that are production by their name: never the target of `db copy`, never neutralized.
 PRODUCTION_ENV_RE = re.compile(r"^(prod|production|live)([-_].*)?$")
 DEFAULT_MAIL_CATCHER_IMAGE = "axllent/mailpit"
@@ -352,6 +363,24 @@ def load_prune(s: Settings, *, tag_re: re.Pattern[str]) -> PruneConfig:
         if ref not in pinned:
             pinned.append(ref)
     return PruneConfig(pinned=tuple(pinned))
+
+
+def load_hooks(s: Settings) -> HooksConfig:
+    import shlex
+
+    key = "ODOO_POST_RELEASE_HOOK"
+    raw, where = s.get_or_environ(key)
+    argv: tuple[str, ...] = ()
+    if raw:
+        try:
+            argv = tuple(shlex.split(raw))
+        except ValueError as exc:
+            raise s.error(key, raw, f"cannot be split into words: {exc}", where=where) from None
+        if not argv or argv[0].startswith("-"):
+            raise s.error(key, raw, "must start with a program, e.g. scripts/post-to-chat.sh", where=where)
+    timeout_raw, timeout_where = s.get_or_environ("ODOO_POST_RELEASE_HOOK_TIMEOUT")
+    timeout = s.number("ODOO_POST_RELEASE_HOOK_TIMEOUT", 30.0, 1, 3600, value=timeout_raw, where=timeout_where)
+    return HooksConfig(post_release=argv, post_release_timeout=timeout)
 
 
 def load_backup(s: Settings, *, env: str) -> BackupConfig:

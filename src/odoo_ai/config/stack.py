@@ -33,6 +33,7 @@ from odoo_ai.config.settings import (
     BackupConfig,
     BuildConfig,
     DeployConfig,
+    HooksConfig,
     MailConfig,
     PruneConfig,
     RegistryConfig,
@@ -42,6 +43,7 @@ from odoo_ai.config.settings import (
     load_backup,
     load_build,
     load_deploy,
+    load_hooks,
     load_mail,
     load_prune,
     load_registry,
@@ -124,6 +126,7 @@ class StackConfig(BaseModel):
     registry: RegistryConfig = RegistryConfig()
     remote: RemoteConfig
     prune: PruneConfig = PruneConfig()
+    hooks: HooksConfig = HooksConfig()
     backup: BackupConfig = BackupConfig()
     mail: MailConfig = MailConfig()
     env_file_example: bool = False  # env_file is the documented example (no <env>.env)
@@ -213,6 +216,7 @@ class StackConfig(BaseModel):
             "registry": section(self.registry),
             "remote": section(self.remote),
             "prune": section(self.prune),
+            "hooks": section(self.hooks),
             "backup": section(self.backup),
             "mail": section(self.mail),
             "secrets": self.secret_sources(environ),
@@ -490,6 +494,7 @@ def load_stack(
         registry=load_registry(s),
         remote=load_remote(s, project=project),
         prune=load_prune(s, tag_re=TAG_RE),
+        hooks=load_hooks(s),
         backup=load_backup(s, env=env),
         mail=load_mail(s, overlay_catcher=x_settings.get("mail_catcher"), overlay=str(overlay),
                        image_ref_re=IMAGE_REF_RE),
