@@ -143,6 +143,7 @@ class Deployer:
         self._history: list[dict[str, Any]] = []
         self._image_sums: dict[str, str] | None = None
         self._proxy_id: str | None = None  # the running proxy container, once known
+        self._db_id: str | None = None  # the running db container, once known
         self._old_proxy_workers: set[str] = set()
 
     # ------------------------------------------------------------ helpers
@@ -263,6 +264,10 @@ class Deployer:
         return config_dir
 
     def _pull(self, dep: Deployment) -> None:
+        if all("@sha256:" in ref for ref in dep.images.values()) and \
+                all(self._run(plan.image_inspect(ref)).ok for ref in dep.images.values()):
+            dep.notes.append("images pinned by digest are already on the host: no pull")
+            return  # a digest names one content: what is here is exactly what was asked for
         config_dir = self._registry_login()
         command = plan.pull(self.stack, self.next_env)
         if config_dir is not None:
@@ -348,7 +353,8 @@ class Deployer:
 
     def _db_state(self, required: list[str], phase: str) -> DbState:
         """(does the database exist, {required module: state} of those not installed)."""
-        result = self._must(plan.db_state(self.stack, required, self.next_env), phase, "reading the database")
+        result = self._must(plan.db_state(self.stack, required, self.next_env, container=self._db_id), phase,
+                            "reading the database")
         state = parse_db_state(result.stdout)
         if state is None:
             raise DeployFailed(phase, f"unexpected answer from psql: {result.stdout.strip()[:200]!r}")
@@ -546,7 +552,7 @@ class Deployer:
             probe = self._run(plan.gate_probe(dep.new_container, self.stack.db_name))
             if probe.ok:
                 errors = 0
-                check = self._run(plan.gate_modules(self.stack, required, self.next_env))
+                check = self._run(plan.gate_modules(self.stack, required, self.next_env, container=self._db_id))
                 pending, missing = gate_rows(check.stdout) if check.ok else (None, {})
                 if pending == 0 and not missing:
                     return
@@ -861,6 +867,7 @@ class Deployer:
                 self._ensure_services()
                 containers = self._containers()
             self._proxy_id = next(iter(running(containers, "proxy")), None)
+            self._db_id = next(iter(running(containers, "db")), None)
             required = required_modules(self.stack)
             db = self._db_state(required, "services")
         if restore_snapshot:

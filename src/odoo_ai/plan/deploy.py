@@ -225,12 +225,16 @@ def read_addons_hash(ref: str) -> Command:
 
 
 def psql(stack: StackConfig, sql: str, *, database: str = "postgres", variables: dict[str, str] | None = None,
-         env_file: Path | None = None) -> Command:
-    argv = ["exec", "-T", "db", "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-            "-U", stack.db_user, "-d", database]
+         env_file: Path | None = None, container: str | None = None) -> Command:
+    """psql in the db service: through Compose, or `docker exec` in a known db container
+    (no Compose start-up: what the deploy's hot path uses). SQL on stdin, values as psql
+    variables."""
+    args = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", stack.db_user, "-d", database]
     for key, value in (variables or {}).items():
-        argv += ["-v", f"{key}={value}"]
-    cmd = compose(stack, *argv, "-f", "-", env_file=env_file, timeout=300)
+        args += ["-v", f"{key}={value}"]
+    if container:
+        return Command([docker_binary(), "exec", "-i", container, *args, "-f", "-"], timeout=300, stdin=sql.encode())
+    cmd = compose(stack, "exec", "-T", "db", *args, "-f", "-", env_file=env_file, timeout=300)
     return Command(cmd.argv, timeout=cmd.timeout, stdin=sql.encode())
 
 
@@ -352,9 +356,10 @@ def update_containers(stack: StackConfig) -> Command:
 
 
 @_purpose(reads=True)
-def db_state(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+def db_state(stack: StackConfig, modules: list[str], env_file: Path | None = None, *,
+             container: str | None = None) -> Command:
     return psql(stack, DB_STATE_SQL, variables={"dbname": stack.db_name, "modules": ",".join(modules)},
-                env_file=env_file)
+                env_file=env_file, container=container)
 
 
 @_purpose()
@@ -436,9 +441,10 @@ def module_states(stack: StackConfig, modules: list[str], env_file: Path | None 
 
 
 @_purpose(reads=True)
-def gate_modules(stack: StackConfig, modules: list[str], env_file: Path | None = None) -> Command:
+def gate_modules(stack: StackConfig, modules: list[str], env_file: Path | None = None, *,
+                 container: str | None = None) -> Command:
     return psql(stack, GATE_SQL, database=stack.db_name, variables={"modules": ",".join(modules)},
-                env_file=env_file)
+                env_file=env_file, container=container)
 
 
 @_purpose()
