@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from odoo_ai.cli import deploy, images, stack, testing
+from odoo_ai.cli import db, deploy, images, stack, testing
 from odoo_ai.cli.common import (
     CONTEXT_SETTINGS,
     EXIT_CODES_HELP,
@@ -43,6 +43,7 @@ for _verbs in (stack.app, deploy.app, images.app):
     app.registered_groups += _verbs.registered_groups
 app.add_typer(testing.app, name="test", help="Run Odoo tests / parse Odoo test logs (same as the `test` command).")
 app.add_typer(deploy.modules_app, name="modules", help="What a deploy would install and update, and why.")
+app.add_typer(db.app, name="db", help="Databases: backup, restore, copy between envs, restore drills, prune backups.")
 
 
 @app.callback()
