@@ -429,7 +429,7 @@ def test_infrastructure_failures_are_errors_with_one_clear_line(stack, tmp_path,
 def test_a_missing_image_is_pulled_first(stack, tmp_path) -> None:
     runner = FakeRunner(SCENARIO_LOG["tests_pass"], 0, fail={"inspect": Result(1)})
     _, runner, result = run(stack, tmp_path, "tests_pass", runner=runner)
-    assert runner.kinds() == ["inspect", "pull", "up", "run", "down"]
+    assert runner.kinds() == ["inspect", "pull", "inspect", "up", "run", "down"]
     assert result.status is RunStatus.PASSED
 
 
@@ -549,7 +549,7 @@ def test_cli_dry_run_prints_every_step_and_writes_nothing(repo, config_dir, tmp_
     monkeypatch.setattr(tempfile, "tempdir", None)
     before = sorted(tmp_path.rglob("*"))
     result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m1,m2", "--tags", "/m1",
-                 "--dry-run")
+                 "--dry-run", "--no-cache")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     commands = [ln for ln in lines if ln.startswith("docker ")]
@@ -565,6 +565,23 @@ def test_cli_dry_run_prints_every_step_and_writes_nothing(repo, config_dir, tmp_
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_cli_dry_run_shows_the_template_steps_and_writes_nothing(repo, config_dir, tmp_path) -> None:
+    home = tmp_path / "h"
+    home.mkdir()
+    result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m1,m2", "--dry-run",
+                 env={"HOME": str(home), "XDG_CACHE_HOME": None})
+    assert result.exit_code == 0, result.stderr
+    commands = [ln for ln in result.stdout.splitlines() if ln.startswith("docker ")]
+    steps = [" image inspect ", " pull --quiet script-runner", " run --rm -i --network none --entrypoint python3 ",
+             "--project-name opw-dev-test-templates ", " run --rm --no-deps -T ", " down --remove-orphans ",
+             "--project-name opw-dev-test-templates "]
+    assert len(commands) == len(steps)
+    assert all(step in command for step, command in zip(steps, commands, strict=True))
+    assert " up --detach --wait " in commands[3] and " down " in commands[6] and "--volumes" not in commands[6]
+    assert "CREATE DATABASE test_" in result.stdout and "PASSWORD" not in result.stdout
+    assert list(home.iterdir()) == []
+
+
 def test_cli_dry_run_json(repo, config_dir) -> None:
     result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m,n", "--dry-run", "--json")
     assert result.exit_code == 0
@@ -578,5 +595,5 @@ def test_cli_dry_run_json(repo, config_dir) -> None:
 def test_run_help_documents_the_exit_codes_and_options() -> None:
     text = " ".join(cli("run", "--help").stdout.split())
     for fragment in ("4 no test ran", "3 Odoo or the infrastructure failed", "--shards", "--shard",
-                     "--keep-db", "--timeout", "--image", "--modules", "--tags", "--demo"):
+                     "--keep-db", "--timeout", "--image", "--modules", "--tags", "--demo", "--no-cache"):
         assert fragment in text

@@ -304,6 +304,13 @@ def run(
         bool,
         typer.Option("--keep-db", help="Keep the test project (database running) and print how to remove it."),
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="A fresh database: do not start from a template of the dependencies (the templates are left alone).",
+        ),
+    ] = False,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Exit 0 instead of 4 when no test ran.")
     ] = False,
@@ -336,7 +343,7 @@ def run(
 ) -> None:
     """Run Odoo tests in a one-off script-runner container on a throw-away database.
 
-    Each run brings up its own Compose project <project>-test-<hex> (ENV's compose files, only the db service, state in a fresh temp dir, random passwords), runs `odoo-bin -d test_<hex> -i MODS --test-enable --stop-after-init` in it with progress on stderr, then removes the project (unless --keep-db). A running env's database is never touched.
+    Each run brings up its own Compose project <project>-test-<hex> (ENV's compose files, state in a fresh temp dir), runs `odoo-bin -d test_<hex> -i MODS --test-enable --stop-after-init` in it with progress on stderr, then removes the project (unless --keep-db). The database is a clone of a template that has the modules' dependencies installed (built once per Odoo source, dependency set and their checksums, in the env's templates server <project>-test-templates), or with --no-cache a fresh one in the project's own db. A running env's database is never touched.
     """
     from odoo_ai.config.stack import load_stack
     from odoo_ai.runners import DryRunner, LocalRunner
@@ -350,7 +357,7 @@ def run(
     verbose = state.verbose = verbose or bool(root.get("verbose"))
     request = run_uc.RunRequest(
         env=env, image=image, tag=tag, modules=modules, tags=tags, shards=shards, shard=shard,
-        timeout=timeout, keep_db=keep_db, addons_dir=addons, demo=demo,
+        timeout=timeout, keep_db=keep_db, addons_dir=addons, demo=demo, no_cache=no_cache,
     )
     junit_path = check_output_path(junit, "--junit") if junit is not None else None
     mapping = parse_path_map(path_map)

@@ -1,5 +1,6 @@
 """Pure planning of `test run`: module selection, shards, the throw-away Compose project
-and the exact commands that create it, run Odoo's tests in it and remove it.
+and the exact commands that create it, run Odoo's tests in it and remove it; the template
+databases a run starts from (which modules, their key, the templates server, the SQL).
 
 Nothing here touches the disk, a socket or a subprocess: the use-case
 (odoo_ai.testing.run) decides with these functions and acts through a runner.
@@ -11,6 +12,8 @@ directory, so a test run never sees a running env's database, volumes or network
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,8 @@ services:
   db:
     volumes: !override
       - test-db:/var/lib/postgresql/data
+    healthcheck:
+      interval: 1s
 volumes:
   test-db: {}
 """
@@ -246,3 +251,478 @@ def down(tp: TestProject) -> Command:
 def psql_hint(tp: TestProject) -> Command:
     """How to look at a kept database (shown, never run)."""
     return compose(tp.stack, "exec", "db", "psql", "-U", tp.stack.db_user, "-d", tp.database)
+
+
+# ---------------------------------------------------------------- cached test databases
+#
+# A test run installs the tested modules into a clone of a template database that already
+# has their dependencies installed. Templates live in one PostgreSQL server per env, the
+# Compose project `<project>-test-templates` whose data is the named volume of the same name
+# (kept between runs); each run creates its own `test_<hex>` with CREATE DATABASE … TEMPLATE
+# and drops it afterwards. The key of a template names exactly what it holds (template_key).
+
+TEMPLATE_KEY_VERSION = 1
+TEMPLATE_PREFIX = "tmpl_"
+TEMPLATE_DB_RE = re.compile(r"^tmpl_[0-9a-f]{32}$")
+TEST_DB_RE = re.compile(r"^test_[0-9a-f]{8}$")
+TEMPLATES_SUFFIX = "-test-templates"
+SERVER_DIR = "templates-server"  # in the run's state dir: the files Compose needs for the server
+SERVER_OVERRIDE_FILE = "compose.test-templates.yaml"
+KEPT_COMMENT = "odoo-ai test run --keep-db"
+TEMPLATE_COMMENT = "odoo-ai test template"
+
+# Read from the image under test (python3 of the image, standard library only; stdin):
+# every addon's manifest in Odoo's search order (first wins, as docker/addon_checksums.py
+# merges), the per-addon checksums the image carries, and the identity of the Odoo source
+# outside its addons (the framework: odoo/*.py, tools, service, odoo-bin), which the
+# per-addon checksums do not cover.
+PROBE_SCRIPT = r'''
+import ast, hashlib, json, os, sys
+ROOTS = ("/odoo/odoo/addons", "/opt/odoo/custom-addons", "/opt/odoo/enterprise", "/odoo/addons")
+def read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+modules, module_dirs = {}, set()
+for root in ROOTS:
+    if not os.path.isdir(root):
+        continue
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        manifest = read(os.path.join(path, "__manifest__.py"))
+        if manifest is None:
+            continue
+        module_dirs.add(path)
+        if name in modules:
+            continue
+        try:
+            data = ast.literal_eval(manifest.decode("utf-8"))
+        except Exception:
+            data = None
+        if not isinstance(data, dict):
+            modules[name] = {"depends": [], "auto_install": False, "installable": False}
+            continue
+        auto = data.get("auto_install", False)
+        if isinstance(auto, (list, tuple, set)):
+            auto = sorted(a for a in auto if isinstance(a, str))
+        else:
+            auto = bool(auto)
+        modules[name] = {"depends": [d for d in (data.get("depends") or []) if isinstance(d, str)],
+                         "auto_install": auto, "installable": data.get("installable", True) is not False}
+digest = hashlib.sha256()
+for top, dirs, files in os.walk("/odoo"):
+    dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".git") and os.path.join(top, d) not in module_dirs)
+    for name in sorted(files):
+        path = os.path.join(top, name)
+        if name.endswith((".pyc", ".pyo")) or not os.path.isfile(path):
+            continue
+        digest.update(os.path.relpath(path, "/odoo").encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(hashlib.sha256(read(path) or b"").digest())
+sums = read("/opt/odoo/addon-checksums.json")
+addons_hash = read("/opt/odoo/addons.sha256")
+json.dump({"probe": 1, "odoo": digest.hexdigest(),
+           "addons_hash": addons_hash.decode("ascii", "replace").strip() if addons_hash else None,
+           "checksums": json.loads(sums.decode("utf-8")) if sums else None, "modules": modules},
+          sys.stdout, sort_keys=True)
+'''
+PROBE_VERSION = 1
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    depends: tuple[str, ...] = ()
+    # True: installed when all `depends` are; a tuple: when those (a subset of depends) are
+    auto_install: bool | tuple[str, ...] = False
+    installable: bool = True
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the probe read from an image."""
+
+    odoo: str  # sha256 of the Odoo source outside its addons
+    modules: dict[str, ModuleInfo]
+    checksums: dict[str, str] | None  # /opt/odoo/addon-checksums.json (None: an older image)
+    addons_hash: str | None = None
+
+
+def parse_probe(text: str) -> ImageFacts:
+    """The probe's JSON -> ImageFacts; ValueError when it is not what the probe prints."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("probe") != PROBE_VERSION:
+        raise ValueError("not the probe's answer")
+    odoo = data.get("odoo")
+    raw_modules = data.get("modules")
+    if not isinstance(odoo, str) or not HEX64_RE.match(odoo) or not isinstance(raw_modules, dict):
+        raise ValueError("no Odoo identity or module list")
+    modules: dict[str, ModuleInfo] = {}
+    for name, info in raw_modules.items():
+        if not isinstance(name, str) or not isinstance(info, dict):
+            raise ValueError(f"bad module entry {name!r}")
+        auto = info.get("auto_install", False)
+        modules[name] = ModuleInfo(
+            depends=tuple(str(d) for d in info.get("depends") or ()),
+            auto_install=tuple(str(a) for a in auto) if isinstance(auto, list) else bool(auto),
+            installable=bool(info.get("installable", True)),
+        )
+    sums = data.get("checksums")
+    checksums = None
+    if isinstance(sums, dict):
+        checksums = {str(k): str(v) for k, v in sums.items()}
+    hash_value = data.get("addons_hash")
+    return ImageFacts(odoo=odoo, modules=modules, checksums=checksums,
+                      addons_hash=hash_value if isinstance(hash_value, str) else None)
+
+
+def _closure(names: set[str], modules: dict[str, ModuleInfo], missing: set[str]) -> set[str]:
+    """`names` and everything they depend on, transitively (unknown names go to `missing`)."""
+    seen: set[str] = set()
+    todo = sorted(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        info = modules.get(name)
+        if info is None:
+            missing.add(name)
+            continue
+        seen.add(name)
+        todo.extend(info.depends)
+    return seen
+
+
+def dependents(names: set[str], modules: dict[str, ModuleInfo]) -> set[str]:
+    """Modules that depend on any of `names`, transitively (not `names` themselves)."""
+    reverse: dict[str, set[str]] = {}
+    for name, info in modules.items():
+        for dep in info.depends:
+            reverse.setdefault(dep, set()).add(name)
+    found: set[str] = set()
+    todo = sorted(names)
+    while todo:
+        for user in reverse.get(todo.pop(), ()):
+            if user not in found:
+                found.add(user)
+                todo.append(user)
+    return found - names
+
+
+def installed_with(deps: set[str], modules: dict[str, ModuleInfo], missing: set[str] | None = None) -> set[str]:
+    """What Odoo has installed on a new database after `-i deps`: base, the dependencies'
+    closure, then every installable auto_install module whose trigger modules (all its
+    `depends` for True, the listed ones for a list; [] means always) are installed, with
+    its own dependencies, until nothing changes (Odoo's button_install)."""
+    missing = set() if missing is None else missing
+    installed = _closure(set(deps) | {"base"}, modules, missing)
+    changed = True
+    while changed:
+        changed = False
+        for name, info in sorted(modules.items()):
+            if name in installed or not info.installable or info.auto_install is False:
+                continue
+            triggers = info.depends if info.auto_install is True else info.auto_install
+            if set(triggers) <= installed:
+                installed |= _closure({name}, modules, missing)
+                changed = True
+    return installed
+
+
+@dataclass(frozen=True)
+class TemplatePlan:
+    """Whether a run can start from a template, and which. `reason` says why not (None: it can)."""
+
+    reason: str | None
+    key: str | None = None
+    database: str | None = None
+    modules: tuple[str, ...] = ()  # installed with -i when the template is built (the dependencies)
+    installed: tuple[str, ...] = ()  # what that installs (predicted: installed_with)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"key": self.key, "database": self.database, "modules": list(self.modules),
+                "installed": list(self.installed), "reason": self.reason}
+
+
+def template_key(odoo: str, installed: dict[str, str], without_demo: str) -> str:
+    """sha256 of everything a template's content depends on: the Odoo source (framework),
+    the checksum of every module it has installed, and the demo-data setting. Not the
+    tested modules: shards of one module list, and a change to a tested module, keep it."""
+    doc = {"v": TEMPLATE_KEY_VERSION, "odoo": odoo, "without_demo": without_demo,
+           "modules": dict(sorted(installed.items()))}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+_SPEC_RE = re.compile(r"^([+-]?)([^/:.\[]*)(?:/([^:.\[]*))?")
+
+
+def tags_reach(test_tags: str, installed: set[str]) -> str | None:
+    """The first --test-tags spec that could select tests of a module the template installs
+    (whose at_install tests a fresh database would run and a template's would not), or None.
+    A spec is safe when it is an exclusion or names a module that is not installed there."""
+    positives = 0
+    for spec in (s.strip() for s in test_tags.split(",")):
+        match = _SPEC_RE.match(spec)
+        if not spec or not match or match.group(1) == "-":
+            continue
+        positives += 1
+        module = (match.group(3) or "").strip("/").split("/")[0]
+        if not module or module in installed:
+            return spec
+    return None if positives else test_tags  # only exclusions: Odoo adds +standard (every module)
+
+
+def plan_template(facts: ImageFacts, tested: list[str] | tuple[str, ...], *, without_demo: str,
+                  test_tags: str | None = None) -> TemplatePlan:
+    """The template for testing `tested` (all the modules of the run, before sharding, so
+    that every shard gets the same one): their dependencies, less the tested modules and
+    anything depending on them (Odoo runs a module's at_install tests when it installs it,
+    so a tested module is never in the template)."""
+    modules = facts.modules
+    wanted = set(tested)
+    if facts.checksums is None:
+        return TemplatePlan("the image carries no per-addon checksums (/opt/odoo/addon-checksums.json); "
+                            "rebuild it with this odoo-ai")
+    if "base" in wanted:
+        return TemplatePlan("base is a tested module: nothing can be installed before it")
+    users = dependents(wanted, modules)
+    missing: set[str] = set()
+    deps = _closure({d for t in sorted(wanted) if t in modules for d in modules[t].depends}, modules, missing)
+    deps -= wanted | users
+    if missing - wanted:
+        return TemplatePlan(f"not in the image: {', '.join(sorted(missing - wanted))} (a dependency)")
+    broken = sorted(m for m in deps if not modules[m].installable)
+    if broken:
+        return TemplatePlan(f"dependency not installable: {', '.join(broken)}")
+    installed = installed_with(deps, modules, missing)
+    clash = sorted(installed & wanted)
+    if clash:
+        return TemplatePlan(f"installing the dependencies would also install {', '.join(clash)} "
+                            "(auto_install), a tested module")
+    if test_tags is not None:
+        spec = tags_reach(test_tags, installed)
+        if spec is not None:
+            return TemplatePlan(f"--tags {spec!r} may select tests of modules a template would hold "
+                                "(their at_install tests run only when they are installed)")
+    sums = facts.checksums
+    unsummed = sorted(m for m in installed if not sums.get(m))
+    if unsummed:
+        return TemplatePlan(f"no checksum in the image for {', '.join(unsummed)}")
+    key = template_key(facts.odoo, {m: sums[m] for m in installed}, without_demo)
+    return TemplatePlan(None, key=key, database=template_db_name(key), modules=tuple(sorted(deps)) or ("base",),
+                        installed=tuple(sorted(installed)))
+
+
+def template_db_name(key: str) -> str:
+    if not HEX64_RE.match(key):
+        raise ValueError(f"bad template key {key!r}")
+    return f"{TEMPLATE_PREFIX}{key[:32]}"
+
+
+# ---------------------------------------------------------------- the templates server
+
+
+def templates_project_name(project: str) -> str:
+    return project[: 63 - len(TEMPLATES_SUFFIX)].rstrip("-_") + TEMPLATES_SUFFIX
+
+
+@dataclass(frozen=True)
+class TemplateServer:
+    """The env's PostgreSQL server for test templates: Compose project `<project>-test-templates`
+    (only its db service), data in the named volume `<project>-test-templates`. `stack` is the
+    env re-pointed at it, its files in the run's own state dir (SERVER_DIR)."""
+
+    __test__ = False
+
+    stack: StackConfig
+
+    @property
+    def name(self) -> str:
+        return self.stack.project
+
+    @property
+    def volume(self) -> str:
+        return self.stack.project  # the same name as the project
+
+    @property
+    def network(self) -> str:
+        return f"{self.stack.project}_default"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.stack.state_root
+
+    @property
+    def override_path(self) -> Path:
+        return self.state_dir / SERVER_OVERRIDE_FILE
+
+
+def plan_server(stack: StackConfig, *, state_dir: Path, image: str, secret_names: list[str]) -> TemplateServer:
+    """`stack` (the env's) re-pointed at the templates server; `state_dir` is the run's own
+    (the server's compose .env and override are written under it, in SERVER_DIR)."""
+    root = state_dir / SERVER_DIR
+    copy = stack.for_test_project(
+        image=image, secret_names=secret_names, project=templates_project_name(stack.project),
+        state_root=root, data_dir=root / "filestore", db_dir=root / "postgres", log_dir=root / "logs",
+        db_name="postgres", compose_files=[*stack.compose_files, root / SERVER_OVERRIDE_FILE],
+    )
+    return TemplateServer(stack=copy)
+
+
+def server_override_yaml(volume: str) -> str:
+    """The server's db: its data in the named volume `volume` (kept by a plain `down`), no
+    restart after a reboot, a quick health check."""
+    return (
+        "# Generated by `odoo-ai test run`: the env's server of test templates.\n"
+        "# Its data is the named volume below, kept between runs (`down --volumes` deletes it).\n"
+        "services:\n"
+        "  db:\n"
+        "    restart: \"no\"\n"
+        "    volumes: !override\n"
+        "      - templates:/var/lib/postgresql/data\n"
+        "    healthcheck:\n"
+        "      interval: 500ms\n"
+        "volumes:\n"
+        "  templates:\n"
+        f"    name: {volume}\n"
+    )
+
+
+def cached_override_yaml(network: str) -> str:
+    """A run that starts from a template: its one-off container joins the templates server's
+    network only (there `db` is that server); the run's own db is never started."""
+    return (
+        "# Generated by `odoo-ai test run` for a throw-away test project; removed with it.\n"
+        "# Its database is a clone of a template in the env's templates server, whose network\n"
+        "# the one-off container joins (there `db` is that server); no db of its own starts.\n"
+        "services:\n"
+        "  db:\n"
+        "    volumes: !override\n"
+        "      - test-db:/var/lib/postgresql/data\n"
+        "  script-runner:\n"
+        "    networks: !override\n"
+        "      - templates\n"
+        "volumes:\n"
+        "  test-db: {}\n"
+        "networks:\n"
+        "  templates:\n"
+        "    external: true\n"
+        f"    name: {network}\n"
+    )
+
+
+def probe_image(docker: str, image: str) -> Command:
+    """Read the image's modules, checksums and Odoo identity (PROBE_SCRIPT on stdin), with
+    no network; the image's entrypoint is bypassed (it would want a database password)."""
+    return Command([docker, "run", "--rm", "-i", "--network", "none", "--entrypoint", "python3", image, "-"],
+                   stdin=PROBE_SCRIPT.encode(), timeout=300)
+
+
+def server_up(ts: TemplateServer, *, wait_seconds: int = DB_WAIT_SECONDS) -> Command:
+    return compose(
+        ts.stack, "--ansi", "never", "up", "--detach", "--wait", "--wait-timeout", str(wait_seconds),
+        "db", timeout=wait_seconds + 120,
+    )
+
+
+def server_down(ts: TemplateServer, *, volumes: bool = False) -> Command:
+    """Stop the server (the volume stays), or with `volumes` delete its templates too."""
+    return compose_down(ts.stack, volumes=volumes)
+
+
+def server_psql(ts: TemplateServer, sql: str, *, database: str = "postgres", timeout: float = 300) -> Command:
+    """psql in the server's db container (the local socket: no password), the SQL on stdin;
+    unaligned tuples only, stopping at the first error."""
+    cmd = compose(ts.stack, "--ansi", "never", "exec", "-T", "db", "psql", "-X", "-q", "-t", "-A",
+                  "-F", "|", "-v", "ON_ERROR_STOP=1", "-U", ts.stack.db_user, "-d", database, "-f", "-",
+                  timeout=timeout)
+    return Command(cmd.argv, timeout=cmd.timeout, stdin=sql.encode())
+
+
+def server_dropdb_hint(ts: TemplateServer, database: str) -> Command:
+    """How to drop a kept test database (shown, never run)."""
+    return compose(ts.stack, "exec", "-T", "db", "dropdb", "-U", ts.stack.db_user, "--if-exists", database)
+
+
+def server_psql_hint(ts: TemplateServer, database: str) -> Command:
+    return compose(ts.stack, "exec", "db", "psql", "-U", ts.stack.db_user, "-d", database)
+
+
+def build_template(tp: TestProject, template: TemplatePlan) -> Command:
+    """Install the dependencies into the new template database (no tests, no HTTP), in a
+    one-off container of the test project on the templates server's network."""
+    if template.database is None or not TEMPLATE_DB_RE.match(template.database):
+        raise ValueError("no template to build")
+    demo = ["-e", "ODOO_WITHOUT_DEMO=False"] if tp.demo else []
+    return compose(
+        tp.stack, "--ansi", "never", "run", "--rm", "--no-deps", "-T", "--name", f"{tp.name}-template",
+        *demo, "script-runner", "/odoo/odoo-bin", "-d", template.database, "-i", ",".join(template.modules),
+        "--stop-after-init", "--no-http", timeout=tp.timeout,
+    )
+
+
+def _ident(name: str) -> str:
+    if not (TEMPLATE_DB_RE.match(name) or TEST_DB_RE.match(name)):
+        raise ValueError(f"not a test or template database name: {name!r}")
+    return f'"{name}"'
+
+
+def clone_sql(template: str, database: str) -> str:
+    """The run's database from the template, then what Odoo's own duplicate does: a new
+    database.uuid, secret and create date (ir.config_parameter)."""
+    return (
+        f"CREATE DATABASE {_ident(database)} TEMPLATE {_ident(template)};\n"
+        f"\\connect {database}\n"
+        "UPDATE ir_config_parameter SET value = CASE key\n"
+        "    WHEN 'database.uuid' THEN uuid_in(md5(random()::text || clock_timestamp()::text)::cstring)::text\n"
+        "    WHEN 'database.secret' THEN md5(random()::text || clock_timestamp()::text)\n"
+        "    ELSE to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') END\n"
+        "  WHERE key IN ('database.uuid', 'database.secret', 'database.create_date');\n"
+    )
+
+
+def drop_database_sql(database: str) -> str:
+    return (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE datname = '{_ident(database)[1:-1]}' AND pid <> pg_backend_pid();\n"
+        f"DROP DATABASE IF EXISTS {_ident(database)};\n"
+    )
+
+
+def seal_template_sql(database: str) -> str:
+    """After the build: nobody may connect to it any more (CREATE DATABASE … TEMPLATE needs
+    that), and it says what it is."""
+    return (f"ALTER DATABASE {_ident(database)} ALLOW_CONNECTIONS false;\n"
+            f"COMMENT ON DATABASE {_ident(database)} IS '{TEMPLATE_COMMENT}';\n")
+
+
+def keep_database_sql(database: str) -> str:
+    return f"COMMENT ON DATABASE {_ident(database)} IS '{KEPT_COMMENT}';\n"
+
+
+INSTALLED_MODULES_SQL = "SELECT name FROM ir_module_module WHERE state = 'installed' ORDER BY name;\n"
+LIST_DATABASES_SQL = (
+    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+    "WHERE datname ~ '^(tmpl|test)_[0-9a-f]+$' ORDER BY datname;\n"
+)
+
+
+def parse_databases(text: str) -> dict[str, str]:
+    """LIST_DATABASES_SQL's output -> {name: comment}, test and template names only."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        name, _, comment = line.strip().partition("|")
+        if TEMPLATE_DB_RE.match(name) or TEST_DB_RE.match(name):
+            found[name] = comment
+    return found
+
+
+def templates_to_prune(entries: dict[str, float], *, keep: int, current: str | None = None) -> list[str]:
+    """Template databases to drop: all but the `keep` most recently used (`entries`: name ->
+    last use, epoch seconds); `current` is never dropped."""
+    ranked = sorted(entries, key=lambda name: (name != current, -entries[name], name))
+    return sorted(ranked[max(keep, 1):])

@@ -42,6 +42,7 @@ from odoo_ai.config.stateroot import (
 from odoo_ai.errors import ConfigError, OdooAiError
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import CommandTimedOut, StreamingRunner
+from odoo_ai.testing import templates
 from odoo_ai.testing.logparse import LogParser
 from odoo_ai.testing.report import PathMap, ProgressPrinter, safe_text
 from odoo_ai.testing.results import Problem, RunResult, RunStatus, Totals
@@ -65,6 +66,7 @@ class RunRequest:
     keep_db: bool = False
     addons_dir: Path | None = None
     demo: bool = False
+    no_cache: bool = False  # --no-cache: a fresh database, the templates left alone
 
 
 @dataclass(slots=True)
@@ -108,6 +110,10 @@ class Prepared:
     dotenv_text: str = field(default="", repr=False)
     app_env_text: str = field(default="", repr=False)
     omitted_secrets: list[str] = field(default_factory=list)
+    cache: templates.CachePlan | None = None  # None: a fresh database (cache_reason says why)
+    cache_reason: str | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # without the db secrets
+    without_demo: str = "all"  # what the run's Odoo gets (a template's key includes it)
 
     @property
     def path_map(self) -> PathMap:
@@ -133,6 +139,8 @@ class Prepared:
             "demo": self.request.demo,
             "timeout": self.request.timeout,
             "timed_out": False,
+            # whether the run's database was cloned from a template (and which), or why not
+            "template": None if tp is None else templates.TemplateUse(reason=self.cache_reason).to_dict(),
         }
 
 
@@ -264,7 +272,21 @@ def prepare(
         tp.stack, render_env, tag=None, generated=generated
     )
     prepared.project = tp
+    prepared.environ = render_env
+    prepared.without_demo = "False" if request.demo else stack.without_demo
+    if request.no_cache:
+        prepared.cache_reason = "--no-cache"
+    else:
+        prepared.cache = templates.plan_cache(stack, state_dir=state_dir, image=image, environ=environ,
+                                              keep=templates_keep(stack))
+        if prepared.cache is None:
+            prepared.cache_reason = "no cache directory (neither XDG_CACHE_HOME nor HOME is set)"
     return prepared
+
+
+def templates_keep(stack: StackConfig) -> int:
+    """ODOO_TEST_TEMPLATES_KEEP: how many template databases an env keeps (the most recently used)."""
+    return stack.test_templates_keep
 
 
 # ---------------------------------------------------------------- results without Odoo
@@ -302,21 +324,59 @@ def show_plan(prepared: Prepared, runner: StreamingRunner) -> None:
     runner.run(plan.image_present(tp), capture=True)
     runner.note(f"if {tp.image} is not on this host:")
     runner.run(plan.pull_image(tp), capture=True)
-    runner.run(plan.up_db(tp), capture=True)
+    cache = prepared.cache
+    if cache is None:
+        runner.note(f"no template ({prepared.cache_reason}): a fresh database in the test project")
+        runner.run(plan.up_db(tp), capture=True)
+    else:
+        server = cache.server
+        runner.note(f"template cache {cache.root} (keep {cache.keep}). The image's modules, checksums and "
+                    "Odoo source identity (once per image id):")
+        runner.run(plan.probe_image(tp.stack.docker, tp.image), capture=True)
+        runner.note(f"the templates server {server.name} (data: volume {server.volume}; files in "
+                    f"{server.state_dir}, its password from {cache.server_file}):")
+        runner.run(plan.server_up(server), capture=True)
+        runner.note("the key: sha256 of the Odoo source identity, the checksums of the modules the template "
+                    "installs (the tested modules' dependencies, without them) and the demo setting. If "
+                    "tmpl_<key> is missing (lock: templates.lock):")
+        runner.note(f"  {tp.stack.docker} compose --project-name {tp.name} … run --rm --no-deps -T --name "
+                    f"{tp.name}-template script-runner /odoo/odoo-bin -d tmpl_<key> -i <dependencies> "
+                    "--stop-after-init --no-http  (then sealed, its filestore moved into the cache, older "
+                    "templates pruned)")
+        runner.note(f"CREATE DATABASE {tp.database} TEMPLATE tmpl_<key> (psql in the server), its filestore "
+                    f"hard-linked into {tp.stack.data_dir}/filestore/{tp.database}")
+        runner.note(f"when no template can be used: {plan.up_db(tp).display()}")
     runner.stream(plan.run_tests(tp), lambda _line: None)
     runner.note(f"after a timeout: {plan.remove_container(tp).display()}")
     if prepared.request.keep_db:
         runner.note(f"--keep-db: the project stays; remove it with: {plan.down(tp).display()} "
                     f"&& rm -rf {tp.state_dir}")
     else:
+        if cache is not None:
+            runner.note(f"DROP DATABASE {tp.database} (psql in the server)")
         runner.run(plan.down(tp), capture=True)
+        if cache is not None:
+            runner.note("when no other test run uses the templates server (lock: server.lock):")
+            runner.run(plan.server_down(cache.server), capture=True)
         runner.note(f"rm -rf {tp.state_dir}")
 
 
 # ---------------------------------------------------------------- execute
 
 
-def kept_info(tp: plan.TestProject) -> dict[str, Any]:
+def kept_info(tp: plan.TestProject, cache: templates.TemplateCache | None = None) -> dict[str, Any]:
+    if cache is not None and cache.cloned:
+        # The database is a clone in the templates server, which stays up while it is there.
+        server = cache.server
+        return {
+            "project": tp.name,
+            "database": tp.database,
+            "state_dir": str(tp.state_dir),
+            "cleanup": [plan.server_dropdb_hint(server, tp.database).display(), plan.down(tp).display(),
+                        f"rm -rf {tp.state_dir}"],
+            "psql": plan.server_psql_hint(server, tp.database).display(),
+            "server": server.name,
+        }
     return {
         "project": tp.name,
         "database": tp.database,
@@ -358,22 +418,49 @@ def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> Te
         except OdooAiError:  # no marker yet: the folder is as mkdir left it, or is left alone
             _quietly_rmdir(tp.state_dir)
         return _setup_failed(prepared, console, f"cannot write the test project's files: {exc}")
+    session = _Session()
     try:
-        result = _run_in_project(prepared, tp, runner, console, say)
+        result = _run_in_project(prepared, tp, runner, console, say, session)
     finally:
+        if session.cache is not None:
+            try:
+                problems = session.cache.close(keep_db=keep)
+            except OSError as exc:
+                problems = [str(exc)]
+            for problem in problems:
+                say(f"warning: template cache: {problem}")
         if not keep:
             _teardown(tp, runner, say)
-    result.kept = kept_info(tp) if keep else None
+    result.kept = kept_info(tp, session.cache) if keep else None
     return result
 
 
+@dataclass
+class _Session:
+    cache: templates.TemplateCache | None = None
+
+
 def _run_in_project(
-    prepared: Prepared, tp: plan.TestProject, runner: StreamingRunner, console: Console, say
+    prepared: Prepared, tp: plan.TestProject, runner: StreamingRunner, console: Console, say,
+    session: _Session,
 ) -> TestRunResult:
     info = prepared.run_info()
     try:
-        _ensure_image(tp, runner, say)
-        _start_db(tp, runner, say)
+        image_id = _ensure_image(tp, runner, say)
+        if prepared.cache is not None:
+            session.cache = templates.TemplateCache(
+                prepared.cache, tp, runner, say, environ=prepared.environ,
+                tested=prepared.selection.all_modules, without_demo=prepared.without_demo,
+                test_tags=prepared.test_tags if prepared.request.tags is not None else None,
+            )
+            use = session.cache.open(image_id)
+            info["template"] = use.to_dict()
+            if not use.used:  # back to the files of a fresh database; the server is not needed
+                _write_fresh_files(prepared, tp)
+                for problem in session.cache.close(keep_db=False):
+                    say(f"warning: template cache: {problem}")
+        if session.cache is None or not session.cache.use.used:
+            _start_db(tp, runner, say)
         result, info["timed_out"] = _run_odoo(tp, runner, console)
     except _SetupFailed as exc:
         return _setup_failed(prepared, console, exc.message, exc.details)
@@ -403,6 +490,11 @@ def _create_state(prepared: Prepared, tp: plan.TestProject) -> None:
     write_private_file(tp.override_path, plan.OVERRIDE_YAML)
 
 
+def _write_fresh_files(prepared: Prepared, tp: plan.TestProject) -> None:
+    write_private_file(tp.stack.dotenv_path, prepared.dotenv_text)
+    write_private_file(tp.override_path, plan.OVERRIDE_YAML)
+
+
 def _start_db(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
     started = time.monotonic()
     result = runner.run(plan.up_db(tp), capture=True)
@@ -415,9 +507,11 @@ def _start_db(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
     say(f"database ready in {time.monotonic() - started:.1f}s")
 
 
-def _ensure_image(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
-    if runner.run(plan.image_present(tp), capture=True).ok:
-        return
+def _ensure_image(tp: plan.TestProject, runner: StreamingRunner, say) -> str | None:
+    """The image's id (`sha256:…`, None when docker did not say), pulled when missing."""
+    present = runner.run(plan.image_present(tp), capture=True)
+    if present.ok:
+        return _image_id(present.stdout)
     say(f"{tp.image} is not on this host: pulling it")
     pulled = runner.run(plan.pull_image(tp), capture=True)
     if not pulled.ok:
@@ -425,6 +519,13 @@ def _ensure_image(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
             f"image {tp.image} is not on this host and could not be pulled: {_last_line(pulled.tail(20))}",
             details=pulled.tail(20),
         )
+    again = runner.run(plan.image_present(tp), capture=True)
+    return _image_id(again.stdout) if again.ok else None
+
+
+def _image_id(text: str) -> str | None:
+    words = text.split()
+    return words[0] if len(words) == 1 and words[0].startswith("sha256:") else None
 
 
 def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console) -> tuple[RunResult, bool]:
