@@ -28,7 +28,9 @@ START_GATE_SWITCH = ["container_state", "proxy_reload_in",  # pin the proxy to t
                      "container_state", "gate_probe", "gate_modules",
                      "proxy_workers", "container_state", "proxy_reload_in"]  # switch (nginx's old workers noted)
 DRAIN_CONVERGE = ["inflight_requests",  # none in flight: no wait
-                  "stop_container", "remove_container", "proxy_reload_in", "converge", "web_container_ids"]
+                  "stop_container", "remove_container", "proxy_reload_in",
+                  "config_hashes",  # something to converge (the script says so): compose up
+                  "converge", "web_container_ids"]
 SWAP = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
         "pause", "swap_restored_db", "swap_filestore", "unpause"]
 RESTORE = [*SWAP, "drop_db"]  # rollback --restore-db: the replaced data is in the snapshot taken first
@@ -73,8 +75,8 @@ def test_first_deploy_installs_every_required_module(stack) -> None:
     assert host.trace() == ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers",
                             "ensure_services", "project_containers", "db_state", "module_update",
                             "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
-                            "proxy_workers", "container_state", "proxy_reload_in", "proxy_reload_in", "converge",
-                            "web_container_ids"]
+                            "proxy_workers", "container_state", "proxy_reload_in", "proxy_reload_in", "config_hashes",
+                            "converge", "web_container_ids"]
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
     assert result["modules"] == {"install": ["base", "extra", "demo"], "update": None, "reason": "new database",
@@ -410,3 +412,16 @@ def test_the_drain_waits_for_nginx_workers_of_the_old_configuration(stack) -> No
     drain = trace[trace.index("proxy_reload_in", trace.index("gate_probe")) + 1:trace.index("stop_container")]
     assert drain == ["proxy_workers", "proxy_workers", "proxy_workers", "inflight_requests"]
     assert host.slept == [0.05, 0.05]
+
+
+def test_converge_is_skipped_when_every_service_runs_its_configuration(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), config_hashes=ok("db h-db\nproxy h-proxy\nweb h-web\n"))
+    host.ps = lambda: ("db1\tdb\trunning\tUp (healthy)\tFalse\th-db\n"  # type: ignore[method-assign]
+                       "proxy1\tproxy\trunning\tUp\tFalse\th-proxy\n"
+                       + "".join(f"{w}\tweb\trunning\tUp\tFalse\th-web\n" for w in host.webs))
+    result = deploy(stack, host)
+    assert "converge" not in host.trace()
+    assert "converge: every service already runs its configuration" in result["release"]["notes"]
+    host.answers["config_hashes"] = ok("db h-db2\nproxy h-proxy\nweb h-web\n")  # the db's definition changed
+    deploy(stack, host, "dev-3333333")
+    assert "converge" in host.trace()

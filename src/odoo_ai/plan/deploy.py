@@ -386,7 +386,7 @@ def dependents(stack: StackConfig, modules: list[str], env_file: Path | None = N
 def project_containers(stack: StackConfig) -> Command:
     """Every container of the project: id, service, state, status (with health), one-off."""
     fmt = ('{{.ID}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
-           '\t{{.Label "com.docker.compose.oneoff"}}')
+           '\t{{.Label "com.docker.compose.oneoff"}}\t{{.Label "com.docker.compose.config-hash"}}')
     return Command([docker_binary(), "ps", "--all", "--no-trunc", "--filter",
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
@@ -534,6 +534,12 @@ def restart_web(stack: StackConfig) -> Command:
 def take_down(stack: StackConfig, env_file: Path) -> Command:
     """What a failed first deploy started (db, proxy), with its own .env."""
     return compose(stack, "--profile", "*", "down", "--remove-orphans", env_file=env_file, timeout=300)
+
+
+@_purpose(reads=True)
+def config_hashes(stack: StackConfig, env_file: Path | None = None) -> Command:
+    """`service hash` per active service: what Compose would run now."""
+    return compose(stack, "config", "--hash", "*", env_file=env_file, timeout=60)
 
 
 @_purpose()
