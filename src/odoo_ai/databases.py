@@ -553,28 +553,11 @@ class Databases:
         self.host.write_private(self.journal_path, json.dumps(journal, sort_keys=True))
 
     def _databases(self, names: list[str]) -> set[str]:
-        sql = "SELECT datname FROM pg_database WHERE datname = ANY(string_to_array(:'names', '/'));\n"
-        result = self._run(dplan.psql(self.stack, sql, variables={"names": "/".join(names)}))
+        result = self._run(plan.databases_named(self.stack, names))
         if not result.ok:
             raise OdooAiError(f"{self.stack.env}: cannot list the databases: {result.tail(2)}",
                               exit_code=ExitCode.INFRA)
         return {line.strip() for line in result.stdout.splitlines() if line.strip()}
-
-    def _filestore_in(self, kept: str) -> Command:
-        root = f"{plan.DATA_MOUNT}/filestore"
-        script = ('set -e; live=$1; kept=$2; if [ -d "$live.restored" ]; then '
-                  'if [ -d "$live" ] && [ ! -d "$kept" ]; then mv "$live" "$kept"; fi; mv "$live.restored" "$live"; fi')
-        return plan._tools_sh(self.stack, script, f"{root}/{self.stack.db_name}", f"{root}/{kept}")
-
-    def _filestore_back(self, kept: str, failed: str) -> Command:
-        """Undo of _filestore_in, whatever part of it ran: the kept filestore back under the
-        live name; without one, a restored filestore moved in where there was none goes."""
-        root = f"{plan.DATA_MOUNT}/filestore"
-        script = ('set -e; live=$1; kept=$2; failed=$3; rm -rf "$failed"; '
-                  'if [ -d "$kept" ]; then if [ -d "$live" ]; then mv "$live" "$failed"; fi; mv "$kept" "$live"; '
-                  'elif [ ! -d "$live.restored" ] && [ -d "$live" ]; then mv "$live" "$failed"; fi; '
-                  'rm -rf "$failed" "$live.restored"')
-        return plan._tools_sh(self.stack, script, f"{root}/{self.stack.db_name}", f"{root}/{kept}", f"{root}/{failed}")
 
     def _undo(self, journal: dict[str, Any]) -> list[str]:
         """Put the env back as it was before a restore that did not pass its gate (or was
@@ -605,7 +588,7 @@ class Databases:
                 if not back.ok:
                     raise OdooAiError(f"{self.stack.env}: swapping the previous database back failed: {back.tail(3)}",
                                       exit_code=ExitCode.INFRA)
-                self._run(self._filestore_back(kept, failed))
+                self._run(plan.filestore_back(self.stack, kept, failed))
             finally:
                 if paused_now:
                     self._run(dplan.unpause(webs))
@@ -723,7 +706,7 @@ class Databases:
                         raise DbFailed(f"{stack.env}: swapping the restored database in failed", output=swap.tail())
                     journal["phase"] = "gate"
                     self._save_journal(journal)
-                    files = self._run(self._filestore_in(kept))
+                    files = self._run(plan.filestore_in(stack, kept))
                     if not files.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored filestore in failed", output=files.tail())
                 finally:

@@ -190,9 +190,16 @@ login = get("/web/login?db=" + urllib.request.quote(db)) if health == 200 else N
 print(json.dumps({"health": health, "login": login}))
 sys.exit(0 if health == 200 and login == 200 else 1)
 """
-# Filestore moves: "$1" the live filestore, "$2" the kept one, "$3" where the failed one goes.
-FILESTORE_SWAP_BACK_SH = ('set -e; if [ -d "$1" ]; then rm -rf "$3"; mv "$1" "$3"; fi; '
-                          'if [ -d "$2" ]; then mv "$2" "$1"; fi; rm -rf "$3"')
+# Filestore moves ("$1" the live filestore, "$2" where the replaced one is kept, "$3" where a
+# failed one goes): the restored one (staged as "$1.restored") swapped in, and the undo of
+# whatever part of that ran (without a kept one, a restored one moved in where there was none goes).
+FILESTORE_IN_SH = ('set -e; live=$1; kept=$2; if [ -d "$live.restored" ]; then '
+                   'if [ -d "$live" ] && [ ! -d "$kept" ]; then mv "$live" "$kept"; fi; mv "$live.restored" "$live"; fi')
+FILESTORE_BACK_SH = ('set -e; live=$1; kept=$2; failed=$3; rm -rf "$failed"; '
+                     'if [ -d "$kept" ]; then if [ -d "$live" ]; then mv "$live" "$failed"; fi; mv "$kept" "$live"; '
+                     'elif [ ! -d "$live.restored" ] && [ -d "$live" ]; then mv "$live" "$failed"; fi; '
+                     'rm -rf "$failed" "$live.restored"')
+DATABASES_SQL = "SELECT datname FROM pg_database WHERE datname = ANY(string_to_array(:'names', '/'));\n"
 
 
 # ---------------------------------------------------------------- names and checks
@@ -523,9 +530,21 @@ def _tools_sh(stack: StackConfig, script: str, *args: str) -> Command:
 
 
 @_purpose()
-def swap_filestore_back(stack: StackConfig, kept: str, failed: str) -> Command:
+def filestore_in(stack: StackConfig, kept: str) -> Command:
     root = f"{DATA_MOUNT}/filestore"
-    return _tools_sh(stack, FILESTORE_SWAP_BACK_SH, f"{root}/{stack.db_name}", f"{root}/{kept}", f"{root}/{failed}")
+    return _tools_sh(stack, FILESTORE_IN_SH, f"{root}/{stack.db_name}", f"{root}/{kept}")
+
+
+@_purpose()
+def filestore_back(stack: StackConfig, kept: str, failed: str) -> Command:
+    root = f"{DATA_MOUNT}/filestore"
+    return _tools_sh(stack, FILESTORE_BACK_SH, f"{root}/{stack.db_name}", f"{root}/{kept}", f"{root}/{failed}")
+
+
+@_purpose(reads=True)
+def databases_named(stack: StackConfig, names: list[str]) -> Command:
+    """Which of these databases exist (names are Odoo's: never a '/')."""
+    return psql(stack, DATABASES_SQL, variables={"names": "/".join(names)})
 
 
 @_purpose()
