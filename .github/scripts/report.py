@@ -1,6 +1,6 @@
 """Bridges odoo-ai's `--json` documents to GitHub Actions (standard library only).
 
-    python .github/scripts/report.py summary deploy|promote|prune|build RESULT.json [ENV]
+    python .github/scripts/report.py summary deploy|promote|prune|build|housekeeping RESULT.json [ENV]
         Markdown appended to $GITHUB_STEP_SUMMARY (stdout when it is not set). A missing
         or unreadable RESULT.json (the command died before it printed) still gives a line
         saying so. Always exits 0: a summary never fails a job.
@@ -95,16 +95,45 @@ def build(result: dict[str, Any], env: str) -> list[str]:
     if result.get("error"):
         return [f"### build for {env}: **failed**", ""] + _failure(result)
     lines = [f"### images `{result.get('tag')}` (commit `{result.get('sha')}`)", "",
-             "| target | pushed as | digest |", "|---|---|---|"]
+             "| target | image ID (built and tested) | pushed as | digest | registry has that image |",
+             "|---|---|---|---|---|"]
     for target, image in (result.get("images") or {}).items():
-        lines.append(f"| {target} | `{_cell(image.get('ref'))}` | `{_cell(image.get('digest'))}` |")
+        lines.append(f"| {target} | `{_cell(image.get('id'))}` | `{_cell(image.get('ref'))}` | "
+                     f"`{_cell(image.get('digest'))}` | {'yes' if image.get('verified') else '**not checked**'} |")
     verify = result.get("verify")
     if isinstance(verify, dict) and verify.get("scanned"):
-        lines.append(f"- Enterprise key scan: {verify.get('findings', 0)} findings in {verify.get('layers', '?')} layers")
+        lines.append(f"- key scan: {verify.get('findings', 0)} findings in {verify.get('layers', '?')} layers")
+    for repo in result.get("addon_repos") or []:
+        lines.append(f"- addon repository `{_cell(repo.get('url'))}` at `{_cell(repo.get('commit'))}`")
+    lines += [f"- note: {_cell(n)}" for n in result.get("notes") or []]
     return lines
 
 
-KINDS = {"deploy": deploy, "promote": promote, "prune": prune, "build": build}
+def housekeeping(result: dict[str, Any], env: str) -> list[str]:
+    if result.get("error"):
+        return ["### housekeeping: **failed**", ""] + _failure(result)
+    dry = " (dry run)" if result.get("dry_run") else ""
+    local = result.get("images") or {}
+    count = local.get("would_delete", local.get("deleted", 0))
+    lines = [f"### housekeeping{dry}", "",
+             f"- local images: {'would delete' if dry else 'deleted'} {count}, kept {local.get('kept', 0)} "
+             f"(keep the last {result.get('keep')} releases)"]
+    cache = result.get("build_cache")
+    if isinstance(cache, dict):
+        lines.append(f"- builder cache unused for {cache.get('older_than_hours')}h: "
+                     f"{'removed' if cache.get('ok') else '**failed**'} ({cache.get('reclaimed') or '?'})")
+    lines += ["", "| env | snapshots removed | snapshots kept | Odoo log | notes |", "|---|---|---|---|---|"]
+    for stack in result.get("stacks") or []:
+        snaps = stack.get("snapshots") or {}
+        log = stack.get("log") or {}
+        state = "rotated" if log.get("rotated") else ("absent" if log.get("bytes") is None else f"{log.get('bytes')} B")
+        lines.append(f"| {_cell(stack.get('env'))} | {len(snaps.get('removed') or [])} | {len(snaps.get('kept') or [])} "
+                     f"| {state if log else '-'} | {_cell('; '.join(stack.get('notes') or []))} |")
+    lines += [f"- **failed:** {_cell(f)}" for f in result.get("failures") or []]
+    return lines
+
+
+KINDS = {"deploy": deploy, "promote": promote, "prune": prune, "build": build, "housekeeping": housekeeping}
 
 
 def _append(variable: str, text: str) -> None:

@@ -9,6 +9,13 @@ each `run:` script executed by bash exactly as GitHub does (`shell: bash` is
 $GITHUB_OUTPUT / $GITHUB_ENV / $GITHUB_STEP_SUMMARY / $GITHUB_PATH, a fresh $RUNNER_TEMP
 per job, step and job outputs, and `uses:` steps simulated by a handler per action.
 
+Like GitHub it also refuses a job whose environment's deployment-branch rule does not
+admit the ref (before its first step, without its secrets), runs the self-hosted runner's
+job-started hook (ACTIONS_RUNNER_HOOK_JOB_STARTED; a failing hook fails the job before
+its steps), and cancels a job the way the runner does (SIGINT to the step's processes,
+SIGTERM 7.5 s later, SIGKILL 2.5 s after that; then only the steps whose `if:` holds
+always() or cancelled() run).
+
 Anything it does not understand (an unknown action, an expression function or operator
 it does not implement, `${{` inside a `run:` script) is an error, so the workflows
 cannot silently drift out of what this proves. No Docker, SSH or registry here: the
@@ -463,9 +470,12 @@ class Simulator:
         self.base_env = dict(base_env)
         self.vars = dict(vars or {})
         self.secrets = dict(secrets or {})
-        # environment name -> {"vars": {...}, "secrets": {...}}
-        self.environments = {k: {"vars": dict(v.get("vars", {})), "secrets": dict(v.get("secrets", {}))}
+        # environment name -> {"vars": {...}, "secrets": {...}, "branches": [...] or None (any)}
+        self.environments = {k: {"vars": dict(v.get("vars", {})), "secrets": dict(v.get("secrets", {})),
+                                 "branches": list(v["branches"]) if v.get("branches") is not None else None}
                              for k, v in (environments or {}).items()}
+        self.job_started_hook: Path | None = None  # the self-hosted runner's ACTIONS_RUNNER_HOOK_JOB_STARTED
+        self.runner_env: dict[str, str] = {}  # the runner's own .env (what the hook reads)
         self.repository, self.actor = repository, actor
         self.artifacts = Artifacts(temp_root / "artifacts")
         self.actions: dict[str, ActionHandler] = {
@@ -477,9 +487,16 @@ class Simulator:
 
     # -- public
     def run(self, workflow: Path, *, event: str, ref: str, sha: str,
-            inputs: Mapping[str, Any] | None = None, jobs: list[str] | None = None) -> RunResult:
+            inputs: Mapping[str, Any] | None = None, jobs: list[str] | None = None,
+            cancel: Mapping[str, tuple[str, float]] | None = None,
+            before_step: Callable[[str, str], None] | None = None) -> RunResult:
         """One run of `workflow` for `event` on `ref` at `sha`. `jobs` limits the run to
-        those jobs (the others count as skipped)."""
+        those jobs (the others count as skipped); `cancel` {job: (step name, seconds)}
+        cancels that job that long after that step started; `before_step(job, step name)`
+        is called before each step runs (to change the world between two steps)."""
+        self._cancel = dict(cancel or {})
+        self._before_step = before_step
+        self._workflow_file = workflow.name
         self.runs += 1
         self.artifacts = Artifacts(self.temp_root / f"run{self.runs}-artifacts")  # artifacts belong to one run
         doc = yaml.safe_load(workflow.read_text(encoding="utf-8"))
@@ -564,11 +581,25 @@ class Simulator:
         if environment is not None:
             env_name = to_string(interpolate(environment["name"] if isinstance(environment, dict) else environment,
                                              pre_ctx))
-        scoped = self.environments.get(env_name or "", {"vars": {}, "secrets": {}})
+        scoped = self.environments.get(env_name or "", {"vars": {}, "secrets": {}, "branches": None})
+        if env_name and scoped["branches"] is not None and github["ref_name"] not in scoped["branches"]:
+            # GitHub's deployment-branch rule: the job fails before it starts, no secret reaches it
+            return JobResult(job_id, "failure", environment={"name": env_name, "url": ""},
+                             steps=[StepResult("environment protection rules", None, "run", "failure",
+                                               log=f"Branch \"{github['ref_name']}\" is not allowed to deploy to "
+                                                   f"{env_name} due to environment protection rules.")])
         vars_ctx = {**self.vars, **scoped["vars"]}
         secrets_ctx = {**self.secrets, **scoped["secrets"]}
         runner_temp = self.temp_root / f"run{self.runs}-{job_id}" / "_temp"
         runner_temp.mkdir(parents=True, exist_ok=True)
+        if self.job_started_hook and "self-hosted" in json.dumps(job.get("runs-on")):
+            hook_env = {**self.base_env, **self.runner_env, **self._github_env(github, runner_temp, job_id)}
+            hook = subprocess.run(["bash", "-e", str(self.job_started_hook)], env=hook_env, capture_output=True,
+                                  text=True, timeout=60, cwd=self.workspace)
+            if hook.returncode != 0:
+                return JobResult(job_id, "failure", runner_temp=runner_temp, steps=[
+                    StepResult("Set up runner (job-started hook)", None, "run", "failure",
+                               log=hook.stdout + hook.stderr)])
         runner = {"temp": str(runner_temp), "os": "Linux", "arch": "X64", "name": "sim-docker-shiny",
                   "environment": "self-hosted"}
         ctx: dict[str, Any] = {"github": github, "inputs": inputs, "vars": vars_ctx, "needs": needs_ctx,
@@ -594,9 +625,11 @@ class Simulator:
         extra_env: dict[str, str] = {}
         extra_path: list[str] = []
         failed = False
+        cancelled = False
         for index, step in enumerate(job.get("steps") or []):
             name = step.get("name") or (f"Run {step['uses']}" if "uses" in step else step["run"].splitlines()[0])
-            step_status = {"success": not failed, "failure": failed, "always": True, "cancelled": False}
+            step_status = {"success": not failed and not cancelled, "failure": failed, "always": True,
+                           "cancelled": cancelled}
             if not condition(step.get("if"), ctx, step_status):
                 result.steps.append(StepResult(name, step.get("id"), "uses" if "uses" in step else "run", "skipped"))
                 if step.get("id"):
@@ -615,11 +648,19 @@ class Simulator:
                 path.write_text("")
                 env[key] = str(path)
             begin = time.monotonic()
+            if self._before_step:
+                self._before_step(job_id, name)
+            cancel_after = None
+            if not cancelled and job_id in self._cancel and self._cancel[job_id][0] == name:
+                cancel_after = self._cancel[job_id][1]
             if "uses" in step:
                 outcome, log, outputs = self._uses(step, ctx, env)
             else:
-                outcome, log = self._run(step, shell, env, deadline, job)
+                outcome, log = self._run(step, shell, env, deadline, job, cancel_after=cancel_after)
                 outputs = parse_command_file(files["GITHUB_OUTPUT"])
+            if outcome == "cancelled":
+                cancelled = True
+                ctx["job"] = {"status": "cancelled"}
             extra_env.update(parse_command_file(files["GITHUB_ENV"]))
             extra_path += [p for p in files["GITHUB_PATH"].read_text().splitlines() if p]
             result.summary += files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8")
@@ -631,8 +672,8 @@ class Simulator:
             if outcome == "failure" and not truthy(interpolate(step.get("continue-on-error", False), ctx)):
                 failed = True
                 ctx["job"] = {"status": "failure"}
-        result.result = "failure" if failed else "success"
-        if not failed:
+        result.result = "cancelled" if cancelled else "failure" if failed else "success"
+        if not failed and not cancelled:
             ctx["env"] = job_env
             result.outputs = {k: to_string(interpolate(v, ctx)) for k, v in (job.get("outputs") or {}).items()}
         result.seconds = time.monotonic() - started
@@ -646,6 +687,7 @@ class Simulator:
             "GITHUB_REPOSITORY": self.repository, "GITHUB_RUN_ID": github["run_id"],
             "GITHUB_RUN_NUMBER": github["run_number"], "GITHUB_RUN_ATTEMPT": "1",
             "GITHUB_SERVER_URL": github["server_url"], "GITHUB_JOB": job_id, "GITHUB_WORKFLOW": github["workflow"],
+            "GITHUB_WORKFLOW_REF": f"{self.repository}/.github/workflows/{self._workflow_file}@{github['ref']}",
             "RUNNER_TEMP": str(runner_temp), "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
         }
 
@@ -661,7 +703,7 @@ class Simulator:
         return "success", f"(simulated {action} with {with_})", outputs
 
     def _run(self, step: dict[str, Any], shell: str | None, env: dict[str, str], deadline: float,
-             job: dict[str, Any]) -> tuple[str, str]:
+             job: dict[str, Any], cancel_after: float | None = None) -> tuple[str, str]:
         script = step["run"]
         if "${{" in script:
             raise SimulationError(f"step {step.get('name')!r}: ${{{{ }}}} inside run: (pass it through env:)")
@@ -678,7 +720,13 @@ class Simulator:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=max(limit, 1))
+            if cancel_after is not None and cancel_after < limit:
+                try:
+                    out, _ = proc.communicate(timeout=max(cancel_after, 0.1))
+                except subprocess.TimeoutExpired:
+                    return "cancelled", self._cancel_step(proc)
+            else:
+                out, _ = proc.communicate(timeout=max(limit, 1))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
@@ -688,3 +736,21 @@ class Simulator:
         log = out.decode("utf-8", "replace")
         return ("success" if proc.returncode == 0 else "failure"), log + (
             f"\n(exit {proc.returncode})" if proc.returncode else "")
+
+    @staticmethod
+    def _cancel_step(proc: subprocess.Popen) -> str:
+        """What the runner does to a running step when its job is cancelled (or times out):
+        SIGINT to the step's process group, SIGTERM after 7.5 s, SIGKILL after 2.5 s more."""
+        chunks: list[bytes] = []
+        for sig, grace in ((signal.SIGINT, 7.5), (signal.SIGTERM, 2.5), (signal.SIGKILL, 30.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                out, _ = proc.communicate(timeout=grace)
+                chunks.append(out or b"")
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return b"".join(chunks).decode("utf-8", "replace") + f"\n(simulator: cancelled, exit {proc.returncode})"

@@ -15,7 +15,13 @@ import yaml
 from odoo_ai import build
 from odoo_ai.config.stack import load_stack
 from odoo_ai.errors import ConfigError
-from odoo_ai.plan.build import AddonRepo, BuildInputs, addon_repos_arg, build_command, parse_addon_repos
+from odoo_ai.plan.build import (
+    AddonRepo,
+    BuildInputs,
+    addon_repos_arg,
+    build_command,
+    parse_addon_repos,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "docker" / "addon_repos.sh"

@@ -74,7 +74,7 @@ def test_build_push_compares_with_the_ids_the_build_recorded(stack) -> None:
     fake = FakeRegistry()
     docker = FakeDocker(fake)
     built = record()
-    for target, image in built["images"].items():
+    for image in built["images"].values():
         image["id"] = docker.image_id(image["ref"])
     docker.images[built["images"]["web"]["ref"]] = b'{"another": "build"}'
     with pytest.raises(images.PushRefused, match="odoo-web:dev-1a2b3c4 is now image"):

@@ -14,7 +14,7 @@ from odoo_ai.config.stack import load_stack
 from odoo_ai.registry import RegistryAuthError
 from odoo_ai.runners import DryRunner
 from odoo_ai.runners.base import Command, Result
-from tests.unit.registry_fakes import FakeGitHub, FakeRegistry, digest_of, transport
+from tests.unit.registry_fakes import FakeRegistry, digest_of, transport
 
 CREDS = {"ODOO_REGISTRY_USER": "ci", "ODOO_REGISTRY_PASSWORD": "s3cret"}
 

@@ -70,6 +70,34 @@ def test_zizmor_reports_nothing() -> None:
     assert "No findings to report" in proc.stdout, proc.stdout + proc.stderr
 
 
+def _zizmor_auditor(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([_tool("zizmor"), "--offline", "--no-progress", "--color", "never", "--persona", "auditor",
+                           "--format", "json", *extra, str(WORKFLOW_DIR)],
+                          capture_output=True, text=True, timeout=300, env=_tool_env(), cwd=REPO)
+
+
+def test_zizmor_auditor_persona_reports_nothing() -> None:
+    proc = _zizmor_auditor()
+    assert proc.returncode == 0 and json.loads(proc.stdout) == [], proc.stdout + proc.stderr
+
+
+def test_every_ignored_auditor_finding_is_justified_in_the_runbook() -> None:
+    """Without the inline ignores, the auditor's findings are only rules that the runbook's
+    table under "Trust boundary" justifies, each on a line that names that rule."""
+    proc = _zizmor_auditor("--no-ignores")
+    findings = json.loads(proc.stdout)
+    rules = {f["ident"] for f in findings}
+    doc = OPERATIONS.read_text()
+    table = doc[doc.index("**zizmor's auditor persona**"):doc.index("## Variables and secrets to define")]
+    justified = set(re.findall(r"^\| `([a-z-]+)` \|", table, re.M))
+    assert rules <= justified, f"auditor findings not justified in docs/operations.md: {sorted(rules - justified)}"
+    assert justified, "the runbook's table of justified auditor findings is missing"
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if "zizmor: ignore[" in line:
+                assert re.search(r"zizmor: ignore\[([a-z-]+)\]", line).group(1) in justified, line
+
+
 def test_actionlint_with_shellcheck_reports_nothing() -> None:
     _tool("shellcheck")
     proc = subprocess.run([_tool("actionlint"), "-no-color", *map(str, WORKFLOWS)], capture_output=True, text=True,
@@ -134,6 +162,64 @@ def test_every_job_that_changes_an_env_shares_its_concurrency_group() -> None:
     for key, conc in groups.items():
         if conc["group"].startswith("deploy-"):
             assert conc["cancel-in-progress"] is False and conc["queue"] == "max", key
+
+
+def _environment_rules() -> dict[str, set[str]]:
+    """environment -> the branches the runbook's "Trust boundary" table admits."""
+    doc = OPERATIONS.read_text()
+    table = doc[doc.index("## Trust boundary"):doc.index("**zizmor's auditor persona**")]
+    rules = {}
+    for name, branches in re.findall(r"^\s*\| `([a-z]+)` \| ((?:`[a-z-]+`(?:, )?)+) \|", table, re.M):
+        rules[name] = set(re.findall(r"`([a-z-]+)`", branches))
+    return rules
+
+
+def test_every_job_on_the_docker_host_runs_in_a_branch_gated_environment() -> None:
+    rules = _environment_rules()
+    assert rules == {"dev": {"main"}, "testing": {"testing"}, "housekeeping": {"main"}}
+    for path in WORKFLOWS:
+        doc = _load(path)
+        for job_id, job in doc["jobs"].items():
+            uses_secrets = "secrets." in json.dumps(job)
+            if "self-hosted" not in json.dumps(job["runs-on"]):
+                assert not uses_secrets or "pull_request" not in doc["on"], f"{job_id}: secrets on a PR runner"
+                continue
+            env = job.get("environment")
+            assert env, f"{path.name}/{job_id}: a job on the Docker host without a GitHub environment"
+            name = env["name"] if isinstance(env, dict) else env
+            names = set(re.findall(r"'([a-z]+)'", name)) or {name}
+            assert names <= set(rules), f"{job_id}: environment {name} is not in the runbook's table"
+            # the job's own condition names only branches its environment admits
+            refs = set(re.findall(r"refs/heads/([a-z-]+)", str(job.get("if", ""))))
+            admitted = set().union(*(rules[n] for n in names))
+            assert refs and refs <= admitted, f"{job_id}: runs on {refs or 'any branch'}, {name} admits {admitted}"
+    secrets = {n for path in WORKFLOWS for n in re.findall(r"secrets\.([A-Z_]+)", path.read_text())} - {"GITHUB_TOKEN"}
+    doc = OPERATIONS.read_text()
+    for name in secrets:  # environment secrets only: a repository secret is readable from any branch
+        row = re.search(rf"^\| `{name}` \| secret \| ([^|]+) \|", doc, re.M)
+        assert row and row.group(1).strip().startswith("environment"), f"{name}: not an environment secret in the table"
+
+
+def test_deploys_take_the_digests_their_build_or_promote_reported() -> None:
+    jobs = _load(WORKFLOW_DIR / "deploy.yml")["jobs"]
+    text = (WORKFLOW_DIR / "deploy.yml").read_text()
+    for producer in ("build", "promote"):
+        for output in jobs[producer]["outputs"]:
+            assert f"needs.{producer}.outputs.{output}" in text, f"{producer}.outputs.{output} is never read"
+    assert set(jobs["build"]["outputs"]) == set(jobs["promote"]["outputs"]) == {"tag", "web-digest",
+                                                                                 "script-runner-digest"}
+    for job_id in ("deploy_dev", "deploy_testing"):
+        env = jobs[job_id]["env"]
+        assert "web-digest" in env["WEB_DIGEST"] and "script-runner-digest" in env["SCRIPT_RUNNER_DIGEST"]
+        deploy_step = next(s for s in jobs[job_id]["steps"] if s.get("name") == "Deploy (or roll back) over SSH")
+        assert '--digest "web=$WEB_DIGEST"' in deploy_step["run"]
+        assert '--digest "script-runner=$SCRIPT_RUNNER_DIGEST"' in deploy_step["run"]
+    steps = {s.get("id"): s for s in jobs["build"]["steps"] if s.get("id")}
+    assert "--image \"$IMAGE_ID\"" in next(s for s in jobs["build"]["steps"]
+                                          if s.get("name", "").startswith("Odoo tests"))["run"]
+    assert "odoo-ai push" in steps["push"]["run"] and "--image-id" in steps["push"]["run"]
+    assert "odoo-ai build" not in steps["push"]["run"]  # build once: the push step never builds
+    assert "--tested-only" in next(s for s in jobs["promote"]["steps"] if s.get("id") == "promote")["run"]
 
 
 def test_deploy_jobs_are_gated_by_branch_and_environment() -> None:
