@@ -433,11 +433,11 @@ class Databases:
         return Source(f"{plan.IN_MOUNT}/{name}", label, mounts=[(mount, plan.IN_MOUNT, True)])
 
     # ------------------------------------------------------------ verify
-    def verify(self, source: Source, *, skip_version_check: bool = False) -> dict[str, Any]:
+    def verify(self, source: Source, *, skip_version_check: bool = False, tools: str | None = None) -> dict[str, Any]:
         """Checksums, integrity, manifest and the image's Odoo (one container run, reads only).
         Refused (exit 2, nothing changed) when corrupt or for another Odoo series."""
         self.progress(f"… verifying {Path(source.label).name}")
-        info = self._json(plan.verify(self.stack, source.path, source.mounts), "verifying the backup")
+        info = self._json(plan.verify(self.stack, source.path, source.mounts, tools=tools), "verifying the backup")
         if self.host.dry_run and not info:
             info = {"format": "zip", "manifest": None, "image": {}}
         problem = plan.version_problem(info.get("manifest"), info.get("image") or {})
@@ -450,13 +450,14 @@ class Databases:
         return info
 
     # ------------------------------------------------------------ loading a database
-    def _load(self, source: Source, database: str, filestore_dir: str, stamp: str) -> dict[str, Any]:
+    def _load(self, source: Source, database: str, filestore_dir: str, stamp: str,
+              tools: str | None = None) -> dict[str, Any]:
         """Create `database` and load the backup into it; its filestore staged in
         /volumes/data/filestore/<filestore_dir>."""
         tmp = f".odoo-ai-restore-{stamp}"
         self._must(plan.create_database(self.stack, database), f"creating the database {database}")
         try:
-            staged = self._json(plan.stage(self.stack, source.path, tmp, filestore_dir, source.mounts),
+            staged = self._json(plan.stage(self.stack, source.path, tmp, filestore_dir, source.mounts, tools=tools),
                                 "unpacking the backup")
             self.progress(f"… loading into {database} ({staged.get('format', '?')}, "
                           f"{staged.get('filestore_files', 0)} filestore file(s))")
@@ -474,7 +475,7 @@ class Databases:
                 self.notes.append(f"{len(harmless)} harmless restore error(s) ignored (e.g. {harmless[0].strip()[:160]})")
             return staged
         finally:
-            self._run(plan.remove_paths(self.stack, [f"{plan.STATE_MOUNT}/snapshots/{tmp}"]))
+            self._run(plan.remove_paths(self.stack, [f"{plan.STATE_MOUNT}/snapshots/{tmp}"], tools=tools))
 
     def _prepare(self, database: str, *, neutralize: bool, new_identity: bool) -> dict[str, str]:
         if neutralize:
@@ -544,6 +545,19 @@ class Databases:
         finally:
             self._run(dplan.remove_container(name))
 
+    @contextmanager
+    def _tools(self, source: Source | None = None) -> Iterator[str]:
+        """The operation's script-runner container (see plan.start_tools), removed at the end."""
+        name = f"{self.stack.project}-dbtools-{self._stamp()}"
+        started = self._run(plan.start_tools(self.stack, name, source.mounts if source else ()))
+        try:
+            if not started.ok:
+                raise OdooAiError(f"{self.stack.env}: starting a script-runner container failed: {started.tail(3)}",
+                                  exit_code=ExitCode.INFRA)
+            yield name
+        finally:
+            self._run(dplan.remove_container(name))
+
     def _web_ids(self) -> list[str]:
         result = self._run(dplan.web_container_ids(self.stack))
         return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
@@ -559,7 +573,7 @@ class Databases:
                               exit_code=ExitCode.INFRA)
         return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
-    def _undo(self, journal: dict[str, Any]) -> list[str]:
+    def _undo(self, journal: dict[str, Any], tools: str | None = None) -> list[str]:
         """Put the env back as it was before a restore that did not pass its gate (or was
         killed): the restored database dropped or swapped back out, the old one back."""
         done: list[str] = []
@@ -572,13 +586,13 @@ class Databases:
         phase = journal.get("phase")
         if phase == "cleanup":  # the gate had passed: finish
             self._run(plan.drop_database(self.stack, kept))
-            self._run(dplan.remove_filestore(self.stack, kept))
+            self._run(plan.remove_filestore(self.stack, kept, tools=tools))
             done.append(f"dropped the replaced database {kept}")
             return done
         present = self._databases([restored, kept, db])
         if restored in present or phase == "load":
             self._run(plan.drop_database(self.stack, restored))
-            self._run(dplan.remove_filestore(self.stack, f"{db}.restored"))
+            self._run(plan.remove_filestore(self.stack, f"{db}.restored", tools=tools))
             done.append(f"dropped the unfinished restore {restored}")
         else:
             webs = self._web_ids()
@@ -588,7 +602,7 @@ class Databases:
                 if not back.ok:
                     raise OdooAiError(f"{self.stack.env}: swapping the previous database back failed: {back.tail(3)}",
                                       exit_code=ExitCode.INFRA)
-                self._run(plan.filestore_back(self.stack, kept, failed))
+                self._run(plan.filestore_back(self.stack, kept, failed, tools=tools))
             finally:
                 if paused_now:
                     self._run(dplan.unpause(webs))
@@ -598,13 +612,13 @@ class Databases:
                         f"removed the restored database (there was no {db} before)")
         return done
 
-    def recover(self) -> str | None:
+    def recover(self, tools: str | None = None) -> str | None:
         text = self.host.read_text(self.journal_path)
         if text is None:
             return None
         try:
             journal = json.loads(text)
-            done = self._undo(journal)
+            done = self._undo(journal, tools)
         except (ValueError, KeyError, TypeError):
             self.host.unlink(self.journal_path)
             return "discarded an unreadable db journal"
@@ -622,20 +636,22 @@ class Databases:
         """Replace the env's database and filestore with a backup, swapped in by rename with
         the old ones kept until the restored database passes the readiness gate."""
         try:
-            return self._restore(source, neutralize=neutralize, yes=yes, skip_version_check=skip_version_check,
-                                 kind=kind, new_identity=new_identity, extra=extra)
+            if neutralize and self.stack.backup.protected:
+                raise ConfigError(f"{self.stack.env} is a protected env (ODOO_DB_PROTECTED or a production name): "
+                                  "never neutralized")
+            started = time.monotonic()
+            self.require_stack()
+            with self._tools(source) as tools:
+                return self._restore(source, neutralize=neutralize, yes=yes, skip_version_check=skip_version_check,
+                                     kind=kind, new_identity=new_identity, extra=extra, tools=tools, started=started)
         finally:
             source.done()
 
     def _restore(self, source: Source, *, neutralize: bool, yes: bool, skip_version_check: bool, kind: str,
-                 new_identity: bool | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+                 new_identity: bool | None, extra: Mapping[str, Any] | None, tools: str,
+                 started: float) -> dict[str, Any]:
         stack = self.stack
-        if neutralize and stack.backup.protected:
-            raise ConfigError(f"{stack.env} is a protected env (ODOO_DB_PROTECTED or a production name): "
-                              "never neutralized")
-        started = time.monotonic()
-        self.require_stack()
-        info = self.verify(source, skip_version_check=skip_version_check)
+        info = self.verify(source, skip_version_check=skip_version_check, tools=tools)
         manifest = info.get("manifest") or {}
         what = (f"replace the database {stack.db_name} of {stack.env} (and its filestore) with "
                 f"{Path(source.label).name} (Odoo {manifest.get('version', '?')}, "
@@ -652,15 +668,15 @@ class Databases:
                               f"rollback {stack.env} first, it undoes it; nothing changed")
         with self.host.lock(stack.state_root / "deploy.lock", command=f"db {kind} {stack.env}",
                             timeout=self.lock_timeout), _signals("raise"):
-            recovered = self.recover()
+            recovered = self.recover(tools)
             if recovered:
                 self.notes.append(recovered)
             return self._replace(source, info, neutralize=neutralize, kind=kind, started=started,
                                  new_identity=neutralize if new_identity is None else new_identity,
-                                 extra=dict(extra or {}))
+                                 extra=dict(extra or {}), tools=tools)
 
     def _replace(self, source: Source, info: dict[str, Any], *, neutralize: bool, kind: str, started: float,
-                 new_identity: bool, extra: dict[str, Any]) -> dict[str, Any]:
+                 new_identity: bool, extra: dict[str, Any], tools: str) -> dict[str, Any]:
         stack = self.stack
         stamp = self._stamp()
         journal = {"kind": kind, "db": stack.db_name, "phase": "load", "stamp": stamp,
@@ -688,7 +704,7 @@ class Databases:
         try:
             self._save_journal(journal)
             with phase("load"):
-                staged = self._load(source, restored, f"{stack.db_name}.restored", stamp)
+                staged = self._load(source, restored, f"{stack.db_name}.restored", stamp, tools)
                 report["filestore_files"] = staged.get("filestore_files")
             with phase("prepare"):
                 facts = self._prepare(restored, neutralize=neutralize, new_identity=new_identity)
@@ -706,7 +722,7 @@ class Databases:
                         raise DbFailed(f"{stack.env}: swapping the restored database in failed", output=swap.tail())
                     journal["phase"] = "gate"
                     self._save_journal(journal)
-                    files = self._run(plan.filestore_in(stack, kept))
+                    files = self._run(plan.filestore_in(stack, kept, tools=tools))
                     if not files.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored filestore in failed", output=files.tail())
                 finally:
@@ -722,12 +738,12 @@ class Databases:
             journal["phase"] = "cleanup"
             self._save_journal(journal)
             self._run(plan.drop_database(stack, kept))
-            self._run(dplan.remove_filestore(stack, kept))
+            self._run(plan.remove_filestore(stack, kept, tools=tools))
             self.host.unlink(self.journal_path)
         except (OdooAiError, KeyboardInterrupt) as exc:
             with _signals("ignore"):
                 try:
-                    undone = self._undo(journal) if journal["phase"] != "cleanup" else []
+                    undone = self._undo(journal, tools) if journal["phase"] != "cleanup" else []
                 except OdooAiError as undo_exc:
                     undone = [f"UNDO FAILED: {undo_exc.message}"]
                 else:
@@ -787,29 +803,32 @@ class Databases:
         report: dict[str, Any] = {"env": stack.env, "backup": source.label, "database": drill_db}
         gate = GateResult(False, "not reached", 0.0)
         try:
-            try:
-                info = self.verify(source)
-            except Refused as exc:
-                gate = GateResult(False, exc.message, 0.0)
-                report["verify"] = {"ok": False, "detail": exc.message}
-            else:
-                report["verify"] = {"ok": True, "format": info.get("format"),
-                                    "manifest_version": (info.get("manifest") or {}).get("version"),
-                                    "image_version": (info.get("image") or {}).get("version")}
-                self._load(source, drill_db, drill_db, stamp)
-                facts = self._prepare(drill_db, neutralize=True, new_identity=True)
-                report["installed_modules"] = int(facts.get("installed", "-1") or -1)
-                wanted = len((info.get("manifest") or {}).get("modules") or {})
-                if info.get("manifest") and report["installed_modules"] != wanted:
-                    self.warnings.append(f"the manifest lists {wanted} installed module(s), the restored database has "
-                                         f"{report['installed_modules']}")
-                self._run(plan.signal_reload(stack, drill_db, live_exists=False))
-                gate = self._gate_throwaway(drill_db, stamp)
+            with self._tools(source) as tools:
+                try:
+                    try:
+                        info = self.verify(source, tools=tools)
+                    except Refused as exc:
+                        gate = GateResult(False, exc.message, 0.0)
+                        report["verify"] = {"ok": False, "detail": exc.message}
+                    else:
+                        report["verify"] = {"ok": True, "format": info.get("format"),
+                                            "manifest_version": (info.get("manifest") or {}).get("version"),
+                                            "image_version": (info.get("image") or {}).get("version")}
+                        self._load(source, drill_db, drill_db, stamp, tools)
+                        facts = self._prepare(drill_db, neutralize=True, new_identity=True)
+                        report["installed_modules"] = int(facts.get("installed", "-1") or -1)
+                        wanted = len((info.get("manifest") or {}).get("modules") or {})
+                        if info.get("manifest") and report["installed_modules"] != wanted:
+                            self.warnings.append(f"the manifest lists {wanted} installed module(s), the restored "
+                                                 f"database has {report['installed_modules']}")
+                        self._run(plan.signal_reload(stack, drill_db, live_exists=False))
+                        gate = self._gate_throwaway(drill_db, stamp)
+                finally:
+                    self._run(plan.drop_database(stack, drill_db))
+                    self._run(plan.remove_filestore(stack, drill_db, tools=tools))
         except OdooAiError as exc:
             gate = GateResult(False, exc.message, 0.0, output=exc.output)
         finally:
-            self._run(plan.drop_database(stack, drill_db))
-            self._run(dplan.remove_filestore(stack, drill_db))
             source.done()
         report["gate"] = {"ok": gate.ok, "detail": gate.detail, "seconds": round(gate.seconds, 3)}
         report["status"] = "passed" if gate.ok else "failed"

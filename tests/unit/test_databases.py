@@ -326,9 +326,13 @@ def test_a_restore_swaps_in_gates_then_drops_the_old_one(stack) -> None:
     host, result = restore_with(stack, {})
     assert isinstance(result, dict) and result["status"] == "done", result
     assert purposes(host) == [
-        "verify", "create_database", "stage", "load_sql", "remove_paths", "neutralize", "point_mail_at_catcher",
+        "start_tools", "verify", "create_database", "stage", "load_sql", "remove_paths", "neutralize", "point_mail_at_catcher",
         "new_identity", "facts", "signal_reload", "web_container_ids", "pause", "swap_in", "filestore_in", "unpause",
-        "web_container_ids", "gate_probe", "drop_database", "remove_filestore"]
+        "web_container_ids", "gate_probe", "drop_database", "remove_filestore", "remove_container"]
+    start = next(c for c in host.calls if c.purpose == "start_tools")
+    tools = start.argv[start.argv.index("--name") + 1]
+    assert [c.argv[1:4] for c in host.calls if c.purpose in ("stage", "filestore_in")] == \
+        [["exec", "-i", tools], ["exec", tools, "sh"]]  # no container start while the web is paused
     assert host.records[-1]["kind"] == "db-restore" and host.records[-1]["status"] == "done"
     assert host.records[-1]["image_tag"] == "testing-1234567"
 
@@ -341,15 +345,15 @@ def test_a_restore_that_fails_the_gate_is_swapped_back(stack) -> None:
     tail = purposes(host)[purposes(host).index("gate_probe") + 1:]
     # the web paused again, the old database and filestore back, the web reloads, the restored one dropped
     assert tail == ["paused_containers", "databases_named", "web_container_ids", "pause", "swap_back",
-                    "filestore_back", "unpause", "signal_reload", "drop_database"]
+                    "filestore_back", "unpause", "signal_reload", "drop_database", "remove_container"]
     assert host.records[-1]["status"] == "failed" and host.records[-1]["undone"]
 
 
 def test_a_restore_that_fails_to_load_drops_its_database_and_changes_nothing(stack) -> None:
     host, exc = restore_with(stack, {"load_sql": ok("psql:x:3: ERROR:  syntax error at or near \"garbage\"\n")})
     assert "loading the backup" in str(exc)
-    assert purposes(host)[4:] == ["remove_paths", "paused_containers", "databases_named", "drop_database",
-                                  "remove_filestore"]  # no swap, no pause: the live database never changed
+    assert purposes(host)[5:] == ["remove_paths", "paused_containers", "databases_named", "drop_database",
+                                  "remove_filestore", "remove_container"]  # no swap, no pause: the live database never changed
 
 
 def test_a_corrupt_backup_is_refused_before_anything_changes(stack) -> None:
@@ -357,7 +361,7 @@ def test_a_corrupt_backup_is_refused_before_anything_changes(stack) -> None:
 
     host, exc = restore_with(stack, {"verify": Result(plan.EX_DATAERR, '{"error": "member x is corrupt (CRC mismatch)"}')})
     assert isinstance(exc, Refused) and exc.exit_code == 2 and "CRC mismatch" in exc.message
-    assert purposes(host) == ["verify"] and not host.records
+    assert purposes(host) == ["start_tools", "verify", "remove_container"] and not host.records
 
 
 def test_another_odoo_series_is_refused(stack) -> None:
@@ -366,7 +370,8 @@ def test_another_odoo_series_is_refused(stack) -> None:
     host, exc = restore_with(stack, {"verify": ok(json.dumps({
         "format": "zip", "manifest": {"version": "17.0", "major_version": "17.0"},
         "image": {"version": "18.0", "major_version": "18.0"}}))})
-    assert isinstance(exc, Refused) and "series 17.0" in exc.message and purposes(host) == ["verify"]
+    assert isinstance(exc, Refused) and "series 17.0" in exc.message
+    assert purposes(host) == ["start_tools", "verify", "remove_container"]
 
 
 # ---------------------------------------------------------------- the CLI's refusals

@@ -429,9 +429,31 @@ def pack(stack: StackConfig, fmt: str, tmp_name: str, outdir: Path, base: str, i
                    state_path(stack, outdir), base, json.dumps(info, separators=(",", ":")), name=name)
 
 
+def _tool(stack: StackConfig, *args: str, tools: str | None = None, mounts: Iterable[tuple[str, str, bool]] = (),
+          timeout: float = 6 * 3600) -> Command:
+    """dbtool in the operation's tools container (`docker exec -i`), else in a one-off one."""
+    if tools:
+        return Command([docker_binary(), "exec", "-i", tools, "python3", "-", *args], timeout=timeout,
+                       stdin=DBTOOL_SOURCE)
+    return _dbtool(stack, *args, mounts=mounts, timeout=timeout)
+
+
+@_purpose()
+def start_tools(stack: StackConfig, name: str, mounts: Iterable[tuple[str, str, bool]] = ()) -> Command:
+    """One script-runner container for a restore's file work (verify, unpack, filestore moves),
+    as root with the state root and the backup's folder mounted: each step is a `docker exec`,
+    not a container start (the filestore swap runs while the web is paused)."""
+    argv = ["run", "--detach", "--no-deps", "--name", name, "--label", DB_LABEL, "--entrypoint", "sleep",
+            "--volume", f"{check_mount_path(stack.state_root, 'the state root')}:{STATE_MOUNT}"]
+    for host_path, container, read_only in mounts:
+        argv += ["--volume", f"{host_path}:{container}{':ro' if read_only else ''}"]
+    return compose(stack, *argv, "script-runner", "infinity", timeout=600)
+
+
 @_purpose(reads=True)
-def verify(stack: StackConfig, source: str, mounts: Iterable[tuple[str, str, bool]] = ()) -> Command:
-    return _dbtool(stack, "verify", source, mounts=mounts, timeout=6 * 3600)
+def verify(stack: StackConfig, source: str, mounts: Iterable[tuple[str, str, bool]] = (), *,
+           tools: str | None = None) -> Command:
+    return _tool(stack, "verify", source, tools=tools, mounts=mounts)
 
 
 @_purpose(reads=True)
@@ -441,14 +463,14 @@ def image_version(stack: StackConfig) -> Command:
 
 @_purpose()
 def stage(stack: StackConfig, source: str, tmp_name: str, filestore: str,
-          mounts: Iterable[tuple[str, str, bool]] = ()) -> Command:
-    return _dbtool(stack, "stage", source, f"{STATE_MOUNT}/snapshots/{tmp_name}", f"{DATA_MOUNT}/filestore/{filestore}",
-                   mounts=mounts)
+          mounts: Iterable[tuple[str, str, bool]] = (), *, tools: str | None = None) -> Command:
+    return _tool(stack, "stage", source, f"{STATE_MOUNT}/snapshots/{tmp_name}", f"{DATA_MOUNT}/filestore/{filestore}",
+                 tools=tools, mounts=mounts)
 
 
 @_purpose()
-def remove_paths(stack: StackConfig, paths: list[str]) -> Command:
-    return _dbtool(stack, "remove", *paths, timeout=1800)
+def remove_paths(stack: StackConfig, paths: list[str], *, tools: str | None = None) -> Command:
+    return _tool(stack, "remove", *paths, tools=tools, timeout=1800)
 
 
 @_purpose()
@@ -529,16 +551,27 @@ def _tools_sh(stack: StackConfig, script: str, *args: str) -> Command:
                    "script-runner", "-c", script, "sh", *args, timeout=1800)
 
 
-@_purpose()
-def filestore_in(stack: StackConfig, kept: str) -> Command:
-    root = f"{DATA_MOUNT}/filestore"
-    return _tools_sh(stack, FILESTORE_IN_SH, f"{root}/{stack.db_name}", f"{root}/{kept}")
+def _sh(stack: StackConfig, script: str, *args: str, tools: str | None = None) -> Command:
+    if tools:
+        return Command([docker_binary(), "exec", tools, "sh", "-c", script, "sh", *args], timeout=1800)
+    return _tools_sh(stack, script, *args)
 
 
 @_purpose()
-def filestore_back(stack: StackConfig, kept: str, failed: str) -> Command:
+def filestore_in(stack: StackConfig, kept: str, *, tools: str | None = None) -> Command:
     root = f"{DATA_MOUNT}/filestore"
-    return _tools_sh(stack, FILESTORE_BACK_SH, f"{root}/{stack.db_name}", f"{root}/{kept}", f"{root}/{failed}")
+    return _sh(stack, FILESTORE_IN_SH, f"{root}/{stack.db_name}", f"{root}/{kept}", tools=tools)
+
+
+@_purpose()
+def filestore_back(stack: StackConfig, kept: str, failed: str, *, tools: str | None = None) -> Command:
+    root = f"{DATA_MOUNT}/filestore"
+    return _sh(stack, FILESTORE_BACK_SH, f"{root}/{stack.db_name}", f"{root}/{kept}", f"{root}/{failed}", tools=tools)
+
+
+@_purpose()
+def remove_filestore(stack: StackConfig, name: str, *, tools: str | None = None) -> Command:
+    return _sh(stack, 'rm -rf -- "$1"', f"{DATA_MOUNT}/filestore/{name}", tools=tools)
 
 
 @_purpose(reads=True)
