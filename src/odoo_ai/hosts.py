@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -329,6 +330,16 @@ class RemoteHost(_Commands):
                               "another process): nothing stopped", exit_code=ExitCode.FAILED)
         raise OdooAiError(f"{self.target}: cannot stop the lock's holder (exit {code}): {out.strip()[-200:]}",
                           exit_code=ExitCode.INFRA)
+
+    def run_attached(self, command: Command) -> int:
+        """Run `command` on the host with its output on this terminal (logs -f, compose). On a
+        terminal ssh gets one there too (-t): Ctrl-C and closing the terminal reach the
+        remote command (it gets SIGINT/SIGHUP) instead of leaving it running on the host."""
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return self.runner.run(command, capture=False).returncode
+        argv = self.target.ssh_argv(remote_line(command))
+        proc = subprocess.run([argv[0], "-t", *argv[1:]], check=False)  # noqa: S603 - argv list, quoted line
+        return proc.returncode
 
     def sync_stack_files(self, repo_root: Path, remote_dir: Path) -> None:
         """Copy the Compose files of the repo to the host (tar over stdin)."""

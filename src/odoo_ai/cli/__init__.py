@@ -14,6 +14,7 @@ the use-case modules it calls, so `--help` and `config show` start fast
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -36,7 +37,9 @@ app = typer.Typer(
     cls=OdooAiGroup,
     no_args_is_help=True,
     context_settings=CONTEXT_SETTINGS,
-    **TYPER_SETTINGS,
+    # --install-completion / --show-completion (bash, zsh, fish): ENV and tags are completed
+    # from environments/*.yaml and the env's release log (cli.common.complete_*).
+    **{**TYPER_SETTINGS, "add_completion": True},
 )
 for _verbs in (stack.app, deploy.app, images.app):
     app.registered_commands += _verbs.registered_commands
@@ -46,8 +49,33 @@ app.add_typer(deploy.modules_app, name="modules", help="What a deploy would inst
 app.add_typer(db.app, name="db", help="Databases: backup, restore, copy between envs, restore drills, prune backups.")
 
 
+def version_text() -> dict[str, str]:
+    """The package's version and the Python running it (no docker call: --version stays instant)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = version("odoo-ai")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without metadata
+        mine = "unknown"
+    return {"version": mine, "python": platform.python_version()}
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    info = version_text()
+    print(f"odoo-ai {info['version']} (Python {info['python']})", flush=True)
+    raise typer.Exit(0)
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, expose_value=False,
+                                          help="Print the version and exit.")]
+
+
 @app.callback()
-def _global(repo: RepoOpt = None, config_dir: ConfigDirOpt = None, verbose: VerboseOpt = False) -> None:
+def _global(repo: RepoOpt = None, config_dir: ConfigDirOpt = None, verbose: VerboseOpt = False,
+            version: VersionOpt = False) -> None:
     state.repo = repo.resolve() if repo else None
     state.config_dir = config_dir.resolve() if config_dir else None
     state.verbose = verbose

@@ -12,6 +12,7 @@ commands that need them.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - older typer on the real click
 
 if TYPE_CHECKING:
     from odoo_ai.config.stack import StackConfig
+    from odoo_ai.hosts import Host
     from odoo_ai.runners import DryRunner, Runner
 
 JSON_SCHEMA = "odoo-ai/1"
@@ -66,8 +68,19 @@ class State:
 state = State()
 
 
+def no_color() -> bool:
+    """NO_COLOR (no-color.org): set and not empty."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+UNABRIDGED = 100_000  # the width of a console that is not a terminal: nothing is cut or wrapped
+
+
 class _LazyConsole:
-    """A rich Console created on first use (rich is not needed to build the commands)."""
+    """A rich Console created on first use (rich is not needed to build the commands).
+
+    NO_COLOR: no ANSI styling at all. Not a terminal (a pipe, a file, a CI log): rich
+    writes no ANSI codes anyway, and tables are printed unabridged (no width to fit)."""
 
     def __init__(self, **kwargs: Any) -> None:
         self._kwargs = kwargs
@@ -77,7 +90,13 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(**self._kwargs)
+            kwargs = dict(self._kwargs)
+            if no_color():
+                kwargs["color_system"] = None
+            console = Console(**kwargs)
+            if not console.is_terminal and not os.environ.get("COLUMNS"):
+                console = Console(**kwargs, width=UNABRIDGED)
+            self._console = console
         return getattr(self._console, name)
 
 
@@ -85,11 +104,96 @@ err: Any = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)  # progres
 out: Any = _LazyConsole(highlight=False, soft_wrap=True)  # results: tables
 
 
+def unabridged_console() -> Any:
+    """A console for stdout that never cuts a line to the terminal's width (--wide)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, width=UNABRIDGED, **({"color_system": None} if no_color() else {}))
+
+
+def new_table(*, title: str | None = None, **kwargs: Any) -> Any:
+    """A results table: boxed on a terminal; plain columns (no box, no rules) elsewhere, so
+    that a pipe or a log gets lines a script can split."""
+    from rich import box
+    from rich.table import Table
+
+    if not out.is_terminal:
+        kwargs.setdefault("box", None)
+        kwargs.setdefault("pad_edge", False)
+    elif no_color():
+        kwargs.setdefault("box", box.ASCII)
+    return Table(title=title, **kwargs)
+
+
+# ---------------------------------------------------------------- shell completion
+def _root_param(ctx: Any, name: str) -> Any:
+    root = ctx.find_root() if ctx is not None else None
+    return (root.params or {}).get(name) if root is not None else None
+
+
+def _repo_for_completion(ctx: Any) -> Path | None:
+    """--repo given before, else ODOO_AI_REPO, else upwards from the current directory."""
+    given = _root_param(ctx, "repo") or os.environ.get("ODOO_AI_REPO")
+    if given:
+        return Path(given).expanduser()
+    here = Path.cwd()
+    for candidate in (here, *here.parents):
+        if (candidate / "docker-compose.yml").is_file() and (candidate / "environments").is_dir():
+            return candidate
+    return None
+
+
+def complete_env(ctx: typer.Context, incomplete: str) -> list[str]:
+    """ENV: the names of environments/*.yaml (no settings are loaded)."""
+    repo = _repo_for_completion(ctx)
+    if repo is None:
+        return []
+    try:
+        names = sorted(p.stem for p in (repo / "environments").glob("*.yaml"))
+    except OSError:
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def _logged_tags(ctx: Any, args: list[str], *, successful_only: bool) -> list[str]:
+    env = (ctx.params or {}).get("env") or (ctx.params or {}).get("from_env")
+    if not env:  # while completing, Click leaves the ENV argument among the words not parsed yet
+        known = set(complete_env(ctx, ""))
+        env = next((word for word in [*(getattr(ctx, "args", None) or []), *args] if word in known), None)
+    if not env:
+        return []
+    try:
+        from odoo_ai import releases
+        from odoo_ai.config.stack import load_stack
+
+        repo = _repo_for_completion(ctx)
+        config_dir = _root_param(ctx, "config_dir")
+        stack = load_stack(env, repo_root=repo.resolve() if repo else None,
+                           config_dir=Path(config_dir).resolve() if config_dir else None)
+        records = releases.read_releases(releases.release_log_path(stack), on_error=lambda *_: None)
+    except Exception:  # noqa: BLE001 - completion never fails the shell
+        return []
+    if successful_only:
+        records = releases.successful(records)
+    return list(dict.fromkeys(str(r["image_tag"]) for r in reversed(records) if r.get("image_tag")))
+
+
+def complete_tag(ctx: typer.Context, args: list[str], incomplete: str) -> list[str]:
+    """--tag: the tags of ENV's release log on this machine, newest first."""
+    return [t for t in _logged_tags(ctx, args, successful_only=False) if t.startswith(incomplete)]
+
+
+def complete_release_tag(ctx: typer.Context, args: list[str], incomplete: str) -> list[str]:
+    """rollback --to: the tags of ENV's successful releases, newest first."""
+    return [t for t in _logged_tags(ctx, args, successful_only=True) if t.startswith(incomplete)]
+
+
 # ---------------------------------------------------------------- shared options
-EnvArg = Annotated[str, typer.Argument(help="Stack env: a name with environments/<ENV>.yaml (dev, testing).")]
+EnvArg = Annotated[str, typer.Argument(help="Stack env: a name with environments/<ENV>.yaml (dev, testing).", autocompletion=complete_env)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the exact commands; run and write nothing.")]
-TagOpt = Annotated[str | None, typer.Option("--tag", help="Image tag, e.g. dev-1a2b3c4 (default: ODOO_IMAGE_TAG, then the last rendered or built tag).")]
+TagOpt = Annotated[str | None, typer.Option("--tag", help="Image tag, e.g. dev-1a2b3c4 (default: ODOO_IMAGE_TAG, then the last rendered or built tag).", autocompletion=complete_tag)]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Confirm without asking (required when not on a terminal).")]
 RepoOpt = Annotated[Path | None, typer.Option("--repo", help="Stack repository (default: ODOO_AI_REPO, else found upwards from the current directory).")]
 ConfigDirOpt = Annotated[Path | None, typer.Option("--config-dir", help="Folder of <env>.env files (default: ODOO_AI_CONFIG_DIR, else docker/config).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show commands as they run; tracebacks on errors.")]
@@ -130,6 +234,97 @@ def tag_for(stack: StackConfig, tag: str | None) -> str | None:
     return stack_uc.resolve_tag(stack, tag) or build_uc.last_built_tag(stack)
 
 
+def check_host(host_url: str | None, ssh_key: Path | None, known_hosts: Path | None) -> None:
+    """--host, checked before anything else: empty is an error (never "this machine")."""
+    if host_url is None:
+        return
+    if not host_url.strip():
+        raise OdooAiError("--host is empty: give ssh://USER@HOST[:PORT], or leave --host out for this machine",
+                          exit_code=ExitCode.USAGE)
+    from odoo_ai.runners.ssh import SshTarget
+
+    SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
+
+
+def on_host(stack: StackConfig, host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
+            *, sync: bool = True, dry_run: bool = False) -> tuple[StackConfig, Host]:
+    """The stack as seen from the Docker host it runs on, and that host's connector: this
+    machine (its runner: dry with --dry-run), or OpenSSH with the host key checked against
+    the pinned file; `sync` copies the Compose files there first (a deploy, `up`)."""
+    from odoo_ai.hosts import LocalHost, RemoteHost
+    from odoo_ai.runners.ssh import SshTarget
+
+    check_host(host_url, ssh_key, known_hosts)
+    if not host_url:
+        return stack, LocalHost(runner(dry_run))
+    target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
+    if not stack.remote.state_root_set:
+        raise OdooAiError(f"{stack.source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/"
+                          f"{stack.project})", exit_code=ExitCode.USAGE)
+    remote_dir = Path(stack.remote.repo_dir)  # absolute: load_stack checked ODOO_REMOTE_REPO_DIR
+    host = RemoteHost(target)
+    if dry_run:
+        host = _DryRemote(host, runner(True))
+    elif sync:
+        host.sync_stack_files(stack.repo_root, remote_dir)
+    remote = stack.model_copy(update={
+        "repo_root": remote_dir,
+        "compose_files": [remote_dir / "docker-compose.yml", remote_dir / "environments" / f"{stack.env}.yaml"],
+    })
+    return remote, host
+
+
+class _DryRemote:
+    """--dry-run with --host for the stack commands: reads go to the host, every command
+    and write is printed (by the dry runner), none is run."""
+
+    remote = True
+    dry_run = True
+
+    def __init__(self, inner: Any, dry: Runner) -> None:
+        self.inner, self.runner, self.target = inner, dry, inner.target
+
+    def run(self, command: Any, *, capture: bool = True) -> Any:
+        return self.runner.run(command, capture=capture)
+
+    def note(self, text: str) -> None:
+        self.runner.note(text)
+
+    def read_text(self, path: Path) -> str | None:
+        return self.inner.read_text(path)
+
+    def __getattr__(self, name: str) -> Any:
+        def printed(*args: Any, **kwargs: Any) -> None:
+            self.runner.note(f"{name} {' '.join(map(str, args))} on {self.target}")
+
+        return printed
+
+
+def ask_on_terminal(question: str) -> bool | None:
+    """y/N on the terminal (stdin and stderr both one); None when there is no terminal."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def confirm(question: str, *, yes: bool, what: str, lines: list[str] | None = None) -> None:
+    """What a destructive command asks: nothing with --yes; else `lines` (what it is about
+    to do) on stderr and y/N on a terminal; without a terminal a refusal. A refusal or a
+    "no" is exit 2, nothing changed."""
+    if yes:
+        return
+    for line in lines or []:
+        err.print(line, markup=False)
+    answer = ask_on_terminal(question)
+    if answer is None:
+        raise OdooAiError(f"refusing to {what} without confirmation (no terminal to ask on): pass --yes; "
+                          "nothing changed", exit_code=ExitCode.USAGE)
+    if not answer:
+        raise OdooAiError(f"not confirmed: nothing changed ({what})", exit_code=ExitCode.USAGE)
+
+
 def emit(data: dict[str, Any], human: str | None = None) -> None:
     """A command's result: its JSON document with --json, else the human line(s); stdout."""
     if state.json:
@@ -144,7 +339,10 @@ def emit(data: dict[str, Any], human: str | None = None) -> None:
 
 # ---------------------------------------------------------------- the one error path
 def _error_line(message: str, hint: str | None) -> None:
-    typer.secho(state.label, fg="red", bold=True, err=True, nl=False)
+    if no_color():
+        typer.echo(state.label, err=True, nl=False)
+    else:
+        typer.secho(state.label, fg="red", bold=True, err=True, nl=False)
     typer.echo(f" {message}", err=True)
     if hint:
         typer.echo(f"hint: {hint}", err=True)
