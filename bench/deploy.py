@@ -151,7 +151,7 @@ def main() -> int:
 
         timed_rollback("rollback (images on the host)")
         timed_rollback("rollback --to ok_v2 (forward again)", "--to", tag["ok_v2"])
-        timed_rollback("rollback --to ok --restore-db (db restored)", "--to", tag["ok"], "--restore-db")
+        timed_rollback("rollback --to ok --restore-db (db restored)", "--to", tag["ok"], "--restore-db", "--yes")
 
         # The naive sequence, same stack, same machine: point the .env at ok_v2 and run it.
         dotenv = state / ".env"

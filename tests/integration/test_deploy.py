@@ -208,7 +208,7 @@ def test_release_log_records_every_attempt(stack) -> None:
 def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     cli, project, state_root, port = stack
     sql(cli, "INSERT INTO odoo_ai_probe VALUES ('written after the update')")
-    result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db")
+    result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db", "--yes")
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
     names = [p["name"] for p in result["phases"]]
     assert "update" not in names and "restore" in names

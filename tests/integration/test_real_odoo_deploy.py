@@ -159,7 +159,7 @@ def test_plain_rollback_warns_in_json_then_restore_db_brings_the_data_back(stack
     assert plain["status"] == "success" and plain["tag"] == tag("v1")
     assert any("--restore-db" in w for w in plain["warnings"])
     assert module(cli, "oai_demo") == "installed 18.0.1.1.0"  # old code, newer schema (as warned)
-    restored = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", timeout=900)
+    restored = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", "--yes", timeout=900)
     assert restored["status"] == "success" and "restore" in [p["name"] for p in restored["phases"]]
     assert restored["release"]["restored_snapshot"]
     assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
@@ -171,7 +171,7 @@ def test_restore_db_directly_after_an_update(stack) -> None:
     cli, project, state_root, port = stack
     assert cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)["status"] == "success"
     assert has_column(cli, "oai_demo", "note")
-    result = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", timeout=900)
+    result = cli.json("rollback", "dev", "--to", tag("v1"), "--restore-db", "--yes", timeout=900)
     assert result["status"] == "success" and result["warnings"] == []
     assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
     assert not has_column(cli, "oai_demo", "note")

@@ -18,12 +18,19 @@ from odoo_ai.cli.common import (
     KnownHostsOpt,
     LockTimeoutOpt,
     SshKeyOpt,
+    YesOpt,
+    check_host,
+    complete_release_tag,
+    complete_tag,
+    confirm,
     emit,
     err,
     fail,
     load,
+    on_host,
     out,
     state,
+    unabridged_console,
 )
 from odoo_ai.errors import ExitCode, OdooAiError
 
@@ -49,18 +56,6 @@ def check_tag(env: str, tag: str, *, any_tag: bool) -> None:
     if not any_tag and not re.fullmatch(rf"{re.escape(env)}-[0-9a-f]{{7,40}}", tag):
         raise OdooAiError(f"--tag {tag!r}: a deploy of {env} takes {env}-<short sha> tags (e.g. {env}-1a2b3c4); "
                           "--any-tag allows another", exit_code=ExitCode.USAGE)
-
-
-def check_host(host_url: str | None, ssh_key: Path | None, known_hosts: Path | None) -> None:
-    """--host, checked before anything else: empty is an error (never "this machine")."""
-    if host_url is None:
-        return
-    if not host_url.strip():
-        raise OdooAiError("--host is empty: give ssh://USER@HOST[:PORT], or leave --host out for this machine",
-                          exit_code=ExitCode.USAGE)
-    from odoo_ai.runners.ssh import SshTarget
-
-    SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
 
 
 def parse_digests(values: list[str] | None) -> dict[str, str]:
@@ -107,27 +102,8 @@ def _image_lookup(stack: "StackConfig"):
 
 def _on_host(stack: "StackConfig", host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
              *, sync: bool = True) -> "tuple[StackConfig, Host]":
-    """The stack as seen from the Docker host it runs on, and that host."""
-    from odoo_ai.hosts import LocalHost, RemoteHost
-    from odoo_ai.runners.ssh import SshTarget
-
-    check_host(host_url, ssh_key, known_hosts)
-    if not host_url:
-        return stack, LocalHost()
-    target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
-    source = str(stack.env_file or f"{stack.env} defaults")
-    if not stack.remote.state_root_set:
-        raise OdooAiError(f"{source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/{stack.project})",
-                          exit_code=ExitCode.USAGE)
-    remote_dir = Path(stack.remote.repo_dir)  # absolute: load_stack checked ODOO_REMOTE_REPO_DIR
-    host = RemoteHost(target)
-    if sync:
-        host.sync_stack_files(stack.repo_root, remote_dir)
-    remote = stack.model_copy(update={
-        "repo_root": remote_dir,
-        "compose_files": [remote_dir / "docker-compose.yml", remote_dir / "environments" / f"{stack.env}.yaml"],
-    })
-    return remote, host
+    """The stack as seen from the Docker host it runs on, and that host (cli.common.on_host)."""
+    return on_host(stack, host_url, ssh_key, known_hosts, sync=sync)
 
 
 class PhaseProgress:
@@ -156,7 +132,7 @@ def _deployer(stack: "StackConfig", host: "Host", lock_timeout: float | None,
     return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
 
 
-def _deploy_report(result: dict[str, Any]) -> None:
+def _deploy_report(result: dict[str, Any], hook: dict[str, Any] | None = None) -> None:
     phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in result["phases"])
     line = f"{result['kind']} of {result['tag']} to {result['env']}: {result['status']}"
     if result["status"] == "unchanged":
@@ -166,6 +142,8 @@ def _deploy_report(result: dict[str, Any]) -> None:
             "nothing was run or written)"
     else:
         line += f" ({phases})"
+    if hook is not None:
+        result = {**result, "post_release_hook": hook}
     emit(result, line)
 
 
@@ -181,17 +159,56 @@ def _dry_run(stack: "StackConfig", host: "Host", tag: str, lock_timeout: float |
                              **run_args)
 
 
-def _deploy_failed(exc: "deploy_uc.DeployFailed") -> NoReturn:
+def _deploy_failed(exc: "deploy_uc.DeployFailed", hook: dict[str, Any] | None = None) -> NoReturn:
     """The one error path, with the deploy's report, its phase and the last lines of the
     failing command's output (framed on stderr, a key of the JSON document)."""
-    fail(exc, extra={**exc.report, "failed_phase": exc.phase, "output": exc.output},
-         output_title=f"last lines of {exc.phase}")
+    extra = {**exc.report, "failed_phase": exc.phase, "output": exc.output}
+    if hook is not None:
+        extra["post_release_hook"] = hook
+    fail(exc, extra=extra, output_title=f"last lines of {exc.phase}")
+
+
+class PostRelease:
+    """The post-release hook of one deploy or rollback (ODOO_POST_RELEASE_HOOK of the env's
+    settings on this machine): run once the outcome is known, success or failure, with the
+    release record on stdin. Its outcome is a note (stderr, and `post_release_hook` in
+    --json); it never changes the command's exit code."""
+
+    def __init__(self, stack: "StackConfig", kind: str, tag: str | None) -> None:
+        self.argv, self.timeout = stack.hooks.post_release, stack.hooks.post_release_timeout
+        self.cwd, self.env, self.kind, self.tag = stack.repo_root, stack.env, kind, tag
+
+    def run(self, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not self.argv or not record:
+            return None
+        from odoo_ai.hooks import run_post_release_hook
+        from odoo_ai.releases import SCHEMA
+
+        outcome = run_post_release_hook(self.argv, {"schema": SCHEMA, **record}, timeout=self.timeout, cwd=self.cwd)
+        if outcome is None:
+            return None
+        err.print(("" if outcome.ok else "warning: ") + outcome.note, markup=False)
+        return outcome.as_dict()
+
+    def not_recorded(self, exc: OdooAiError) -> dict[str, Any] | None:
+        """A deploy that failed before it could record a release (the lock held, the host
+        unreachable): the hook still hears of it, by a record marked `recorded: false`.
+        Bad input (exit 2) is no deploy: no hook."""
+        if exc.exit_code == ExitCode.USAGE:
+            return None
+        from odoo_ai.deploy.journal import now
+        from odoo_ai.deploy.record import actor, ci_url
+        from odoo_ai.lock import LockHeld
+
+        return self.run({"timestamp": now(), "env": self.env, "kind": self.kind, "image_tag": self.tag,
+                         "status": "failed", "phase": "lock" if isinstance(exc, LockHeld) else None,
+                         "error": exc.message, "actor": actor(), "ci_run_url": ci_url(), "recorded": False})
 
 
 @app.command()
 def deploy(
     env: EnvArg,
-    tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.")],
+    tag: Annotated[str, typer.Option("--tag", help="Image tag to deploy, e.g. dev-1a2b3c4.", autocompletion=complete_tag)],
     update: UpdateOpt = "auto",
     digest: DigestOpt = None,
     any_tag: AnyTagOpt = False,
@@ -215,8 +232,9 @@ def deploy(
     stack = load(env)
     pinned = {target: f"{deploy_uc.repository_of(stack.image_ref(target, tag))}@{value}"
               for target, value in digests.items()}
-    stack, target = _on_host(stack, host, ssh_key, known_hosts, sync=not dry_run)
+    hook = PostRelease(stack, "deploy", tag)
     try:
+        stack, target = _on_host(stack, host, ssh_key, known_hosts, sync=not dry_run)
         if dry_run:
             result = _dry_run(stack, target, tag, lock_timeout, gate_timeout, update=update, pinned=pinned or None,
                               expected_digests=digests)
@@ -224,15 +242,21 @@ def deploy(
             result = _deployer(stack, target, lock_timeout, gate_timeout).run(
                 tag, update=update, pinned=pinned or None, expected_digests=digests)
     except deploy_uc.DeployFailed as exc:
-        _deploy_failed(exc)
-    _deploy_report(result)
+        _deploy_failed(exc, None if dry_run else hook.run(exc.report.get("release")))
+    except OdooAiError as exc:
+        if not dry_run:
+            hook.not_recorded(exc)
+        raise
+    _deploy_report(result, None if dry_run else hook.run(result.get("release") if result["status"] != "unchanged"
+                                                         else None))
 
 
 @app.command()
 def rollback(
     env: EnvArg,
-    to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).")] = None,
-    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore as they were before the first module update after the target release.")] = False,
+    to: Annotated[str | None, typer.Option("--to", help="Tag of a successful release to go back to (default: the one before the current).", autocompletion=complete_release_tag)] = None,
+    restore_db: Annotated[bool, typer.Option("--restore-db", help="Also restore the database and filestore as they were before the first module update after the target release (replaces the current data: asks y/N on a terminal, --yes otherwise).")] = False,
+    yes: YesOpt = False,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
@@ -245,9 +269,24 @@ def rollback(
     from odoo_ai import deploy as deploy_uc
 
     state.json = as_json
-    stack, on = _on_host(load(env), host, ssh_key, known_hosts, sync=not dry_run)
+    local = load(env)
+    hook = PostRelease(local, "rollback", to)
+    try:
+        stack, on = _on_host(local, host, ssh_key, known_hosts, sync=not dry_run)
+    except OdooAiError as exc:
+        if not dry_run:
+            hook.not_recorded(exc)
+        raise
     target, data_snapshot = deploy_uc.rollback_target(on, stack, to)
+    hook.tag = target["image_tag"]
     snapshot = data_snapshot if restore_db else None
+    if snapshot and not dry_run:
+        where = f" on {on.target}" if on.remote else ""
+        confirm(f"Replace {env}'s database and filestore{where} with snapshot {snapshot}?", yes=yes,
+                what=f"replace {env}'s data with snapshot {snapshot}",
+                lines=[f"rollback {env} to {target['image_tag']} --restore-db: the database {stack.db_name} and its "
+                       f"filestore{where} are replaced by snapshot {snapshot} (the data of {target['image_tag']}); "
+                       "the current data goes into a new snapshot first, so a rollback forward can bring it back"])
     warnings: list[str] = []
     if restore_db and not data_snapshot:
         warnings.append(f"nothing to restore: the data has not changed since {target['image_tag']} "
@@ -265,8 +304,12 @@ def rollback(
         else:
             result = _deployer(stack, on, lock_timeout, gate_timeout).run(target["image_tag"], **run_args)
     except deploy_uc.DeployFailed as exc:
-        _deploy_failed(exc)
-    _deploy_report(result)
+        _deploy_failed(exc, None if dry_run else hook.run(exc.report.get("release")))
+    except OdooAiError as exc:
+        if not dry_run:
+            hook.not_recorded(exc)
+        raise
+    _deploy_report(result, None if dry_run else hook.run(result.get("release")))
 
 
 modules_app = typer.Typer(help="What a deploy would install and update.", **TYPER_SETTINGS)
@@ -275,7 +318,7 @@ modules_app = typer.Typer(help="What a deploy would install and update.", **TYPE
 @modules_app.command("changed")
 def modules_changed(
     env: EnvArg,
-    tag: Annotated[str, typer.Option("--tag", help="Image tag a deploy would take, e.g. dev-1a2b3c4.")],
+    tag: Annotated[str, typer.Option("--tag", help="Image tag a deploy would take, e.g. dev-1a2b3c4.", autocompletion=complete_tag)],
     update: UpdateOpt = "auto",
     any_tag: AnyTagOpt = False,
     host: HostOpt = None,
@@ -308,16 +351,20 @@ def modules_changed(
     emit(result, "\n".join(lines))
 
 
+WideOpt = Annotated[bool, typer.Option("--wide", help="Unabridged columns (full digests and commits) instead of fitting the terminal's width.")]
+
+
 @app.command("releases")
 def releases_cmd(
     env: EnvArg,
     limit: Annotated[int, typer.Option("--limit", help="Newest N records.", min=1)] = 20,
+    wide: WideOpt = False,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show ENV's release history (the append-only releases.log)."""
+    """Show ENV's release history (the append-only releases.log): time, tag, commit, digest, status, failing phase, duration, actor; fitted to the terminal (--wide: unabridged; a pipe always gets every character)."""
     from odoo_ai import deploy as deploy_uc
     from odoo_ai import releases as releases_mod
 
@@ -330,16 +377,80 @@ def releases_cmd(
     if as_json:
         emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems})
         return
-    from rich.table import Table
-
-    table = Table(title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})")
-    for col in ("timestamp", "kind", "tag", "status", "phase", "duration", "actor"):
-        table.add_column(col)
-    for r in shown:
-        mark = " (current)" if r is current else ""
-        table.add_row(str(r.get("timestamp")), str(r.get("kind", "deploy")), f"{r.get('image_tag')}{mark}",
-                      str(r.get("status")), str(r.get("phase") or "-"), f"{r.get('duration') or 0:.1f}s",
-                      str(r.get("actor") or "-"))
-    out.print(table)
+    fit = None if wide or not out.is_terminal else out.width
+    table = releases_table(shown, current, title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})",
+                           wide=wide, width=fit)
+    (unabridged_console() if wide else out).print(table)
     for problem in problems:
         err.print(f"warning: {problem}", markup=False)
+
+
+# The release table's columns: header, how narrow it may get (None: never cut), and which
+# go first when even that does not fit the terminal (the lower, the later).
+RELEASE_COLUMNS = (("", None, 9), ("time (UTC)", None, 9), ("kind", 6, 2), ("tag", None, 9),
+                   ("commit", 7, 4), ("digest", 7, 3), ("status", None, 9), ("phase", 6, 6),
+                   ("duration", None, 5), ("actor", 8, 1))
+GAP = 2  # spaces between columns
+
+
+def fit_columns(natural: list[int], width: int) -> list[int | None]:
+    """Per column: the width it gets (None: left out), so that the row fits `width`. Cuttable
+    columns shrink to their minimum first (actor, commit, digest, phase, kind), then columns
+    are dropped in RELEASE_COLUMNS' order of importance."""
+    widths: list[int | None] = list(natural)
+
+    def total() -> int:
+        shown = [w for w in widths if w is not None]
+        return sum(shown) + GAP * (len(shown) - 1)
+
+    for index in (9, 4, 5, 7, 2):
+        floor = RELEASE_COLUMNS[index][1]
+        current = widths[index]
+        if total() <= width or current is None or floor is None:
+            continue
+        widths[index] = max(floor, current - (total() - width))
+    for index in sorted(range(len(widths)), key=lambda i: RELEASE_COLUMNS[i][2]):
+        if total() <= width or RELEASE_COLUMNS[index][2] >= 9:
+            break
+        widths[index] = None
+    return widths
+
+
+def releases_table(records: list[dict[str, Any]], current: dict[str, Any] | None, *, title: str,
+                   wide: bool = False, width: int | None = None) -> Any:
+    """The release log as a table, newest last, the current release marked `*`: fitted to
+    `width` (long cells end in …, the least useful columns go) unless `wide`."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = []
+    for r in records:
+        duration = r.get("duration")
+        digest = str((r.get("digests") or {}).get("web") or "-")
+        rows.append([
+            "*" if r is current else "", str(r.get("timestamp") or "-").replace("T", " ").removesuffix("Z"),
+            str(r.get("kind") or "deploy"), str(r.get("image_tag")),
+            str(r.get("commit") or "-")[: None if wide else 12],
+            digest if wide else digest.removeprefix("sha256:")[:12], str(r.get("status")),
+            str(r.get("phase") or "-"), "-" if not isinstance(duration, int | float) else f"{duration:.1f}s",
+            str(r.get("actor") or "-"),
+        ])
+    natural = [max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _, _) in enumerate(RELEASE_COLUMNS)]
+    widths = natural if wide or width is None else fit_columns(natural, width)
+    table = Table(title=title, box=None, pad_edge=False, padding=(0, GAP, 0, 0), header_style="bold",
+                  title_justify="left")
+    shown = [i for i, w in enumerate(widths) if w is not None]
+    for i in shown:
+        name = RELEASE_COLUMNS[i][0]
+        table.add_column(name, no_wrap=True, overflow="ellipsis", width=widths[i],
+                         justify="right" if name == "duration" else "left")
+    for row in rows:
+        cells = []
+        for i in shown:
+            cell = escape(row[i])
+            if i == 6:
+                style = "green" if row[i] == "success" else "red"
+                cell = f"[{style}]{cell}[/{style}]"
+            cells.append(cell)
+        table.add_row(*cells)
+    return table
