@@ -2,7 +2,9 @@
 Dockerfile) replays real Odoo 18 test logs (pass, fail, crash) in a one-off script-runner
 container of a throw-away Compose project with a real PostgreSQL; a slow install hits the
 timeout; --keep-db leaves the project for inspection and its printed cleanup removes it.
-Every run must leave no container, network, volume or temp dir behind."""
+Every run must leave no container, network or temp dir behind, and no volume but the env's
+test templates (<project>-test-templates, kept between runs on purpose: see
+test_test_run_templates.py)."""
 
 from __future__ import annotations
 
@@ -74,8 +76,17 @@ def env(cli, project_name, tmp_path, standin_images):
     assert projects_with_prefix(project_name) == set()
 
 
+def templates_volume(prefix: str) -> str:
+    return f"{prefix}templates"  # <project>-test-templates
+
+
 def assert_nothing_left(tmp: Path, prefix: str) -> None:
-    assert projects_with_prefix(prefix) == set()
+    """No container or network of a test project or of the templates server (stopped by the
+    last run); no volume but the templates'; no temp dir."""
+    assert projects_with_prefix(prefix) <= {templates_volume(prefix)}
+    running = subprocess.run([DOCKER, "ps", "-a", "--filter", f"label={LABEL}={templates_volume(prefix)}", "-q"],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+    assert running == []
     assert list(tmp.iterdir()) == []
 
 
@@ -146,6 +157,9 @@ def test_keep_db_shard_and_the_printed_cleanup(cli, env) -> None:
     assert doc["run"]["modules"] == ["standin_tests_pass"]
     assert doc["run"]["shard"] == {"index": 2, "count": 2, "modules_total": 2}
     kept = doc["kept"]
+    # base is among the modules: nothing can be installed before it, so a fresh database (in
+    # the test project's own db); --keep-db of a clone: test_test_run_templates.py.
+    assert doc["run"]["template"]["used"] is False and doc["run"]["template"]["reason"].startswith("base is")
     assert kept["project"].startswith(prefix) and projects_with_prefix(prefix) == {kept["project"]}
     assert "Remove it with:" in proc.stderr and kept["cleanup"][0] in proc.stderr
 
@@ -167,11 +181,18 @@ def test_keep_db_shard_and_the_printed_cleanup(cli, env) -> None:
         done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert_nothing_left(tmp, prefix)
+    assert projects_with_prefix(prefix) == set()
 
 
 def test_dry_run_runs_and_writes_nothing(cli, env) -> None:
     tmp, prefix = env
     proc = cli("test", "run", "--tag", "standin-tests_pass", "--modules", "standin_tests_pass", "--dry-run")
     commands = [line for line in proc.stdout.splitlines() if line.startswith(DOCKER)]
+    # inspect, pull, probe, templates server up, run, down, templates server down
+    assert len(commands) == 7 and " run --rm --no-deps -T " in commands[4]
+    proc = cli("test", "run", "--tag", "standin-tests_pass", "--modules", "standin_tests_pass", "--dry-run",
+               "--no-cache")
+    commands = [line for line in proc.stdout.splitlines() if line.startswith(DOCKER)]
     assert len(commands) == 5 and " run --rm --no-deps -T " in commands[3]
     assert_nothing_left(tmp, prefix)
+    assert projects_with_prefix(prefix) == set()
