@@ -717,17 +717,19 @@ class Databases:
                 webs = self._web_ids()
                 paused = bool(webs) and self._run(dplan.pause(webs)).ok
                 try:
+                    # (the journal says "swap" throughout: an undo finds out from the databases
+                    # themselves whether the rename happened, and nothing more is written while paused)
                     swap = self._run(plan.swap_in(stack, restored, kept))
                     if not swap.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored database in failed", output=swap.tail())
-                    journal["phase"] = "gate"
-                    self._save_journal(journal)
                     files = self._run(plan.filestore_in(stack, kept, tools=tools))
                     if not files.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored filestore in failed", output=files.tail())
                 finally:
                     if paused:
                         self._run(dplan.unpause(webs))
+                journal["phase"] = "gate"
+                self._save_journal(journal)
             with phase("gate"):
                 gate = self._gate_env(stamp)
                 report["gate"] = {"ok": gate.ok, "detail": gate.detail, "seconds": round(gate.seconds, 3)}

@@ -69,7 +69,8 @@ def bring_up(tmp_path_factory, names: tuple[str, ...]):
             f"ODOO_PROJECT_NAME={projects[name]}", f"ODOO_STATE_ROOT={roots[name]}", f"ODOO_PUBLISHED_PORT={free_port()}",
             "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15",
             "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1", "ODOO_MAIL_CATCHER_IMAGE=odoo-ai-test/mailcatcher:1",
-            "ODOO_MAIL_CATCHER_PORT=0", f"ODOO_DB_NAME={DB[name]}", "ODOO_DEPLOY_GATE_TIMEOUT=30", "",
+            "ODOO_MAIL_CATCHER_PORT=0", f"ODOO_DB_NAME={DB[name]}", "ODOO_DEPLOY_GATE_TIMEOUT=30",
+            f"ODOO_REMOTE_REPO_DIR={tmp / f'host-repo-{name}'}", "",
         ]))
         cli(*standin_build_args(name, SHA, addons="ok"), timeout=1200)
         cli("up", name, "--tag", f"{name}-{SHA[:7]}", timeout=600)
