@@ -76,7 +76,7 @@ def test_prune_registry_keeps_releases_deployed_pinned_and_promoted(reg_env) -> 
     before = {repo: reg_env.registry.tags(repo) for repo in (web, reg_env.repo("script-runner"))}
 
     # Just built: the default minimum age (24 h) keeps everything.
-    young = reg_env.json("prune-images", "--keep", "1", "--env", "dev")
+    young = reg_env.json("prune-images", "--keep", "1", "--env", "dev", "--yes")
     assert young["deleted"] == 0
     assert {r for reg in young["registries"] for rep in reg["repositories"] for i in rep["images"]
             for r in i["reasons"] if "younger than the minimum age" in r}
@@ -85,7 +85,12 @@ def test_prune_registry_keeps_releases_deployed_pinned_and_promoted(reg_env) -> 
     assert dry["would_delete"] == 2
     assert {repo: reg_env.registry.tags(repo) for repo in before} == before
 
-    result = reg_env.json("prune-images", "--keep", "1", "--env", "dev", "--min-age", "0")
+    # Off a terminal a prune that deletes needs --yes: it lists what it would delete, deletes nothing.
+    unasked = reg_env.run("prune-images", "--keep", "1", "--env", "dev", "--min-age", "0", check=False)
+    assert unasked.returncode == 2 and "refusing to delete 2 image(s) from the registry" in unasked.stderr
+    assert "delete " in unasked.stderr and "dev-aaaaaaa" in unasked.stderr
+    assert {repo: reg_env.registry.tags(repo) for repo in before} == before
+    result = reg_env.json("prune-images", "--keep", "1", "--env", "dev", "--min-age", "0", "--yes")
     assert result["deleted"] == 2 and "garbage collection" in result["notes"][0]
     verdicts = {tuple(i["tags"]): i for reg in result["registries"] for rep in reg["repositories"]
                 if rep["repository"] == web for i in rep["images"]}
@@ -102,7 +107,7 @@ def test_prune_registry_keeps_releases_deployed_pinned_and_promoted(reg_env) -> 
 
     # An env without a release log is never pruned.
     (reg_env.state_root("dev") / "releases.log").unlink()
-    blind = reg_env.json("prune-images", "--keep", "0", "--env", "dev", "--min-age", "0")
+    blind = reg_env.json("prune-images", "--keep", "0", "--env", "dev", "--min-age", "0", "--yes")
     assert blind["deleted"] == 0 and "dev" in blind["skipped_envs"]
 
 
@@ -114,7 +119,7 @@ def test_wrong_password_and_registry_down_change_nothing(reg_env) -> None:
     host, user = reg_env.registry.host, reg_env.registry.user
     wrong = {"ODOO_REGISTRY_USER": user, "ODOO_REGISTRY_PASSWORD": "not-the-password"}
     expected = f"registry {host}: authentication failed (401) for user {user}"
-    for args in (["prune-images", "--keep", "0", "--env", "dev", "--min-age", "0"],
+    for args in (["prune-images", "--keep", "0", "--env", "dev", "--min-age", "0", "--yes"],
                  ["promote", "dev", "testing", "--tag", "dev-3333333"],
                  ["build", "dev", "--sha", "3333333", "--push"]):
         if args[0] == "build":
@@ -128,7 +133,7 @@ def test_wrong_password_and_registry_down_change_nothing(reg_env) -> None:
 
     reg_env.registry.stop()
     try:
-        proc = reg_env.run("prune-images", "--keep", "0", "--env", "dev", "--min-age", "0", check=False)
+        proc = reg_env.run("prune-images", "--keep", "0", "--env", "dev", "--min-age", "0", "--yes", check=False)
         assert proc.returncode == 3
         assert f"registry {host} unreachable: connection refused" in proc.stderr
         assert proc.stderr.count("\n") <= 2  # one line (rich may wrap nothing here)
@@ -151,13 +156,13 @@ def test_local_retention_keeps_last_releases_and_unpushed_builds(reg_env) -> Non
     container = f"oait-keep-{reg_env.namespace.split('/')[0]}"
     subprocess.run([DOCKER, "container", "create", "--name", container, a_web], capture_output=True, check=True)
     try:
-        first = reg_env.json("prune-images", "--local", "--keep", "2", "--env", "dev")
+        first = reg_env.json("prune-images", "--local", "--keep", "2", "--env", "dev", "--yes")
         in_use = [i for i in first["images"] if a_web in i["tags"]][0]
         assert in_use["action"] == "keep" and in_use["reasons"] == ["used by a container"]
         assert first["deleted"] == 1 and inspect(a_web)
     finally:
         subprocess.run([DOCKER, "container", "rm", container], capture_output=True, check=True)
-    result = reg_env.json("prune-images", "--local", "--keep", "2", "--env", "dev")
+    result = reg_env.json("prune-images", "--local", "--keep", "2", "--env", "dev", "--yes")
     assert result["deleted"] == 1 and result["failures"] == []
     for target in ("web", "script-runner"):
         assert not inspect(reg_env.ref(target, "dev-aaaaaaa"))

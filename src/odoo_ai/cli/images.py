@@ -10,8 +10,13 @@ from odoo_ai.cli.common import (
     TYPER_SETTINGS,
     DryRunOpt,
     EnvArg,
+    HostOpt,
     JsonOpt,
+    KnownHostsOpt,
+    SshKeyOpt,
     TagOpt,
+    YesOpt,
+    confirm,
     emit,
     err,
     load,
@@ -214,36 +219,110 @@ def _prune_human(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _prune_deletes(result: dict[str, Any]) -> list[str]:
+    """The images a prune result deletes (or would), one line each."""
+    if result.get("local"):
+        rows = [(", ".join(r["tags"] or r["digests"]) or r["id"][:19], r["reasons"]) for r in result["images"]
+                if r["action"] == "delete"]
+    else:
+        rows = [(f"{repo['repository']}:{','.join(r['tags']) or r['digest'][:19]}", r["reasons"])
+                for reg in result["registries"] for repo in reg["repositories"] for r in repo["images"]
+                if r["action"] == "delete"]
+    return [f"  delete {name} ({'; '.join(reasons)})" for name, reasons in rows]
+
+
+def _remote_prune_stacks(stacks: "list[StackConfig]", host_url: str, ssh_key: Path | None,
+                         known_hosts: Path | None, mirror: Path) -> "tuple[list[StackConfig], Any]":
+    """prune-images --local --host: what the prune reads of each env on the Docker host (its
+    release log; the image refs of its rendered .env, never its secrets), copied into a
+    private folder here, and the host's connector for the docker commands."""
+    from odoo_ai import releases
+    from odoo_ai.cli.common import on_host
+    from odoo_ai.config.envfile import format_env, write_private_file
+    from odoo_ai.stack import rendered_on
+
+    mirrored, host = [], None
+    for stack in stacks:
+        remote, on = on_host(stack, host_url, ssh_key, known_hosts, sync=False)
+        host = host or on
+        root = mirror / stack.env
+        root.mkdir(mode=0o700)
+        log = host.read_text(remote.state_root / releases.RELEASE_LOG)
+        if log is not None:
+            write_private_file(root / releases.RELEASE_LOG, log)
+        rendered = rendered_on(remote, host)
+        if rendered is not None:
+            keep = ("ODOO_IMAGE_TAG", "ODOO_WEB_IMAGE", "ODOO_SCRIPT_RUNNER_IMAGE")
+            write_private_file(root / ".env", format_env({k: rendered[k] for k in keep if rendered.get(k)}))
+        mirrored.append(remote.model_copy(update={"state_root": root}))
+    return mirrored, host
+
+
 @app.command("prune-images")
 def prune_images(
     keep: Annotated[int, typer.Option("--keep", min=0, help="Images of the last N successful releases of EVERY env stay (the deployed one always stays).")],
     env: Annotated[list[str] | None, typer.Option("--env", help="Prune only this env's <env>-<sha> images (repeatable; default: every env).")] = None,
     local: Annotated[bool, typer.Option("--local", help="Prune this Docker host's images (offline-rollback retention) instead of the registry.")] = False,
     min_age: Annotated[float, typer.Option("--min-age", min=0, help="Registry: also keep images created less than this many hours ago (pushed, not deployed yet).")] = 24.0,
+    yes: YesOpt = False,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete old <env>-<sha> images from the registry (or, with --local, from this Docker host).
+    """Delete old <env>-<sha> images from the registry (or, with --local, from this Docker host, or with --local --host from that one).
 
     Never deleted: images of the last --keep successful releases of any env, the one
     each env runs now, ODOO_PRUNE_PINNED tags/digests, images also tagged for an env
-    not being pruned; envs without a release log are not pruned at all."""
+    not being pruned; envs without a release log are not pruned at all. Without --dry-run
+    it lists what it would delete and asks y/N on a terminal (--yes otherwise)."""
+    import io
+    import shutil
+    import tempfile
+
     from odoo_ai import images as images_uc
+    from odoo_ai.cli.common import check_host
+    from odoo_ai.runners import DryRunner
 
     state.json = as_json
+    check_host(host, ssh_key, known_hosts)
+    if host is not None and not local:
+        raise OdooAiError("--host is for --local (a Docker host's images); the registry is pruned from here",
+                          exit_code=ExitCode.USAGE)
     stacks = _all_stacks()
     names = list(dict.fromkeys(env or []))
     by_name = {s.env: s for s in stacks}
     for name in names:
         if name not in by_name:
             load(name)  # raises the unknown-env error
-    scope = [by_name[n] for n in names] if names else stacks
-    run = runner(dry_run)
-    if local:
-        result = images_uc.prune_local(stacks, scope, run, runner(False), keep=keep, all_envs=not names)
-    else:
-        result = images_uc.prune_registry(stacks, scope, run, keep=keep, environ=os.environ, min_age_hours=min_age,
-                                          explicit=bool(names))
+    mirror = Path(tempfile.mkdtemp(prefix="odoo-ai-prune-")) if host else None
+    try:
+        observer = runner(False)
+        if mirror is not None:
+            stacks, on = _remote_prune_stacks(stacks, host, ssh_key, known_hosts, mirror)
+            by_name = {s.env: s for s in stacks}
+            observer = on.runner
+        scope = [by_name[n] for n in names] if names else stacks
+
+        def prune(run: Any) -> dict[str, Any]:
+            if local:
+                return images_uc.prune_local(stacks, scope, run, observer, keep=keep, all_envs=not names)
+            return images_uc.prune_registry(stacks, scope, run, keep=keep, environ=os.environ,
+                                            min_age_hours=min_age, explicit=bool(names))
+
+        if not dry_run and not yes:  # decide first (nothing deleted), then ask
+            preview = prune(DryRunner(out=io.StringIO()))
+            deletes = _prune_deletes(preview)
+            if deletes:
+                where = f" on {host}" if host else " on this Docker host" if local else " from the registry"
+                confirm(f"Delete these {len(deletes)} image(s){where}?", yes=False,
+                        what=f"delete {len(deletes)} image(s){where}",
+                        lines=[f"prune-images --keep {keep} would delete{where}:", *deletes])
+        result = prune(runner(dry_run) if mirror is None or dry_run else on.runner)
+    finally:
+        if mirror is not None:
+            shutil.rmtree(mirror, ignore_errors=True)
     emit(result, None if as_json else _prune_human(result))
     if not as_json:
         for warning in result.get("warnings", []) + result.get("failures", []):
