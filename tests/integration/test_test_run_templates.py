@@ -194,3 +194,10 @@ def test_a_kept_clone_has_the_templates_modules_and_filestore(cli, env) -> None:
         assert done.returncode == 0, done.stderr
     run(cli, "tests_cached", "--modules", "standin_cached_other")  # the last one out stops it
     assert_nothing_left(tmp, prefix)
+
+    # `test templates`: what is there, then --remove: no volume, no cache dir.
+    listed = cli.json("test", "templates")
+    assert [t["database"] for t in listed["templates"]] == [doc["run"]["template"]["database"]]
+    removed = cli.json("test", "templates", "--remove")
+    assert removed["removed"] is True and not Path(listed["cache_dir"]).exists()
+    assert projects_with_prefix(prefix) == set()

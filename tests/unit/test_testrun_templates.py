@@ -522,3 +522,44 @@ def test_dry_run_shows_the_template_steps(stack, tmp_path, home, capsys) -> None
     assert "--project-name opw-dev-test-templates" in out and "CREATE DATABASE" in out
     assert "-d tmpl_<key> -i <dependencies> --stop-after-init --no-http" in out
     assert list(home.iterdir()) == [] and list(tmp_path.glob("odoo-ai-*")) == []
+
+
+# ---------------------------------------------------------------- `test templates`
+
+
+def test_templates_lists_and_removes_them_unless_a_run_uses_them(stack, tmp_path, home) -> None:
+    engine = Engine({"reg/app-script-runner:1": facts()})
+    first = test_run(stack, tmp_path, engine, home=home)[1].run["template"]
+    cache = templates.plan_cache(stack, state_dir=tmp_path / "t", image="x:1", environ={"HOME": str(home)}, keep=2)
+    doc = templates.describe(cache)
+    assert doc["server"] == doc["volume"] == "opw-dev-test-templates" and doc["keep"] == 2
+    assert [(t["database"], t["key"], t["modules"]) for t in doc["templates"]] == [
+        (first["database"], first["key"], ["base", "dep", "dep2"])]
+    assert doc["server_made_for"]["db_image"] == "odoo-ai-test/postgres:15"
+
+    in_use = templates.Flock(cache.root / "server.lock")
+    assert in_use.acquire(exclusive=False, timeout=0)
+    engine.commands.clear()
+    with pytest.raises(templates.TemplatesInUse):
+        templates.remove(cache, engine, {})
+    assert engine.commands == [] and cache.root.is_dir()
+    in_use.release()
+
+    templates.remove(cache, engine, {})
+    assert engine.kinds() == ["server-down"] and "--volumes" in engine.commands[0][1].argv
+    assert not cache.root.exists() and engine.databases == {}
+
+
+def test_templates_command_line(repo, home) -> None:
+    from typer.testing import CliRunner
+
+    from odoo_ai.cli.testing import app
+
+    config = repo / "docker" / "config"
+    (config / "dev.env").write_text("ODOO_IMAGE=odoo-ai-test/odoo\n")
+    result = CliRunner(env={"HOME": str(home), "XDG_CACHE_HOME": None}).invoke(
+        app, ["templates", "dev", "--repo", str(repo), "--config-dir", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["templates"] == [] and doc["cache_dir"] == str(home / ".cache/odoo-ai/test-templates/opw-dev")
+    assert list(home.iterdir()) == []  # listing writes nothing

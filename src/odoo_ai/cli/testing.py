@@ -411,3 +411,60 @@ def run(
             soft_wrap=True,
         )
     raise typer.Exit(int(code))
+
+
+@app.command()
+def templates(
+    ctx: typer.Context,
+    env: Annotated[str, typer.Argument(metavar="ENV", help="Stack env whose test templates to show.")] = "dev",
+    remove: Annotated[
+        bool,
+        typer.Option("--remove", help="Delete them: the templates server, its volume (with any kept clone) and the "
+                                      "cache dir. Refused while a test run uses them."),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    repo: RepoOpt = None,
+    config_dir: ConfigDirOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """The template databases `test run` keeps for ENV (its dependencies installed once), or --remove them."""
+    import tempfile
+
+    from odoo_ai.cli.common import emit
+    from odoo_ai.config.stack import load_stack
+    from odoo_ai.runners import LocalRunner
+    from odoo_ai.stack import is_local_docker
+    from odoo_ai.testing import templates as tmpl
+
+    state.json = json_output
+    root = ctx.find_root().params
+    repo = repo or root.get("repo")
+    config_dir = config_dir or root.get("config_dir")
+    state.verbose = verbose or bool(root.get("verbose"))
+    stack = load_stack(
+        env,
+        repo_root=Path(repo).resolve() if repo else None,
+        config_dir=Path(config_dir).resolve() if config_dir else None,
+    )
+    with tempfile.TemporaryDirectory(prefix="odoo-ai-templates-") as tmp:
+        cache = tmpl.plan_cache(stack, state_dir=Path(tmp), image=stack.db_image, environ=os.environ,
+                                keep=stack.test_templates_keep)
+        if cache is None:
+            raise ConfigError("no cache directory: neither XDG_CACHE_HOME nor HOME is set")
+        if not remove:
+            doc = tmpl.describe(cache)
+            lines = [f"test templates of {env}: server {doc['server']} (volume {doc['volume']}), "
+                     f"cache {doc['cache_dir']}, keep {doc['keep']}"]
+            for t in doc["templates"]:
+                lines.append(f"  {t['database']}  -i {','.join(t['modules'])} ({t['installed']} installed)  "
+                             f"built {t['created']} in {t['build_seconds']}s, last used {t['last_used']}")
+            if not doc["templates"]:
+                lines.append("  (none)")
+            emit({"env": env, **doc}, "\n".join(lines))
+            return
+        if not is_local_docker():
+            raise ConfigError("test templates --remove needs a local Docker engine (DOCKER_HOST=ssh://... is not supported)")
+        tmpl.remove(cache, LocalRunner(), os.environ)
+        emit({"env": env, "removed": True, "server": cache.server.name, "volume": cache.server.volume,
+              "cache_dir": str(cache.root)},
+             f"removed the test templates of {env}: {cache.server.name}, volume {cache.server.volume}, {cache.root}")

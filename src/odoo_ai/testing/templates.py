@@ -584,3 +584,74 @@ def plan_cache(stack: StackConfig, *, state_dir: Path, image: str, environ: Mapp
         return None
     server = plan.plan_server(stack, state_dir=state_dir, image=image, secret_names=list(DB_SECRETS))
     return CachePlan(root=root / stack.project, server=server, keep=keep)
+
+
+# ---------------------------------------------------------------- `test templates`
+
+
+def describe(cache: CachePlan) -> dict[str, Any]:
+    """What the env's template cache holds (the cache dir only: nothing is started)."""
+    entries = []
+    registry = cache.registry
+    if registry.is_dir():
+        for path in sorted(registry.glob("*.json")):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(entry, dict):
+                continue
+            last = entry.get("last_used")
+            entries.append({
+                "database": entry.get("database"), "key": entry.get("key"), "modules": entry.get("modules", []),
+                "installed": len(entry.get("installed") or []), "image": entry.get("image"),
+                "created": entry.get("created"), "build_seconds": entry.get("build_seconds"),
+                "last_used": dt.datetime.fromtimestamp(float(last), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if isinstance(last, (int, float)) else None,
+            })
+    entries.sort(key=lambda e: e["last_used"] or "", reverse=True)
+    server = None
+    try:
+        data = json.loads(cache.server_file.read_text(encoding="utf-8"))
+        server = {k: v for k, v in (data.get("identity") or {}).items()} | {"created": data.get("created")}
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {"server": cache.server.name, "volume": cache.server.volume, "cache_dir": str(cache.root),
+            "keep": cache.keep, "server_made_for": server, "templates": entries}
+
+
+class TemplatesInUse(OdooAiError):
+    pass
+
+
+def remove(cache: CachePlan, runner: StreamingRunner, environ: Mapping[str, str]) -> None:
+    """Delete the env's templates: the server's container and volume (with any kept clone in
+    it), then the cache dir. Refused while a test run uses them."""
+    lock = Flock(cache.root / "server.lock") if cache.root.is_dir() else None
+    if lock is not None and not lock.acquire(exclusive=True, timeout=0):
+        raise TemplatesInUse(f"a test run is using the templates of {cache.server.name}: nothing removed; "
+                             "retry when it is done")
+    try:
+        server = cache.server
+        info = None
+        try:
+            info = json.loads(cache.server_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        password = (info or {}).get("password") if isinstance(info, dict) else None
+        stack = server.stack
+        stack.state_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        generated = {"ODOO_DB_PASSWORD": str(password or pysecrets.token_urlsafe(24)),
+                     "ODOO_MASTER_PASSWORD": pysecrets.token_urlsafe(24)}
+        render_env = {k: v for k, v in environ.items() if k not in DB_SECRETS}
+        _, dotenv, app_env = build_dotenv(stack, render_env, tag=None, generated=generated)
+        write_private_file(stack.dotenv_path, dotenv)
+        write_private_file(stack.state_root / "odoo.env", app_env)
+        write_private_file(server.override_path, plan.server_override_yaml(server.volume))
+        down = runner.run(plan.server_down(server, volumes=True), capture=True)
+        if not down.ok:
+            raise OdooAiError(f"removing {server.name} failed: {_last_line(down.tail(5))}")
+        shutil.rmtree(cache.root, ignore_errors=True)
+    finally:
+        if lock is not None:
+            lock.release()
