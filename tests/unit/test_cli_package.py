@@ -85,7 +85,7 @@ def test_one_exit_code_enum() -> None:
 
 def test_odoo_ai_test_is_the_test_program() -> None:
     root = typer.main.get_command(app)
-    assert set(root.commands["test"].commands) == {"parse", "run"}
+    assert set(root.commands["test"].commands) == {"parse", "run", "templates"}
     run = root.commands["test"].commands["run"].callback
     assert getattr(run, "__wrapped__", run) is testing.run
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
