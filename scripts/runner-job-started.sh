@@ -17,11 +17,11 @@
 #   GITHUB_EVENT_NAME     in push, workflow_dispatch, schedule (never pull_request*)
 #   GITHUB_WORKFLOW_REF   = OWNER/REPO/.github/workflows/FILE@REF with FILE@REF one of
 #                           ODOO_AI_RUNNER_WORKFLOWS (default: deploy.yml on main and testing,
-#                           prune-images.yml on main)
+#                           prune-images.yml and backups.yml on main)
 #   GITHUB_REF            = the REF of GITHUB_WORKFLOW_REF (the workflow file of that branch)
 set -euo pipefail
 
-allowed=${ODOO_AI_RUNNER_WORKFLOWS:-"deploy.yml@refs/heads/main deploy.yml@refs/heads/testing prune-images.yml@refs/heads/main"}
+allowed=${ODOO_AI_RUNNER_WORKFLOWS:-"deploy.yml@refs/heads/main deploy.yml@refs/heads/testing prune-images.yml@refs/heads/main backups.yml@refs/heads/main"}
 repository=${ODOO_AI_RUNNER_REPOSITORY:-}
 
 refuse() {

@@ -150,7 +150,7 @@ def send(host: Host, local: Path, remote: Path) -> None:
         return
     with open(local, "rb") as src:
         proc = subprocess.run(_ssh_argv(host, Command(["sh", "-c", _RECEIVE, "sh", str(remote)])),  # noqa: S603
-                              stdin=src, capture_output=True, check=False, timeout=6 * 3600)
+                              stdin=src, capture_output=True, check=False, timeout=plan.DUMP_TIMEOUT)
     if proc.returncode != 0:
         raise OdooAiError(f"copying {local.name} to the Docker host failed: "
                           f"{proc.stderr.decode('utf-8', 'replace').strip()[-300:]}", exit_code=ExitCode.INFRA)
@@ -376,8 +376,12 @@ class Databases:
                 argv = plan.copy_hook_argv(command, str(path))
                 self.progress(f"… off-host copy of {path.name}")
                 try:
-                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=6 * 3600,  # noqa: S603
+                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=plan.HOOK_TIMEOUT,  # noqa: S603
                                           check=False)
+                except subprocess.TimeoutExpired:
+                    raise DbFailed(f"{self.stack.env}: the off-host copy of {path.name} timed out after "
+                                   f"{plan.HOOK_TIMEOUT // 60} min",
+                                   hint="ODOO_BACKUP_COPY_COMMAND; the backup itself is on the Docker host") from None
                 except OSError as exc:
                     raise DbFailed(f"{self.stack.env}: the off-host copy command failed: {exc}",
                                    hint="ODOO_BACKUP_COPY_COMMAND; the backup itself is on the Docker host") from None
@@ -799,6 +803,7 @@ class Databases:
         stack = self.stack
         started = time.monotonic()
         self.require_stack()
+        self._sweep_drills()
         source = self.source(spec)
         stamp = self._stamp()
         drill_db = plan.db_name_with(stack.db_name, f"__drill_{stamp}")
@@ -844,6 +849,18 @@ class Databases:
                            output=gate.output, report=report,
                            hint="the backup may not be restorable: check it before the day it is needed")
         return report
+
+    def _sweep_drills(self) -> None:
+        """What a killed drill left: its throw-away web container, database and filestore."""
+        containers = self._run(plan.drill_containers(self.stack))
+        for cid in containers.stdout.split() if containers.ok else []:
+            self._run(dplan.remove_container(cid))
+        prefix = plan.db_name_with(self.stack.db_name, "__drill_" + "0" * 17)[:-17]  # as drill() names them
+        found = self._run(plan.databases_like(self.stack, prefix))
+        for name in found.stdout.split() if found.ok else []:
+            self._run(plan.drop_database(self.stack, name))
+            self._run(plan.remove_filestore(self.stack, name))
+            self.notes.append(f"dropped {name}, left by an interrupted drill")
 
     # ------------------------------------------------------------ prune
     def prune(self, *, dry_run: bool = False, daily: int | None = None, weekly: int | None = None,

@@ -59,7 +59,7 @@ def _tool_env() -> dict[str, str]:
 
 
 def test_there_are_the_workflows_of_the_plan() -> None:
-    assert [p.name for p in WORKFLOWS] == ["ci.yml", "deploy.yml", "prune-images.yml"]
+    assert [p.name for p in WORKFLOWS] == ["backups.yml", "ci.yml", "deploy.yml", "prune-images.yml"]
 
 
 # ---------------------------------------------------------------- linters

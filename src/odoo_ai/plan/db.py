@@ -200,6 +200,7 @@ FILESTORE_BACK_SH = ('set -e; live=$1; kept=$2; failed=$3; rm -rf "$failed"; '
                      'elif [ ! -d "$live.restored" ] && [ -d "$live" ]; then mv "$live" "$failed"; fi; '
                      'rm -rf "$failed" "$live.restored"')
 DATABASES_SQL = "SELECT datname FROM pg_database WHERE datname = ANY(string_to_array(:'names', '/'));\n"
+DATABASES_LIKE_SQL = "SELECT datname FROM pg_database WHERE starts_with(datname, :'prefix') ORDER BY 1;\n"
 
 
 # ---------------------------------------------------------------- names and checks
@@ -386,8 +387,15 @@ def dry_manifest(stack: StackConfig) -> str:
 
 
 # ---------------------------------------------------------------- commands
+# Time limits: a database and filestore of a dev/testing stack pass each step in minutes;
+# these bound what a stuck step may take (the workflows' job timeouts cover their sum).
+DUMP_TIMEOUT = 2 * 3600  # pg_dump, the packer, verify, unpack, a load (psql / pg_restore)
+HOOK_TIMEOUT = 3600  # the off-host copy command, per file
+TOOLS_LIFETIME = 12 * 3600  # seconds a restore's tools container lives at most
+
+
 def _dbtool(stack: StackConfig, *args: str, mounts: Iterable[tuple[str, str, bool]] = (), name: str | None = None,
-            env_file: Path | None = None, timeout: float = 3 * 3600) -> Command:
+            env_file: Path | None = None, timeout: float = DUMP_TIMEOUT) -> Command:
     """`python3 - ARGS` in a one-off script-runner as root, dbtool's source on stdin; the
     state root at /volumes/state (and the overlay's /volumes/data)."""
     argv = ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", "--label", DB_LABEL]
@@ -419,7 +427,7 @@ def dump_database(stack: StackConfig, database: str, tmp_name: str, *, custom: b
     argv = ["exec", "-T", "db", "pg_dump", "-U", stack.db_user, "--no-owner"]
     if custom:
         argv.append("-Fc")
-    return compose(stack, *argv, "-f", f"{SNAPSHOTS_DB}/{tmp_name}", database, timeout=6 * 3600)
+    return compose(stack, *argv, "-f", f"{SNAPSHOTS_DB}/{tmp_name}", database, timeout=DUMP_TIMEOUT)
 
 
 @_purpose()
@@ -430,7 +438,7 @@ def pack(stack: StackConfig, fmt: str, tmp_name: str, outdir: Path, base: str, i
 
 
 def _tool(stack: StackConfig, *args: str, tools: str | None = None, mounts: Iterable[tuple[str, str, bool]] = (),
-          timeout: float = 6 * 3600) -> Command:
+          timeout: float = DUMP_TIMEOUT) -> Command:
     """dbtool in the operation's tools container (`docker exec -i`), else in a one-off one."""
     if tools:
         return Command([docker_binary(), "exec", "-i", tools, "python3", "-", *args], timeout=timeout,
@@ -443,11 +451,13 @@ def start_tools(stack: StackConfig, name: str, mounts: Iterable[tuple[str, str, 
     """One script-runner container for a restore's file work (verify, unpack, filestore moves),
     as root with the state root and the backup's folder mounted: each step is a `docker exec`,
     not a container start (the filestore swap runs while the web is paused)."""
-    argv = ["run", "--detach", "--no-deps", "--name", name, "--label", DB_LABEL, "--entrypoint", "sleep",
+    argv = ["run", "--detach", "--rm", "--no-deps", "--name", name, "--label", DB_LABEL, "--entrypoint", "sleep",
             "--volume", f"{check_mount_path(stack.state_root, 'the state root')}:{STATE_MOUNT}"]
     for host_path, container, read_only in mounts:
         argv += ["--volume", f"{host_path}:{container}{':ro' if read_only else ''}"]
-    return compose(stack, *argv, "script-runner", "infinity", timeout=600)
+    # removed when the operation ends; one a killed run left removes itself once the longest
+    # operation is surely over
+    return compose(stack, *argv, "script-runner", str(TOOLS_LIFETIME), timeout=600)
 
 
 @_purpose(reads=True)
@@ -485,13 +495,13 @@ def load_sql(stack: StackConfig, database: str, tmp_name: str) -> Command:
     """dump.sql into `database` with psql, as Odoo's restore does (errors are judged after:
     fatal_restore_errors)."""
     return compose(stack, "exec", "-T", "db", "psql", "-X", "-q", "-U", stack.db_user, "-d", database,
-                   "-v", "ON_ERROR_STOP=0", "-f", f"{SNAPSHOTS_DB}/{tmp_name}", timeout=6 * 3600)
+                   "-v", "ON_ERROR_STOP=0", "-f", f"{SNAPSHOTS_DB}/{tmp_name}", timeout=DUMP_TIMEOUT)
 
 
 @_purpose()
 def restore_dump(stack: StackConfig, database: str, tmp_name: str) -> Command:
     return compose(stack, "exec", "-T", "db", "pg_restore", "-U", stack.db_user, "--no-owner", "--no-acl", "-j", "2",
-                   "-d", database, f"{SNAPSHOTS_DB}/{tmp_name}", timeout=6 * 3600)
+                   "-d", database, f"{SNAPSHOTS_DB}/{tmp_name}", timeout=DUMP_TIMEOUT)
 
 
 @_purpose()
@@ -612,8 +622,13 @@ def delete_files(folder: PurePosixPath | Path, names: list[str]) -> Command:
 
 
 @_purpose(reads=True)
-def db_containers(stack: StackConfig) -> Command:
-    """The one-off containers `odoo-ai db` started (a killed run's leftovers)."""
+def databases_like(stack: StackConfig, prefix: str) -> Command:
+    return psql(stack, DATABASES_LIKE_SQL, variables={"prefix": prefix})
+
+
+@_purpose(reads=True)
+def drill_containers(stack: StackConfig) -> Command:
+    """The throw-away web containers of restore drills (a killed drill's leftovers)."""
     return Command([docker_binary(), "ps", "--all", "--quiet",
                     "--filter", f"label=com.docker.compose.project={stack.project}",
                     "--filter", f"label={DRILL_LABEL}"], timeout=60)
