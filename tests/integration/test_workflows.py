@@ -10,11 +10,25 @@ docker.shiny (pinned host key, key auth). The simulated
 values are the repository/environment variables and secrets docs/operations.md tells
 the user to define, so a broken step or a missing variable fails here, not on GitHub.
 
-Scenario (one stack per env on the host): push main (sha1) -> build, test, push, deploy
-dev; dispatch promote dev-sha1 -> testing (no rebuild); push testing (sha2) -> build and
-deploy testing; dispatch rollback testing -> back to the promoted image; dispatch prune
-(a dry run) and the scheduled prune (deletes testing-sha2 only). Then a missing variable,
-and the project's own ci.yml.
+The GitHub side is modelled too: the environments admit only their branch (dev: main,
+testing: testing, housekeeping: main) and hold every secret, and the runner's job-started
+hook (scripts/runner-job-started.sh) runs before every job on the Docker host. A second
+sshd on the Docker bridge gateway serves two git repositories: an addon that the
+workspace keeps as a git submodule (registered, not checked out, as actions/checkout
+leaves it) and an addon pinned in addon-repos.yaml, fetched by the build container.
+
+Scenario (one stack per env on the host): push main (sha1) -> build once, test that image,
+push those images, deploy dev by their digests (the submodule and the pinned addon in the
+image); dispatch promote dev-sha1 -> testing from `testing` (no rebuild, the release log's
+digests); push testing (sha2) -> build and deploy testing, the deploy job cancelled the
+way the runner cancels (SIGINT...) while it deploys, then pushed again: the interrupted
+deploy is recovered, and the tag moved in the registry meanwhile does not matter (the
+digests do); dispatch rollback testing -> back to the promoted image; dispatch prune +
+housekeeping (a dry run) and the scheduled run (deletes testing-sha2 only, rotates the
+log, removes a leftover snapshot); push main (sha3) with the image rebuilt between the
+tests and the push -> nothing pushed, nothing deployed. Then a missing variable, jobs
+from other branches and workflows kept away from the runner and the secrets, and the
+project's own ci.yml.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import BASE_IMAGE, DOCKER, REPO, force_cleanup, free_port
+from tests.integration.gitsshd import GitSshd, start_git_sshd
 from tests.integration.registry import Registry
 from tests.integration.sshd import Sshd, start_sshd
 from tests.integration.workflows_sim import RunResult, Simulator
@@ -40,6 +55,13 @@ from tests.integration.workflows_sim import RunResult, Simulator
 WORKFLOWS = REPO / ".github" / "workflows"
 CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 ENVS = ("dev", "testing")
+ADDONS_DIR = "tests/fixtures/standin-addons/tests_pass"
+SUB_ADDON = "wf_sub_addon"  # a git submodule of the workspace, over the git sshd
+PINNED_ADDON = "wf_pinned_addon"  # in addon-repos.yaml, over the git sshd
+REPOSITORY = "acme/odoo-ai"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"])
 SECRETS = {
     "dev": {"ODOO_DB_PASSWORD": "wf-dev-$ecret 'db' \"pw\"", "ODOO_MASTER_PASSWORD": "wf-dev-master-$$"},
     "testing": {"ODOO_DB_PASSWORD": "wf-testing-$ecret #db", "ODOO_MASTER_PASSWORD": "wf-testing-master"},
@@ -93,6 +115,7 @@ class Stage:
     sshd: Sshd
     ports: dict[str, int]
     projects: dict[str, str]
+    git: GitSshd | None = None
 
     def state_root(self, env: str) -> Path:
         return self.host / "data" / env
@@ -127,7 +150,7 @@ class Stage:
             f"ODOO_DB_NAME=opw_wf_{env}",
             "ODOO_SECRETS=ODOO_DB_PASSWORD,ODOO_MASTER_PASSWORD",
             "ODOO_BUILD_ODOO_SRC=tests/fixtures/standin-odoo",
-            "ODOO_BUILD_ADDONS_DIR=tests/fixtures/standin-addons/tests_pass",
+            f"ODOO_BUILD_ADDONS_DIR={ADDONS_DIR}",
             f"ODOO_BUILD_BASE_IMAGE={BASE_IMAGE}",
             "ODOO_BUILD_WKHTMLTOPDF=none",
             "ODOO_DEPLOY_GATE_TIMEOUT=60",
@@ -140,6 +163,29 @@ class Stage:
     def http(self, env: str) -> int:
         return httpx.get(f"http://127.0.0.1:{self.ports[env]}/web/health", timeout=10).status_code
 
+    # ---- the registry, read and changed behind the workflows' back (independent of the code under test)
+    def manifest(self, target: str, reference: str) -> tuple[bytes, str]:
+        response = httpx.get(f"{self.registry.url}/v2/{self.repo(target)}/manifests/{reference}",
+                             headers={"Accept": MANIFEST_TYPES}, auth=(self.registry.user, self.registry.password),
+                             timeout=10)
+        response.raise_for_status()
+        return response.content, response.headers["content-type"]
+
+    def image_id(self, target: str, digest: str) -> str:
+        """The image (config) a manifest describes: what Docker calls the image ID."""
+        return json.loads(self.manifest(target, digest)[0])["config"]["digest"]
+
+    def move_tag(self, target: str, tag: str, digest: str) -> None:
+        body, media_type = self.manifest(target, digest)
+        httpx.put(f"{self.registry.url}/v2/{self.repo(target)}/manifests/{tag}", content=body,
+                  headers={"Content-Type": media_type}, auth=(self.registry.user, self.registry.password),
+                  timeout=10).raise_for_status()
+        assert self.registry.digest(self.repo(target), tag) == digest
+
+    def in_image(self, ref: str, script: str) -> str:
+        return subprocess.run([DOCKER, "run", "--rm", "--entrypoint", "/bin/sh", ref, "-c", script],
+                              capture_output=True, text=True, timeout=120).stdout
+
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -149,10 +195,34 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def add_addon_sources(workspace: Path, git: GitSshd) -> None:
+    """The workspace gets a git submodule under the built addons folder (registered and
+    committed, then de-initialised: what a checkout without submodules leaves) and an
+    addon-repos.yaml pinning another repository's commit, both served by `git`."""
+    manifest = "{'name': '%s', 'version': '18.0.1.0.0', 'depends': ['base'], 'license': 'LGPL-3'}\n"
+    sub, _ = git.repo(f"sub-{uuid.uuid4().hex[:6]}", {"__init__.py": "", "__manifest__.py": manifest % SUB_ADDON})
+    pinned, commit = git.repo(f"pinned-{uuid.uuid4().hex[:6]}", {
+        f"{PINNED_ADDON}/__init__.py": "", f"{PINNED_ADDON}/__manifest__.py": manifest % PINNED_ADDON})
+    env = {**os.environ, "GIT_SSH_COMMAND": git.ssh_command(), "GIT_AUTHOR_NAME": "sim",
+           "GIT_AUTHOR_EMAIL": "sim@example.invalid", "GIT_COMMITTER_NAME": "sim", "GIT_COMMITTER_EMAIL": "sim@example.invalid"}
+    path = f"{ADDONS_DIR}/{SUB_ADDON}"
+    for args in (["submodule", "add", "-q", git.url(sub), path], ["add", "-A"]):
+        subprocess.run(["git", "-C", str(workspace), *args], env=env, check=True, capture_output=True, timeout=120)
+    (workspace / "addon-repos.yaml").write_text(
+        f"repos:\n  - url: {git.url(pinned)}\n    commit: {commit}\n    paths: [{PINNED_ADDON}]\n")
+    _git(workspace, "add", "addon-repos.yaml")
+    _git(workspace, "commit", "-q", "-m", "addons from a submodule and a pinned repository")
+    _git(workspace, "submodule", "deinit", "-q", "-f", path)
+    shutil.rmtree(workspace / ".git" / "modules")
+    assert not any((workspace / path).iterdir())
+
+
 @pytest.fixture(scope="module")
 def stage(registry: Registry, workspace: Path, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("workflow-stage")
     sshd = start_sshd(tmp / "sshd")
+    git = start_git_sshd(tmp / "git-sshd")
+    add_addon_sources(workspace, git)
     suffix = uuid.uuid4().hex[:8]
     enterprise_key = tmp / "enterprise_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(enterprise_key)], check=True)
@@ -160,31 +230,46 @@ def stage(registry: Registry, workspace: Path, tmp_path_factory: pytest.TempPath
     stage = Stage(
         sim=None, workspace=workspace, host=tmp / "host", registry=registry, namespace=f"oaiw-{suffix}/odoo",
         sshd=sshd, ports={env: free_port() for env in ENVS}, projects={env: f"oaiw-{env}-{suffix}" for env in ENVS},
+        git=git,
     )
     known_hosts = sshd.known_hosts.read_text()
     client_key = sshd.client_key.read_text()
+    # Every secret is an environment secret (docs/operations.md, "Trust boundary"); each
+    # environment admits only its branch.
+    registry_secret = {"ODOO_REGISTRY_PASSWORD": registry.password}
+    build_secrets = {**registry_secret, "ODOO_ENTERPRISE_SSH_KEY": enterprise_key.read_text(),
+                     "ODOO_ADDONS_SSH_KEY": git.key.read_text()}
     stage.sim = Simulator(
-        workspace=workspace, temp_root=tmp / "runner", base_env=runner_env(tmp / "tmp"),
+        workspace=workspace, temp_root=tmp / "runner", base_env=runner_env(tmp / "tmp"), repository=REPOSITORY,
         vars={
             "ODOO_DEV_ENV_FILE": stage.env_file("dev"),
             "ODOO_TESTING_ENV_FILE": stage.env_file("testing"),
             "DOCKER_SHINY_HOST": sshd.url,
             "DOCKER_SHINY_KNOWN_HOSTS": known_hosts,
             "ODOO_REGISTRY_USER": registry.user,
-            "ODOO_ENTERPRISE_KNOWN_HOSTS": known_hosts,  # any pinned host keys: nothing clones here
+            "ODOO_ENTERPRISE_KNOWN_HOSTS": known_hosts,  # any pinned host keys: nothing clones Enterprise here
+            "ODOO_ADDONS_KNOWN_HOSTS": git.known_hosts.read_text(),
             "ODOO_DEV_URL": f"http://127.0.0.1:{stage.ports['dev']}",
             "ODOO_TESTING_URL": f"http://127.0.0.1:{stage.ports['testing']}",
             "ODOO_PRUNE_KEEP": "1",
             "ODOO_PRUNE_MIN_AGE_HOURS": "0",
+            "ODOO_HOUSEKEEPING_BUILD_CACHE_HOURS": "8760",  # a shared engine: only cache unused for a year
+            "ODOO_HOUSEKEEPING_LOG_MAX_MB": "0",  # rotate at every run
+            "ODOO_HOUSEKEEPING_LOG_KEEP": "3",
         },
-        secrets={
-            "GITHUB_TOKEN": "ghs_simulated-token-unused-by-a-non-ghcr-registry",
-            "ODOO_REGISTRY_PASSWORD": registry.password,
-            "ODOO_ENTERPRISE_SSH_KEY": enterprise_key.read_text(),
+        secrets={"GITHUB_TOKEN": "ghs_simulated-token-unused-by-a-non-ghcr-registry"},
+        environments={
+            "dev": {"secrets": {**SECRETS["dev"], **build_secrets, "DOCKER_SHINY_SSH_KEY": client_key},
+                    "branches": ["main"]},
+            "testing": {"secrets": {**SECRETS["testing"], **build_secrets, "DOCKER_SHINY_SSH_KEY": client_key},
+                        "branches": ["testing"]},
+            "housekeeping": {"secrets": registry_secret, "branches": ["main"]},
         },
-        environments={env: {"secrets": {**SECRETS[env], "DOCKER_SHINY_SSH_KEY": client_key}} for env in ENVS},
     )
+    stage.sim.job_started_hook = REPO / "scripts" / "runner-job-started.sh"
+    stage.sim.runner_env = {"ODOO_AI_RUNNER_REPOSITORY": REPOSITORY}
     yield stage
+    git.stop()
     sshd.stop()
     for env in ENVS:
         force_cleanup(stage.projects[env], stage.state_root(env))
@@ -218,69 +303,130 @@ def assert_clean(stage: Stage, run: RunResult) -> None:
 
 def test_deploy_and_prune_workflows(stage: Stage) -> None:
     sim, deploy_yml, prune_yml = stage.sim, WORKFLOWS / "deploy.yml", WORKFLOWS / "prune-images.yml"
+    targets = ("web", "script-runner")
 
-    # -- push to main: build (the Enterprise key as a BuildKit secret), test, push; deploy dev
+    # -- push to main: build once (the keys as BuildKit secrets), test that image, push those
+    #    very images; deploy dev by the digests the build job reported
     sha1 = stage.head()
     tag1, promoted, tag2 = f"dev-{sha1[:7]}", f"testing-{sha1[:7]}", None
+    fetched = stage.git.accepted()
     run = sim.run(deploy_yml, event="push", ref="refs/heads/main", sha=sha1)
     assert_ok(run, ["build", "deploy_dev"])
     build = run.job("build")
     assert build.outputs["tag"] == tag1
-    for target in ("web", "script-runner"):
+    built = build.step("build").outputs  # the image IDs the build step reported
+    for target in targets:
         assert build.outputs[f"{target}-digest"] == stage.registry.digest(stage.repo(target), tag1), run.log()
+        # what was pushed is the image that was built: its manifest's config is the built image ID
+        assert stage.image_id(target, build.outputs[f"{target}-digest"]) == built[f"{target}-id"]
     assert build.concurrency == {"group": "build-main", "cancel-in-progress": False, "queue": "max"}
+    assert build.environment == {"name": "dev", "url": ""}
     reports = sim.artifacts.uploaded["odoo-test-results"] / "reports"
     results = json.loads((reports / "test-results.json").read_text())
     assert results["status"] == "passed" and results["totals"]["tests"] > 0
+    tested = results["run"]["image"]
+    assert tested == built["script-runner-id"]  # the tests ran on that image, by ID
     assert (reports / "test-results.xml").exists()
     assert "standin_tests_pass" in build.summary  # the test runner's own summary
-    assert f"### images `{tag1}`" in build.summary and "Enterprise key scan: 0 findings" in build.summary
+    assert f"### images `{tag1}`" in build.summary and "key scan: 0 findings" in build.summary
+    assert "| yes |" in build.summary  # the registry has those very images
+    # the submodule (checked out by the job over ssh with ODOO_ADDONS_SSH_KEY) and the pinned
+    # repository (fetched by the build container with the key as a BuildKit secret)
+    assert stage.git.accepted() >= fetched + 2
+    assert SUB_ADDON in build.step("Check out the addon submodules").log
+    pinned = next(line for line in (stage.workspace / "addon-repos.yaml").read_text().splitlines() if "commit:" in line)
+    assert "addon repository `ssh://" in build.summary and pinned.split()[-1] in build.summary
 
     deploy = run.job("deploy_dev")
     assert deploy.environment == {"name": "dev", "url": f"http://127.0.0.1:{stage.ports['dev']}"}
     assert deploy.concurrency == {"group": "deploy-dev", "cancel-in-progress": False, "queue": "max"}
     assert f"### deploy of `{tag1}` to dev: **success**" in deploy.summary, deploy.summary
     assert "| phase | seconds | ok |" in deploy.summary and "| gate |" in deploy.summary
+    # progress lines reach the job log as the phases happen, although stdout is the JSON document
+    log = deploy.step("Deploy (or roll back) over SSH").log
+    assert "… pull" in log and "✓ gate" in log and log.index("… pull") < log.index("✓ gate")
     assert stage.http("dev") == 200
     release = stage.releases("dev")[-1]
     assert (release["kind"], release["image_tag"], release["status"], release["commit"]) == \
         ("deploy", tag1, "success", sha1)
-    assert release["digests"] == {t: build.outputs[f"{t}-digest"] for t in ("web", "script-runner")}
+    # the deployed digests are those of the tested images
+    assert release["digests"] == {t: build.outputs[f"{t}-digest"] for t in targets}
+    assert stage.image_id("script-runner", release["digests"]["script-runner"]) == tested
     assert release["actor"] == sim.actor and release["ci_run_url"].endswith(f"/actions/runs/{1000 + sim.runs}")
     # The host pulled with the credentials the deploy step passed (a login for the pull
     # only): not a fallback to the images that the build left on this same engine.
     assert not any("registry unreachable" in note for note in release["notes"]), release["notes"]
     assert stat.S_IMODE((stage.state_root("dev") / ".env").stat().st_mode) == 0o600
+    web = f"{stage.registry.host}/{stage.repo('web')}@{release['digests']['web']}"
+    listed = stage.in_image(web, "ls /opt/odoo/custom-addons /opt/odoo/addon-repos; cat /opt/odoo/addon-checksums.json")
+    assert SUB_ADDON in listed and PINNED_ADDON in listed, listed
+    assert listed.count(f'"{SUB_ADDON}"') == 1 and listed.count(f'"{PINNED_ADDON}"') == 1  # in the addons hash
     assert_clean(stage, run)
 
-    # -- dispatch: promote the tested dev image to testing (same digests, no build) and deploy it
-    run = sim.run(deploy_yml, event="workflow_dispatch", ref="refs/heads/main", sha=sha1,
+    # -- dispatch from `testing`: promote the tested dev image (the release log's digests, no
+    #    build) and deploy those digests
+    run = sim.run(deploy_yml, event="workflow_dispatch", ref="refs/heads/testing", sha=sha1,
                   inputs={"action": "promote", "tag": tag1})
     assert_ok(run, ["promote", "deploy_testing"])
-    assert run.job("promote").outputs == {"tag": promoted}
+    assert run.job("promote").outputs == {"tag": promoted, **{f"{t}-digest": release["digests"][t] for t in targets}}
     assert run.job("promote").concurrency["group"] == run.job("deploy_testing").concurrency["group"] == "deploy-testing"
     assert "(digests from the release-log)" in run.job("promote").summary
-    for target in ("web", "script-runner"):
+    for target in targets:
         assert stage.registry.digest(stage.repo(target), promoted) == build.outputs[f"{target}-digest"]
     testing = stage.releases("testing")[-1]
     assert (testing["image_tag"], testing["status"], testing["commit"]) == (promoted, "success", sha1)
+    assert testing["digests"] == release["digests"]
     assert run.job("deploy_testing").environment["name"] == "testing"
     assert stage.http("testing") == 200
     assert_clean(stage, run)
 
-    # -- push to testing: built and deployed as testing-<sha2> over the promoted release
+    # -- push to testing (sha2): the deploy job is cancelled while it deploys (GitHub's
+    #    SIGINT, SIGTERM, SIGKILL); the always() steps still clean up, testing keeps serving
     sha2 = stage.commit()
     tag2 = f"testing-{sha2[:7]}"
-    run = sim.run(deploy_yml, event="push", ref="refs/heads/testing", sha=sha2)
-    assert_ok(run, ["build", "deploy_testing"])
-    assert run.job("build").outputs["tag"] == tag2
-    assert f"| previous release | `{promoted}` |" in run.job("deploy_testing").summary
-    assert [r["image_tag"] for r in stage.releases("testing")] == [promoted, tag2]
-    assert [r["image_tag"] for r in stage.releases("dev")] == [tag1]  # dev untouched
+    sim.base_env["ODOO_AI_FAULT_HOLD_PHASE"] = "gate"  # the deploy waits at the gate to be cancelled there
+    try:
+        run = sim.run(deploy_yml, event="push", ref="refs/heads/testing", sha=sha2,
+                      cancel={"deploy_testing": ("Deploy (or roll back) over SSH", 45.0)})
+    finally:
+        del sim.base_env["ODOO_AI_FAULT_HOLD_PHASE"]
+    assert run.job("build").result == "success", run.log()
+    cancelled = run.job("deploy_testing")
+    assert cancelled.result == "cancelled", run.log()
+    assert cancelled.step("Deploy (or roll back) over SSH").outcome == "cancelled"
+    assert cancelled.step("Remove the SSH key and the settings").outcome == "success"
+    print("cancelled deploy:", cancelled.step("Deploy (or roll back) over SSH").log[-1500:])
+    assert stage.http("testing") == 200  # the previous release serves
     assert_clean(stage, run)
 
-    # -- dispatch: roll testing back to the release before the current one
-    run = sim.run(deploy_yml, event="workflow_dispatch", ref="refs/heads/main", sha=sha2,
+    # -- pushed again: the interrupted deploy is recovered first; meanwhile someone moved the
+    #    tag in the registry to another image, which changes nothing: the digests are deployed
+    sha2_digests = {t: run.job("build").outputs[f"{t}-digest"] for t in targets}
+
+    def move_the_tag(job: str, step: str) -> None:
+        if (job, step) == ("deploy_testing", "Deploy (or roll back) over SSH"):
+            for target in targets:
+                stage.move_tag(target, tag2, release["digests"][target])  # an image that was not built for sha2
+
+    run = sim.run(deploy_yml, event="push", ref="refs/heads/testing", sha=sha2, before_step=move_the_tag)
+    assert_ok(run, ["build", "deploy_testing"])
+    assert {t: run.job("build").outputs[f"{t}-digest"] for t in targets} == sha2_digests  # built once: same images
+    assert f"| previous release | `{promoted}` |" in run.job("deploy_testing").summary
+    last = stage.releases("testing")[-1]
+    assert (last["image_tag"], last["status"]) == (tag2, "success")
+    assert last["digests"] == sha2_digests != {t: stage.registry.digest(stage.repo(t), tag2) for t in targets}
+    records = stage.releases("testing")
+    interrupted = [r for r in records if r["image_tag"] == tag2 and r["status"] != "success"]
+    assert interrupted and any("interrupt" in json.dumps(r).lower() for r in interrupted), records
+    assert [r["image_tag"] for r in records if r["status"] == "success"] == [promoted, tag2]
+    assert [r["image_tag"] for r in stage.releases("dev")] == [tag1]  # dev untouched
+    assert not (stage.state_root("testing") / "deploy-journal.json").exists()
+    for target in targets:  # put the tag back for the prune below
+        stage.move_tag(target, tag2, sha2_digests[target])
+    assert_clean(stage, run)
+
+    # -- dispatch from `testing`: roll testing back to the release before the current one
+    run = sim.run(deploy_yml, event="workflow_dispatch", ref="refs/heads/testing", sha=sha2,
                   inputs={"action": "rollback", "env": "testing"})
     assert_ok(run, ["deploy_testing"])
     assert f"### rollback of `{promoted}` to testing: **success**" in run.job("deploy_testing").summary
@@ -289,25 +435,91 @@ def test_deploy_and_prune_workflows(stage: Stage) -> None:
     assert stage.http("testing") == 200
     assert_clean(stage, run)
 
-    # -- dispatch prune: a dry run by default. With ODOO_PRUNE_KEEP=1 only testing-<sha2>
-    #    (rolled back from, not deployed anywhere now) may go; nothing is deleted yet.
-    tags = {t: stage.registry.tags(stage.repo(t)) for t in ("web", "script-runner")}
+    # -- dispatch prune + housekeeping: a dry run by default. With ODOO_PRUNE_KEEP=1 only
+    #    testing-<sha2> (rolled back from, not deployed anywhere now) may go; nothing is deleted yet.
+    leftover = stage.state_root("testing") / "snapshots" / "leftover-1.dump"  # of no release
+    leftover.parent.mkdir(exist_ok=True)
+    leftover.write_text("x")
+    odoo_log = stage.state_root("testing") / "logs" / "odoo.log"
+    assert odoo_log.stat().st_size > 0
+    tags = {t: stage.registry.tags(stage.repo(t)) for t in targets}
     run = sim.run(prune_yml, event="workflow_dispatch", ref="refs/heads/main", sha=sha2)
-    assert_ok(run, ["prune"])
+    assert_ok(run, ["prune", "housekeeping"])
     summary = run.job("prune").summary
     assert "### prune-images (dry run): would delete 2, kept 2" in summary, summary
     assert f"| delete | `{stage.repo('web')}:{tag2}` |" in summary and "currently deployed" in summary
-    assert {t: stage.registry.tags(stage.repo(t)) for t in ("web", "script-runner")} == tags
+    assert {t: stage.registry.tags(stage.repo(t)) for t in targets} == tags
+    assert "### housekeeping (dry run)" in run.job("housekeeping").summary, run.job("housekeeping").summary
+    assert leftover.exists() and not (odoo_log.parent / "odoo.log.1").exists()
     assert_clean(stage, run)
 
-    # -- the weekly schedule deletes for real, and only that image
+    # -- the daily schedule deletes for real, and only that image; the host: the leftover
+    #    snapshot goes, Odoo's log is rotated, <state_root>/cache/ exists
     run = sim.run(prune_yml, event="schedule", ref="refs/heads/main", sha=sha2)
-    assert_ok(run, ["prune"])
+    assert_ok(run, ["prune", "housekeeping"])
     assert "### prune-images: deleted 2, kept 2" in run.job("prune").summary, run.job("prune").summary
-    for target in ("web", "script-runner"):
+    for target in targets:
         assert stage.registry.tags(stage.repo(target)) == sorted([tag1, promoted])
+    house = run.job("housekeeping").summary
+    print(house)
+    assert "### housekeeping\n" in house and "builder cache unused for 8760" in house
+    assert not leftover.exists()
+    for env in ENVS:
+        assert (stage.state_root(env) / "cache").is_dir()
+        assert (stage.state_root(env) / "logs" / "odoo.log.1").exists()
     assert stage.http("dev") == 200 and stage.http("testing") == 200
     assert_clean(stage, run)
+
+    # -- push to main (sha3), and the image is rebuilt differently between the tests and the
+    #    push (e.g. a moving Odoo branch): nothing is pushed, nothing deployed
+    sha3 = stage.commit()
+    tag3 = f"dev-{sha3[:7]}"
+
+    def rebuild(job: str, step: str) -> None:
+        if (job, step) == ("build", "Push the tested images"):
+            ref = f"{stage.registry.host}/{stage.repo('script-runner')}:{tag3}"
+            subprocess.run([DOCKER, "build", "-q", "-t", ref, "-"], input=f"FROM {ref}\nLABEL untested=yes\n",
+                           text=True, capture_output=True, check=True, timeout=300,
+                           env={**os.environ, "DOCKER_BUILDKIT": "1"})
+
+    run = sim.run(deploy_yml, event="push", ref="refs/heads/main", sha=sha3, before_step=rebuild)
+    build = run.job("build")
+    assert build.result == "failure" and run.job("deploy_dev").result == "skipped", run.log()
+    push = build.step("Push the tested images")
+    assert push.outcome == "failure" and "that was built and tested: refusing to push" in push.log, push.log
+    assert build.step("Remove the keys and the settings").outcome == "success"
+    for target in targets:
+        assert tag3 not in stage.registry.tags(stage.repo(target))
+    assert [r["image_tag"] for r in stage.releases("dev")] == [tag1] and stage.http("dev") == 200
+    assert_clean(stage, run)
+
+
+def test_other_branches_reach_neither_the_runner_nor_the_secrets(stage: Stage, tmp_path: Path) -> None:
+    """A workflow pushed to another branch: the runner's hook refuses it, and an environment
+    refuses a branch it does not admit; the repository's own workflows do not run their
+    Docker-host jobs from other branches either."""
+    sim = stage.sim
+    evil = tmp_path / "exfiltrate.yml"
+    evil.write_text("on: [push]\npermissions: {}\njobs:\n  take:\n    runs-on: [self-hosted, docker-shiny]\n"
+                    "    timeout-minutes: 5\n    environment: {name: dev}\n    steps:\n"
+                    "      - env: {KEY: '${{ secrets.DOCKER_SHINY_SSH_KEY }}'}\n        run: echo \"$KEY\"\n")
+    run = sim.run(evil, event="push", ref="refs/heads/feature", sha=stage.head())
+    job = run.job("take")
+    assert job.result == "failure" and "BEGIN OPENSSH" not in job.log()
+    assert "is not allowed to deploy to dev" in job.log()  # the environment refuses first
+    # even a job without an environment never gets a shell on the Docker host
+    evil.write_text(evil.read_text().replace("    environment: {name: dev}\n", "").replace(
+        "secrets.DOCKER_SHINY_SSH_KEY", "github.ref"))
+    job = sim.run(evil, event="push", ref="refs/heads/feature", sha=stage.head()).job("take")
+    assert job.result == "failure" and [s.name for s in job.steps] == ["Set up runner (job-started hook)"]
+    assert "exfiltrate.yml@refs/heads/feature is not admitted" in job.log()
+    # the real workflows on another branch: nothing runs on the host
+    run = sim.run(WORKFLOWS / "deploy.yml", event="workflow_dispatch", ref="refs/heads/feature", sha=stage.head(),
+                  inputs={"action": "rollback", "env": "dev"})
+    assert run.ran() == []
+    run = sim.run(WORKFLOWS / "deploy.yml", event="workflow_dispatch", ref="refs/heads/main", sha=stage.head(),
+                  inputs={"action": "promote", "tag": "dev-1234567"})
+    assert run.ran() == []  # promote only from testing
 
 
 def test_missing_variable_fails_the_job_and_still_cleans_up(stage: Stage) -> None:
