@@ -228,3 +228,10 @@ def test_push_record_is_the_last_build_and_refuses_unscanned_enterprise(stack) -
         build.push_record(stack, TAG)
     (state / "last-build.json").write_text(json.dumps({**built, "enterprise": True, "verify": {"scanned": True}}))
     assert build.push_record(stack, TAG)["enterprise"] is True
+
+
+def test_the_api_token_is_refused_in_an_env_file(repo: Path, home: Path, tmp_path: Path) -> None:
+    (repo / "docker" / "config" / "dev.env").write_text(
+        f"ODOO_STATE_ROOT={tmp_path}/s\nODOO_REGISTRY_API_TOKEN=ghp_x\n")
+    with pytest.raises(ConfigError, match="ODOO_REGISTRY_API_TOKEN is read from the process environment only"):
+        load_stack("dev", repo_root=repo, home=home)

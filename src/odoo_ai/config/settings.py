@@ -420,3 +420,8 @@ def load_mail(s: Settings, *, overlay_catcher: object, overlay: str, image_ref_r
     return MailConfig(catcher_image=image,  # port 0: Docker picks one (docker compose port proxy 8025)
                       catcher_port=s.integer("ODOO_MAIL_CATCHER_PORT", DEFAULT_MAIL_CATCHER_PORT, 0, 65535),
                       smtp=smtp)
+
+
+# The GitHub packages API token (registry/__init__.py, github_api_token): like the registry
+# credentials, read from the process environment only; in an env file it is refused.
+ENVIRONMENT_ONLY = ENVIRONMENT_ONLY | {"ODOO_REGISTRY_API_TOKEN"}
