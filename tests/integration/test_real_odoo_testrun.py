@@ -5,7 +5,8 @@ Compose project with a real PostgreSQL, leaving nothing behind.
 
 `--modules oai_tests_pass` must test exactly that module: installing it also auto-installs
 `oai_tests_bridge` (which has a test of its own), and without `--test-tags=/oai_tests_pass` real
-Odoo would run that test too (3 tests instead of 2).
+Odoo would run that test too (3 tests instead of 2). Those runs use a fresh database
+(--no-cache); the last test starts from a template database of the dependencies (base).
 
 Skipped when the real images cannot be had (no tarball, no images), unless
 ODOO_AI_REQUIRE_REAL_ODOO=1 (set by .ci/run), which makes that a failure."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import DOCKER, REPO, image_exists
-from tests.integration.test_test_run import projects_with_prefix, remove_projects
+from tests.integration.test_test_run import assert_nothing_left, remove_projects, templates_volume
 
 DB_IMAGE = "odoo-ai-test/postgres:15"
 IMAGE = "odoo-ai-test/odoo-script-runner:real-tests"
@@ -68,9 +70,11 @@ def env(cli, project_name, tmp_path, real_images):
     assert not state_root.exists()
 
 
-def run(cli, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+def run(cli, *args: str, cache: bool = False) -> tuple[subprocess.CompletedProcess, dict]:
+    """A run on a fresh database (--no-cache: each test has its own env, a template would be
+    built for one run only), or with `cache` from a template of the dependencies."""
     proc = cli("test", "run", "--image", IMAGE, "--addons", str(ADDONS), "--timeout", str(TIMEOUT),
-               "--json", *args, check=False, timeout=TIMEOUT + 300)
+               "--json", *args, *([] if cache else ["--no-cache"]), check=False, timeout=TIMEOUT + 300)
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -78,9 +82,6 @@ def run(cli, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     return proc, doc
 
 
-def assert_nothing_left(tmp: Path, prefix: str) -> None:
-    assert projects_with_prefix(prefix) == set()
-    assert list(tmp.iterdir()) == []
 
 
 def test_modules_x_tests_exactly_x(cli, env) -> None:
@@ -125,3 +126,43 @@ def test_tags_that_match_nothing_are_no_tests(cli, env) -> None:
     assert doc["totals"]["tests"] == 0 and doc["tests"] == []
     assert doc["run"]["test_tags"] == "/oai_nothing_here" and doc["run"]["test_tags_source"] == "--tags"
     assert_nothing_left(tmp, prefix)
+
+
+def test_a_template_of_the_dependencies_with_real_odoo(cli, env) -> None:
+    """Real Odoo 18: the first run builds the template (base and what it auto-installs), the
+    second clones it (CREATE DATABASE … TEMPLATE) and installs only the tested module, whose
+    auto_install bridge comes with it in the run, not in the template; the clone has a new
+    database.uuid and the template's attachments (filestore, hard-linked)."""
+    tmp, prefix = env
+    proc, first = run(cli, "--modules", "oai_tests_pass", cache=True)
+    assert proc.returncode == 0, proc.stderr
+    template = first["run"]["template"]
+    assert (template["used"], template["created"], template["modules"]) == (True, True, ["base"])
+    assert {t["module"] for t in first["tests"]} == {"oai_tests_pass"} and first["totals"]["tests"] == 2
+
+    proc, second = run(cli, "--modules", "oai_tests_pass", "--keep-db", cache=True)
+    assert proc.returncode == 0, proc.stderr
+    assert second["run"]["template"]["used"] is True and second["run"]["template"]["created"] is False
+    assert second["run"]["template"]["key"] == template["key"]
+    assert second["totals"] == first["totals"] and [t["method"] for t in second["tests"]] == \
+        [t["method"] for t in first["tests"]]
+    kept = second["kept"]
+    assert kept["server"] == templates_volume(prefix)
+    psql = shlex.split(kept["psql"])
+    psql.insert(psql.index("exec") + 1, "-T")
+
+    def sql(query: str) -> list[str]:
+        out = subprocess.run([*psql, "-tAc", query], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split("\n")[:-1]
+
+    installed = set(sql("SELECT name FROM ir_module_module WHERE state = 'installed'"))
+    assert {"base", "web", "oai_tests_pass", "oai_tests_bridge"} <= installed
+    uuid = sql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+    assert len(uuid) == 1 and len(uuid[0]) == 36
+    stored = [s for s in sql("SELECT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL") if s]
+    filestore = Path(kept["state_dir"]) / "filestore" / "filestore" / kept["database"]
+    assert stored and all((filestore / name).is_file() for name in stored)
+    for line in kept["cleanup"]:
+        done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr

@@ -197,7 +197,7 @@ class TemplateCache:
                 pass
             shutil.rmtree(self.tp.stack.data_dir / "filestore" / self.tp.database, ignore_errors=True)
             self.cloned = False
-        self.use.used = self.use.created = False
+        self.use.used = False  # `created` stays true when a template was built but not cloned
         self.use.clone_seconds = None
         self.use.reason = reason
         self.say(f"no template: {reason}; a fresh database instead")
