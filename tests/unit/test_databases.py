@@ -398,3 +398,20 @@ def test_the_db_commands_exist() -> None:
     result = CliRunner().invoke(app, ["db", "--help"])
     for name in ("backup", "restore", "copy", "drill", "prune-backups", "backups"):
         assert name in result.output
+
+
+def test_dry_runs_print_the_commands_and_change_nothing(repo: Path, home: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(home))
+    state = tmp_path / "state"
+    write_env(repo, "testing", f"ODOO_STATE_ROOT={state}\n")
+    state.mkdir()
+    (state / ".env").write_text("ODOO_IMAGE_TAG=testing-1234567\n")
+    before = sorted(p.name for p in state.iterdir())
+    for args in (["db", "backup", "testing"], ["db", "restore", "testing", str(REPO / "README.md")],
+                 ["db", "drill", "testing", "--backup", str(REPO / "README.md")]):
+        result = CliRunner().invoke(app, ["--repo", str(repo), "--config-dir", str(repo / "docker/config"), *args,
+                                          "--dry-run", "--json"])
+        doc = json.loads(result.stdout.strip().splitlines()[-1])
+        assert result.exit_code == 0 and doc["status"] == "dry-run", result.output
+    assert sorted(p.name for p in state.iterdir()) == before  # nothing written

@@ -89,7 +89,15 @@ def _dry(host: Host) -> Host:
             return Result(0, json.dumps({"server_version_num": 160000, "modules": {}}) + "\n")
 
         def _answer_pack(self, command: Command) -> Result:
-            return Result(0, json.dumps({"files": [], "filestore_files": 0, "manifest": None}))
+            i = command.argv.index("pack")
+            fmt, base = command.argv[i + 1], command.argv[i + 5]
+            suffixes = ("zip",) if fmt == "zip" else ("dump", "filestore.tar", "manifest.json")
+            files = [{"name": f"{base}.{suffix}", "size": 0, "sha256": ""} for suffix in (*suffixes, "sha256")]
+            return Result(0, json.dumps({"files": files, "filestore_files": 0, "manifest": None}))
+
+        def _answer_facts(self, command: Command) -> Result:
+            self._assume("the restored database has the backup's modules, none pending")
+            return Result(0, "neutralized\ttrue\nchecksums\tt\ninstalled\t0\npending\t0\n")
 
         def _answer_swap_in(self, command: Command) -> Result:
             return Result(0, "swapped\tt\n")
@@ -129,8 +137,10 @@ def backup(
         result = ops.backup(fmt=fmt, out=out_path, copy=not no_copy)
     except DbFailed as exc:
         _failed(exc)
+    if dry_run:
+        result = {**result, "status": "dry-run"}
     where = ", ".join(result.get("out") or []) or f"{result['folder']} on {result['host']}"
-    emit(result, f"backup of {env} ({result['format']}, {result['size']} bytes, {result.get('filestore_files')} "
+    emit(result, ("dry run (nothing was run or written): " if dry_run else "") + f"backup of {env} ({result['format']}, {result['size']} bytes, {result.get('filestore_files')} "
                  f"filestore file(s)): {result['name']} in {where}"
                  + (" (copied off the host)" if result.get("copied") else ""))
 
@@ -160,7 +170,7 @@ def restore(
         result = ops.restore(ops.source(source), neutralize=neutralize, yes=yes, skip_version_check=skip_version_check)
     except DbFailed as exc:
         _failed(exc)
-    _report(result, f"restore of {Path(result['source']).name} into {env}")
+    _report(result, f"restore of {Path(result['source']).name} into {env}", dry_run)
 
 
 @app.command()
@@ -202,12 +212,16 @@ def copy(
         result = copy_env(source, target, neutralize=neutralize, yes=yes)
     except DbFailed as exc:
         _failed(exc)
-    _report(result, f"copy of {from_env} into {to_env}" + (" (neutralized)" if neutralize else " (NOT neutralized)"))
+    _report(result, f"copy of {from_env} into {to_env}" + (" (neutralized)" if neutralize else " (NOT neutralized)"),
+            dry_run)
 
 
-def _report(result: dict[str, Any], what: str) -> None:
+def _report(result: dict[str, Any], what: str, dry_run: bool) -> None:
     for line in result.get("warnings") or []:
         err.print(f"warning: {line}", markup=False)
+    if dry_run:
+        emit({**result, "status": "dry-run"}, f"{what}: dry run (nothing was run or written)")
+        return
     phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in result.get("phases") or [])
     emit(result, f"{what}: {result['status']} ({phases})")
 
@@ -234,7 +248,9 @@ def drill(
         _failed(exc)
     for line in result.get("warnings") or []:
         err.print(f"warning: {line}", markup=False)
-    emit(result, f"restore drill of {Path(result['backup']).name} on {env}: {result['status']} "
+    if dry_run:
+        result = {**result, "status": "dry-run"}
+    emit(result, ("dry run (nothing was run or written): " if dry_run else "") + f"restore drill of {Path(result['backup']).name} on {env}: {result['status']} "
                  f"({result['gate']['detail']}, {result['seconds']:.1f}s)")
 
 
