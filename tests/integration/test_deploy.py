@@ -174,6 +174,11 @@ def test_failing_update_restores_and_keeps_serving(stack) -> None:
     assert any("restored database and filestore" in line for line in doc["release"]["undone"])
     assert_previous_serving(cli, port, project, ALIAS)
     assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'").endswith("1.1.0")
+    # nothing lost: the database the failed update touched is kept, with its filestore beside it
+    kept = doc["release"]["kept_database"]
+    assert kept.startswith("opw_it__failed_")
+    assert sql(cli, f"SELECT count(*) FROM pg_database WHERE datname = '{kept}'") == "1"
+    assert (state_root / "filestore" / "filestore" / kept).is_dir()
 
 
 def test_never_healthy_image_fails_the_gate_and_keeps_serving(stack) -> None:
