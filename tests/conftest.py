@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Test data, not our tests: the Odoo addons under tests/fixtures carry Odoo's own test
+# modules (test_*.py importing `odoo`), which run inside the images, never here.
+collect_ignore_glob = ["fixtures/*"]
 
 
 @pytest.fixture
