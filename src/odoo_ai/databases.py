@@ -229,7 +229,7 @@ class Databases:
 
     def require_stack(self) -> None:
         """The env was brought up on this host (its .env rendered) and its db answers."""
-        if self.host.read_text(self.stack.dotenv_path) is None:
+        if self.host.size(self.stack.dotenv_path) == 0:  # (its content, secrets included, is not read)
             raise ConfigError(f"{self.stack.env}: no rendered {self.stack.dotenv_path} on the Docker host: bring the "
                               f"env up first (odoo-ai up {self.stack.env}, or a deploy)")
         exists = self._run(dplan.db_exists(self.stack))

@@ -407,8 +407,11 @@ def _chown_tree(root: str, owner: tuple[int, int]) -> None:
 def stage(source: str, dump_out: str, filestore_out: str) -> dict:
     kind = kind_of(source)
     parent = os.path.dirname(filestore_out.rstrip("/"))
-    os.makedirs(parent, exist_ok=True)
-    owner = owner_of(parent)
+    # Odoo's user owns the data dir (the entrypoint sees to it) and what Odoo made in it
+    owner = owner_of(parent if os.path.isdir(parent) else os.path.dirname(parent))
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+        give(parent, owner)
     _reset_dir(filestore_out)
     count = 0
     try:
