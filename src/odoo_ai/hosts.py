@@ -92,6 +92,11 @@ class LocalHost(_Commands):
     def __init__(self, runner: Runner | None = None):
         self.runner = runner or LocalRunner()
 
+    @property
+    def dry_run(self) -> bool:  # type: ignore[override]
+        """True around a dry runner (the stack commands' --dry-run): commands are printed."""
+        return bool(getattr(self.runner, "dry_run", False))
+
     def read_text(self, path: Path) -> str | None:
         try:
             return path.read_text(encoding="utf-8")

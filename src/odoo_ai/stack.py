@@ -269,11 +269,13 @@ def _disk_paths(stack: StackConfig) -> list[tuple[str, Path]]:
                     strict=True))
 
 
-def status_commands(stack: StackConfig) -> list:
-    """The reads status runs on the host (what --dry-run prints)."""
-    return [splan.containers(stack.docker, stack.project),
-            splan.disk_usage(stack.state_root, [p for _, p in _disk_paths(stack)]),
-            splan.http_probe(base_url(stack), probe_paths(stack))]
+def status_commands(stack: StackConfig, *, remote: bool) -> list:
+    """The commands status runs on the host (what --dry-run prints); a local stack's HTTP
+    probes are made from here, not by a command."""
+    commands = [splan.container_ids(stack.docker, stack.project),
+                splan.inspect_containers(stack.docker, ["<each container>"]),
+                splan.disk_usage(stack.state_root, [p for _, p in _disk_paths(stack)])]
+    return [*commands, splan.http_probe(base_url(stack), probe_paths(stack))] if remote else commands
 
 
 def base_url(stack: StackConfig) -> str:
@@ -305,6 +307,24 @@ def probe_http(stack: StackConfig, host: Host) -> dict[str, Any]:
     first = checks[0]
     return {"url": base + paths[0], "ok": all(c["status"] == 200 for c in checks), "status": first["status"],
             "ms": first["ms"], "error": first["error"], "checks": checks}
+
+
+def _containers(stack: StackConfig, host: Host) -> list[dict[str, Any]]:
+    """The project's containers, inspected, with their images' repo digests."""
+    ids = host.run(splan.container_ids(stack.docker, stack.project))
+    if not ids.ok:
+        raise CommandFailed(f"listing the containers of {stack.project} failed: {ids.tail(3)}")
+    if not ids.stdout.split():
+        return []
+    inspected = host.run(splan.inspect_containers(stack.docker, ids.stdout.split()))
+    if not inspected.ok:  # a container removed between the two reads: once more
+        ids = host.run(splan.container_ids(stack.docker, stack.project))
+        if ids.ok and not ids.stdout.split():
+            return []
+        inspected = host.run(splan.inspect_containers(stack.docker, ids.stdout.split()))
+    if not inspected.ok:
+        raise CommandFailed(f"inspecting the containers of {stack.project} failed: {inspected.tail(3)}")
+    return splan.parse_containers(inspected.stdout)
 
 
 def _parallel(tasks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -385,8 +405,11 @@ def status(stack: StackConfig, host: Host) -> dict[str, Any] | None:
     a user sees it, the lock, an unfinished deploy, disk use of the state root. Only reads,
     through the connector (all at once). The dry run prints the reads and returns None."""
     if host.dry_run:
-        for command in status_commands(stack):
+        for command in status_commands(stack, remote=host.remote):
             host.run(command)
+        if not host.remote:
+            host.note(f"GET {base_url(stack)}{' and '.join(probe_paths(stack))} from here (latency measured)")
+        host.note(f"read {stack.state_root}/releases.log, .env, {JOURNAL} and the note in {LOCK_FILE}")
         return None
     root = stack.state_root
     reads = _parallel({
@@ -394,14 +417,11 @@ def status(stack: StackConfig, host: Host) -> dict[str, Any] | None:
         "rendered": lambda: rendered_on(stack, host),
         "journal": lambda: host.read_text(root / JOURNAL),
         "lock": lambda: host.lock_state(root / LOCK_FILE),
-        "containers": lambda: host.run(splan.containers(stack.docker, stack.project)),
+        "containers": lambda: _containers(stack, host),
         "disk": lambda: host.run(splan.disk_usage(root, [p for _, p in _disk_paths(stack)])),
         "health": lambda: probe_http(stack, host),
     })
-    ps = reads["containers"]
-    if not ps.ok:
-        raise CommandFailed(f"listing the containers of {stack.project} failed: {ps.tail(3)}")
-    containers = splan.parse_containers(ps.stdout)
+    containers = reads["containers"]
     problems: list[str] = []
     history = releases.parse_releases(reads["log"] or "", root / releases.RELEASE_LOG,
                                       on_error=lambda p, n, why: problems.append(f"{p}:{n}: {why}, skipped"))

@@ -12,12 +12,11 @@ from odoo_ai.runners.base import Command
 
 SEPARATOR = "--- odoo-ai ---"
 
-# The project's containers (`docker inspect`, every one, running or not) and the images
-# they run (`docker image inspect`: repo digests), as two JSON documents.
-CONTAINERS_SH = (
-    'd=$1; ids=$("$d" ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$2") || exit 3; '
-    '[ -n "$ids" ] || exit 0; "$d" inspect $ids || exit 3; echo "$3"; '
-    '"$d" image inspect $("$d" inspect --format "{{.Image}}" $ids | sort -u) || true'
+# The containers found (`docker inspect`, running or not) and the images they run
+# (`docker image inspect`: repo digests), as two JSON documents.
+INSPECT_SH = (
+    'd=$1; sep=$2; shift 2; "$d" inspect "$@" || exit 3; echo "$sep"; '
+    '"$d" image inspect $("$d" inspect --format "{{.Image}}" "$@" | sort -u) || true'
 )
 
 # Disk use in KiB: the parts in one `du` (a file hardlinked into a snapshot is counted once,
@@ -59,8 +58,14 @@ PROBE_SH = (
 )
 
 
-def containers(docker: str, project: str) -> Command:
-    return Command(["sh", "-c", CONTAINERS_SH, "sh", docker, project, SEPARATOR], timeout=60,
+def container_ids(docker: str, project: str) -> Command:
+    """Every container of the project, running or not (full ids)."""
+    return Command([docker, "ps", "--all", "--quiet", "--no-trunc", "--filter",
+                    f"label=com.docker.compose.project={project}"], timeout=60, purpose="status_ids", reads=True)
+
+
+def inspect_containers(docker: str, ids: list[str]) -> Command:
+    return Command(["sh", "-c", INSPECT_SH, "sh", docker, SEPARATOR, *ids], timeout=60,
                    purpose="status_containers", reads=True)
 
 
