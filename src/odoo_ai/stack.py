@@ -501,8 +501,9 @@ def logs(stack: StackConfig, runner: Runner, services: list[str], *, follow: boo
 def _attached(host: Host, command: Any) -> int:
     """A command whose output is the user's (logs, compose) on a remote host: with a
     terminal on both ends when there is one here (hosts.RemoteHost.run_attached)."""
-    attached = getattr(host, "run_attached", None)
-    return attached(command) if attached is not None else host.run(command, capture=False).returncode
+    if host.dry_run:
+        return host.run(command, capture=False).returncode
+    return host.run_attached(command)  # type: ignore[attr-defined]  # RemoteHost
 
 
 def compose_passthrough(stack: StackConfig, runner: Runner, args: list[str], host: Host | None = None) -> int:

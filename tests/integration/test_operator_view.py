@@ -145,8 +145,17 @@ def test_every_stack_command_over_ssh(ops) -> None:
     names = remote(cli, sshd, "compose", "dev", "--", "ps", "--format", "{{.Service}}").stdout.split()
     assert sorted(names) == ["db", "proxy", "web"]
 
-    # env render --dry-run over ssh: says what it would write, writes nothing
+    # --dry-run over ssh: the commands printed, nothing run or written on the host
+    running = sorted(leftovers(project)["containers"])
     before = (state_root / ".env").read_bytes()
+    for args in (["up", "dev", "--tag", B], ["down", "dev"], ["logs", "dev", "web"], ["status", "dev"],
+                 ["compose", "dev", "--", "restart", "web"]):
+        cut = args.index("--") if "--" in args else len(args)
+        proc = remote(cli, sshd, *args[:cut], "--dry-run", *args[cut:])
+        assert f"{DOCKER} " in proc.stdout or "docker " in proc.stdout, (args, proc.stdout)
+    assert sorted(leftovers(project)["containers"]) == running and (state_root / ".env").read_bytes() == before
+
+    # env render --dry-run over ssh: says what it would write, writes nothing
     dry = remote(cli, sshd, "env", "render", "dev", "--tag", B, "--dry-run")
     assert "would write" in dry.stdout and (state_root / ".env").read_bytes() == before
     assert remote(cli, sshd, "releases", "dev").stdout.count(A) == 1
