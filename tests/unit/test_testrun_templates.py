@@ -563,3 +563,22 @@ def test_templates_command_line(repo, home) -> None:
     doc = json.loads(result.stdout)
     assert doc["templates"] == [] and doc["cache_dir"] == str(home / ".cache/odoo-ai/test-templates/opw-dev")
     assert list(home.iterdir()) == []  # listing writes nothing
+
+
+def test_the_timeout_covers_the_template_build_and_the_tests(stack, tmp_path, home) -> None:
+    import time
+
+    engine = Engine({"reg/app-script-runner:1": facts()})
+    original = engine.stream
+
+    def slow_build(command, on_line):
+        if engine.kind(command) == "build":
+            time.sleep(1.5)
+        return original(command, on_line)
+
+    engine.stream = slow_build
+    _, result = test_run(stack, tmp_path, engine, home=home, timeout=10)
+    build = next(c for k, c in engine.commands if k == "build")
+    tests = next(c for k, c in engine.commands if k == "run")
+    assert build.timeout == 10 and 7.5 < tests.timeout <= 8.5
+    assert result.run["timeout"] == 10

@@ -16,6 +16,7 @@ except the private temp directory and its files.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import secrets as pysecrets
 import tempfile
 import time
@@ -461,7 +462,10 @@ def _run_in_project(
                     say(f"warning: template cache: {problem}")
         if session.cache is None or not session.cache.use.used:
             _start_db(tp, runner, say)
-        result, info["timed_out"] = _run_odoo(tp, runner, console)
+        # --timeout is what Odoo may take in this run: a template's build and the tests together.
+        spent = session.cache.odoo_seconds if session.cache is not None else 0.0
+        run_tp = dataclasses.replace(tp, timeout=max(1.0, tp.timeout - spent)) if spent else tp
+        result, info["timed_out"] = _run_odoo(run_tp, runner, console, budget=tp.timeout)
     except _SetupFailed as exc:
         return _setup_failed(prepared, console, exc.message, exc.details)
     except OdooAiError as exc:  # a runner timeout, no docker binary
@@ -528,7 +532,8 @@ def _image_id(text: str) -> str | None:
     return words[0] if len(words) == 1 and words[0].startswith("sha256:") else None
 
 
-def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console) -> tuple[RunResult, bool]:
+def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console,
+              budget: float | None = None) -> tuple[RunResult, bool]:
     parser = LogParser()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     timed_out = False
@@ -555,7 +560,7 @@ def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console) -
         result.problems[:] = [p for p in result.problems if not _is_missing_summary(p)]
         result.problems.insert(0, Problem(
             "infra",
-            f"the Odoo test run timed out after {tp.timeout:g}s (--timeout) and was killed",
+            f"the Odoo test run timed out after {budget or tp.timeout:g}s (--timeout) and was killed",
         ))
         result.status = RunStatus.ERROR
     elif result.status is RunStatus.ERROR and result.started_at is None and tail:

@@ -172,6 +172,7 @@ class TemplateCache:
         self.use = TemplateUse()
         self.password: str | None = None
         self.cloned = False
+        self.odoo_seconds = 0.0  # how long this run's template build took (part of its --timeout)
         self.server_lock = Flock(cache.root / "server.lock")
         self.templates_lock = Flock(cache.root / "templates.lock")
 
@@ -409,12 +410,14 @@ class TemplateCache:
         try:
             code = self.runner.stream(plan.build_template(self.tp, template), on_line)
         except CommandTimedOut:
+            self.odoo_seconds = time.monotonic() - started
             self._quietly(Command([self.tp.stack.docker, "rm", "--force", f"{self.tp.name}-template"], timeout=120))
             self._psql(plan.drop_database_sql(database))
             raise CacheUnusable(f"building the template took longer than {self.tp.timeout:g}s (--timeout)") from None
         except BaseException:
             self._quietly(Command([self.tp.stack.docker, "rm", "--force", f"{self.tp.name}-template"], timeout=120))
             raise
+        self.odoo_seconds = time.monotonic() - started
         built = self.tp.stack.data_dir / "filestore" / database
         try:
             if code != 0 or errors:
