@@ -582,3 +582,14 @@ def test_the_timeout_covers_the_template_build_and_the_tests(stack, tmp_path, ho
     tests = next(c for k, c in engine.commands if k == "run")
     assert build.timeout == 10 and 7.5 < tests.timeout <= 8.5
     assert result.run["timeout"] == 10
+
+
+def test_the_probes_of_old_images_are_pruned(tmp_path) -> None:
+    import os
+
+    for i in range(templates.PROBES_KEPT + 5):
+        path = tmp_path / f"{i:064x}.json"
+        path.write_text("{}")
+        os.utime(path, (1000 + i, 1000 + i))
+    templates._keep_newest(tmp_path, templates.PROBES_KEPT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i:064x}.json" for i in range(5, templates.PROBES_KEPT + 5)]

@@ -54,6 +54,7 @@ LOCK_WAIT = 1800.0  # how long a run waits for another one's build or server res
 # fresh database would show it, and make the run `failed`).
 ERROR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ (ERROR|CRITICAL) ")
 TAIL = 20
+PROBES_KEPT = 20  # answers of the image probe kept (one per image id; each new CI image adds one)
 
 
 def default_cache_root(environ: Mapping[str, str]) -> Path | None:
@@ -261,6 +262,7 @@ class TemplateCache:
         if path is not None:
             path.parent.mkdir(mode=0o700, exist_ok=True)
             write_private_file(path, result.stdout)
+            _keep_newest(path.parent, PROBES_KEPT)
         return facts
 
     # ------------------------------------------------------------ the server
@@ -563,6 +565,12 @@ def _move_tree(source: Path, target: Path) -> None:
     except OSError:
         shutil.copytree(source, target)
         shutil.rmtree(source, ignore_errors=True)
+
+
+def _keep_newest(folder: Path, count: int) -> None:
+    files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[count:]:
+        old.unlink(missing_ok=True)
 
 
 def _now() -> str:
