@@ -48,10 +48,19 @@ UPSTREAM_CONF = "upstream.conf"
 
 # Runs inside the new web container (its own python), so the gate needs no
 # published port and works the same on a remote host.
+# Redirects are followed only to the same path (Odoo sets its session cookie that way): a
+# redirect elsewhere — Odoo sends a database it cannot use to /web/database/selector,
+# which answers 200 — is the answer itself (a 303), never a pass.
 GATE_PROBE = r"""
-import json, sys, urllib.error, urllib.request
+import json, sys, urllib.error, urllib.parse, urllib.request
 port, db = sys.argv[1], sys.argv[2]
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+class SamePath(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).path != urllib.parse.urlsplit(req.full_url).path:
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(),
+                                     SamePath)
 def get(path):
     try:
         with opener.open("http://127.0.0.1:%s%s" % (port, path), timeout=5) as r:
