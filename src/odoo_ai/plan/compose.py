@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from odoo_ai.config.settings import DEFAULT_DOCKER
 from odoo_ai.config.stack import StackConfig
@@ -60,3 +64,25 @@ def logs(stack: StackConfig, services: list[str], *, follow: bool, tail: int | N
 
 def config_json(stack: StackConfig) -> Command:
     return compose(stack, "config", "--format", "json", timeout=60)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def purpose(*, reads: bool = False) -> Callable[[F], F]:
+    """Tag the command(s) a planning function returns with its name (`Command.purpose`)
+    and whether they only read: what dry and scripted connectors answer by."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+
+            def tag(command: Command) -> Command:
+                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
+
+            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import ConfigError
 from odoo_ai.plan.compose import compose, docker_binary
+from odoo_ai.plan.compose import purpose as _purpose
 from odoo_ai.plan.deploy import psql
 from odoo_ai.runners.base import Command
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 STATE_MOUNT = "/volumes/state"  # the state root, in the dbtool container
 IN_MOUNT = "/volumes/in"  # the folder of a backup outside the state root (read-only)
@@ -44,22 +42,6 @@ STAMP = "%Y-%m-%d_%H-%M-%S"  # Odoo's database manager names its downloads <db>_
 SUFFIXES = ("zip", "dump", "filestore.tar", "manifest.json", "sha256")
 
 
-def _purpose(*, reads: bool = False) -> Callable[[F], F]:
-    """Tag the command(s) with the planning function's name (what a dry connector answers by)."""
-
-    def deco(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            result = fn(*args, **kwargs)
-
-            def tag(command: Command) -> Command:
-                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
-
-            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco
 
 
 # ---------------------------------------------------------------- SQL

@@ -7,37 +7,12 @@ line or into SQL text.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.plan.compose import compose, docker_binary
+from odoo_ai.plan.compose import purpose as _purpose
 from odoo_ai.runners.base import Command
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _purpose(*, reads: bool = False) -> Callable[[F], F]:
-    """Tag the command(s) a planning function returns with its name (`Command.purpose`)
-    and whether they only read: what dry and scripted connectors answer by."""
-
-    def deco(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            result = fn(*args, **kwargs)
-
-            def tag(command: Command) -> Command:
-                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
-
-            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco
-
 
 PENDING_STATES = ("to upgrade", "to install", "to remove")
 ADDONS_HASH_FILE = "/opt/odoo/addons.sha256"
