@@ -217,3 +217,45 @@ class DryHost:
     def remove_tree(self, path: Path) -> None:
         self._print(f"# rm -r {path}")
 
+
+    # ------------------------------------------------------------ test run (odoo_ai.testing.run)
+    def mkdir_private(self, path: Path) -> None:
+        self._print(f"# mkdir (0700) {path}")
+
+    def _answer_image_present(self, command: Command) -> Result:
+        ref = command.argv[-1]
+        result = self.inner.run(command, capture=True)
+        if result.ok:
+            self._read(f"{ref} is on the host")
+            return result
+        if getattr(self, "_test_image_pulled", False):
+            self._assume(f"{ref} as pulled")
+            return Result(0, "")
+        self._read(f"{ref} is not on the host")
+        return result
+
+    def _answer_pull_image(self, command: Command) -> Result:
+        self._test_image_pulled = True
+        self._assume("the image under test can be pulled (the registry was not asked)")
+        return Result(0)
+
+    def _answer_probe_image(self, command: Command) -> Result:
+        self._assume("the image's modules as the probe would read them: base only, with a stand-in checksum "
+                     "(the probe runs a container: not in a dry run; a probe cached for this image is used instead)")
+        return Result(0, json.dumps({"probe": 1, "odoo": "0" * 64, "modules": {"base": {}},
+                                     "checksums": {"base": "<assumed>"}}))
+
+    def _answer_server_psql(self, command: Command) -> Result:
+        sql = (command.stdin or b"").decode("utf-8", "replace").strip()
+        self._print(f"#   sql: {' '.join(sql.split())[:300]}")
+        if sql.startswith("SELECT name FROM ir_module_module"):
+            self._assume("the template holds none of the tested modules")
+        return Result(0, "")
+
+    def _answer_build_template(self, command: Command) -> Result:
+        self._assume("the template builds without an error")
+        return Result(0)
+
+    def _answer_run_tests(self, command: Command) -> Result:
+        self._assume("Odoo runs the tests (their outcome is known from a real run only)")
+        return Result(0)

@@ -18,11 +18,25 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from odoo_ai.config.envfile import write_private_file
+from odoo_ai.config.stateroot import (
+    DirFacts,
+    PurgeListing,
+    decide_marked_dir,
+    inspect_purge,
+    local_dir_facts,
+    parse_dir_facts,
+    purge_listing_from_entries,
+    read_local_marker,
+    remove_marked_tree,
+    user_homes,
+    write_local_marker,
+)
 from odoo_ai.errors import ExitCode, OdooAiError
 from odoo_ai.lock import (
     HELD_BY_HAND,
@@ -36,7 +50,7 @@ from odoo_ai.lock import (
     stop_holder,
 )
 from odoo_ai.releases import append_release
-from odoo_ai.runners.base import Command, Result, Runner
+from odoo_ai.runners.base import Command, CommandTimedOut, Result, Runner
 from odoo_ai.runners.local import LocalRunner
 from odoo_ai.runners.ssh import SshRunner, SshTarget, remote_line
 
@@ -68,6 +82,16 @@ class Host(Protocol):
     def lock(self, path: Path, *, command: str, timeout: float) -> AbstractContextManager: ...
     def make_private_dir(self) -> Path: ...
     def remove_tree(self, path: Path) -> None: ...
+    def read_marker(self, path: Path) -> str | None: ...
+    def write_marker(self, path: Path, text: str) -> None: ...
+    def probe_http(self, base_url: str, paths: list[str]) -> dict[str, dict]: ...
+    def run_attached(self, command: Command) -> int: ...
+    def purge_listing(self, root: Path, project: str, *, parts: list[tuple[str, Path]], repo_root: Path | None,
+                      env: str) -> PurgeListing | None: ...
+    def remove_marked_tree(self, root: Path, project: str, *, repo_root: Path | None, env: str) -> bool: ...
+    def registry(self, settings: Any, transport: Any = None) -> Any: ...
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int: ...
+    def mkdir_private(self, path: Path) -> None: ...
 
 
 class _Commands:
@@ -84,6 +108,20 @@ class _Commands:
 
     def sleep(self, seconds: float, why: str = "") -> None:
         time.sleep(seconds)
+
+    def stream(self, command: Command, on_line: Any) -> int:
+        return self.runner.stream(command, on_line)  # type: ignore[attr-defined]
+
+    def registry(self, settings: Any, transport: Any = None) -> Any:
+        """The registry's API client (HTTP from this machine, whichever host runs the stack)."""
+        from odoo_ai.registry import open_backend
+
+        return open_backend(settings, transport=transport)
+
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        """Run `command`, each line of its output (stdout and stderr merged) to `on_line` as
+        it arrives; its exit code. CommandTimedOut after `command.timeout`."""
+        return self.runner.stream(command, on_line)  # type: ignore[attr-defined]
 
 
 class LocalHost(_Commands):
@@ -148,6 +186,38 @@ class LocalHost(_Commands):
     def remove_tree(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
+    def read_marker(self, path: Path) -> str | None:
+        """A state root's marker, never through a symlink (stateroot.read_local_marker)."""
+        return read_local_marker(path)
+
+    def write_marker(self, path: Path, text: str) -> None:
+        write_local_marker(path, text)
+
+    def probe_http(self, base_url: str, paths: list[str]) -> dict[str, dict]:
+        """GET each path from here: {path: {path, status, ms, error}}."""
+        from odoo_ai import health
+
+        answers = {}
+        for path in paths:
+            probe = health.probe(base_url + path)
+            answers[path] = {"path": path, "status": probe.status, "ms": round(probe.seconds * 1000, 1),
+                             "error": None if probe.status else probe.detail}
+        return answers
+
+    def run_attached(self, command: Command) -> int:
+        return self.runner.run(command, capture=False).returncode
+
+    # ------------------------------------------------------------ the purge guard (down --purge)
+    def dir_facts(self, root: Path) -> DirFacts:
+        return local_dir_facts(root)
+
+    def purge_listing(self, root: Path, project: str, *, parts: list[tuple[str, Path]], repo_root: Path | None,
+                      env: str) -> PurgeListing | None:
+        return inspect_purge(root, project, parts=parts, homes=user_homes(), repo_root=repo_root, env=env)
+
+    def remove_marked_tree(self, root: Path, project: str, *, repo_root: Path | None, env: str) -> bool:
+        return remove_marked_tree(root, project, homes=user_homes(), repo_root=repo_root, env=env)
+
     # ------------------------------------------------------------ the lock by hand (odoo-ai lock)
     def lock_state(self, path: Path) -> LockState:
         return inspect_lock(path)
@@ -157,6 +227,11 @@ class LocalHost(_Commands):
 
     def stop_lock_holder(self, path: Path, pid: int, *, wait: float) -> bool:
         return stop_holder(path, pid, wait=wait)
+
+    def mkdir_private(self, path: Path) -> None:
+        """Create exactly `path` (0700; its parents as needed); OSError when it exists."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
 
 
 # Remote scripts: "$1", "$2"... are paths; contents come on stdin.
@@ -355,3 +430,17 @@ class RemoteHost(_Commands):
         self._must(f"syncing the stack files to {remote_dir}",
                    'mkdir -p "$1" && tar -x -m --no-same-owner -f - -C "$1"', str(remote_dir),
                    stdin=buffer.getvalue())
+
+    def mkdir_private(self, path: Path) -> None:
+        """Create exactly `path` on the host (0700; its parents as needed); fails when it exists."""
+        self._must(f"creating {path}", 'umask 077; mkdir -p -- "$(dirname -- "$1")" && mkdir -- "$1"', str(path))
+
+    def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        """`command` on the host, its output streamed back line by line over ssh. At the
+        timeout ssh is killed (the caller removes what it started there) and CommandTimedOut
+        is raised, as locally."""
+        ssh = Command(self.target.ssh_argv(remote_line(command)), timeout=command.timeout)
+        try:
+            return LocalRunner().stream(ssh, on_line)
+        except CommandTimedOut:
+            raise CommandTimedOut.of(command, f" on {self.target}") from None
