@@ -61,6 +61,8 @@ ENV_FILE_KEYS = frozenset({
     "ODOO_BACKUP_COPY_COMMAND", "ODOO_DB_PROTECTED", "ODOO_MAIL_CATCHER_IMAGE", "ODOO_MAIL_CATCHER_PORT",
     "ODOO_TEST_TEMPLATES_KEEP",
     "ODOO_POST_RELEASE_HOOK", "ODOO_POST_RELEASE_HOOK_TIMEOUT",
+    "ODOO_ENGINE", "ODOO_SWARM_WEB_REPLICAS", "ODOO_SWARM_FILESTORE_DRIVER", "ODOO_SWARM_FILESTORE_OPTIONS",
+    "ODOO_SWARM_DB_NODE_LABEL", "ODOO_SWARM_EXTERNAL_DB", "ODOO_SWARM_PUBLISH_MODE",
 })
 # Read from the process environment only (an env file's value would be ignored): the tool's
 # own ODOO_AI_* variables and the registry credentials.
@@ -278,6 +280,55 @@ class MailConfig(_Section):
     catcher_image: str = DEFAULT_MAIL_CATCHER_IMAGE  # ODOO_MAIL_CATCHER_IMAGE (Compose reads it from .env)
     catcher_port: int = DEFAULT_MAIL_CATCHER_PORT  # ODOO_MAIL_CATCHER_PORT: its web UI, published by the proxy
     smtp: str | None = None  # overlay x-odoo-ai.mail_catcher: HOST:PORT Odoo sends to (None: no catcher)
+
+
+NODE_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}=[A-Za-z0-9_.-]{1,63}$")
+HOST_PORT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}:[0-9]{1,5}$")
+VOLUME_DRIVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,127}$")
+VOLUME_OPTION_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}=\S*$")
+
+
+class SwarmConfig(_Section):
+    """ODOO_ENGINE and ODOO_SWARM_*: which engine runs the env (docs/multi-host.md).
+    With `swarm`, deploys render the Compose files into a stack file (odoo_ai.swarm)."""
+
+    engine: Literal["compose", "swarm"] = "compose"  # ODOO_ENGINE
+    web_replicas: int = 2  # ODOO_SWARM_WEB_REPLICAS: web tasks (max_cron_threads=0; a `cron` service runs crons)
+    filestore_driver: str = "local"  # ODOO_SWARM_FILESTORE_DRIVER: the volume driver of the filestore
+    # ODOO_SWARM_FILESTORE_OPTIONS: driver options (k=v k=v); empty with `local`: a bind of ODOO_DATA_DIR
+    filestore_options: tuple[tuple[str, str], ...] = ()
+    db_node_label: str | None = None  # ODOO_SWARM_DB_NODE_LABEL: KEY=VALUE a node must carry to run db
+    external_db: str | None = None  # ODOO_SWARM_EXTERNAL_DB: HOST:PORT of a PostgreSQL outside the stack
+    publish_mode: Literal["host", "ingress"] = "host"  # ODOO_SWARM_PUBLISH_MODE: the proxy's port
+
+
+def load_swarm(s: Settings) -> SwarmConfig:
+    label = s.get("ODOO_SWARM_DB_NODE_LABEL")
+    if label and not NODE_LABEL_RE.match(label):
+        raise s.error("ODOO_SWARM_DB_NODE_LABEL", label, "must be KEY=VALUE (a node label, e.g. odoo-db=true)")
+    external = s.get("ODOO_SWARM_EXTERNAL_DB")
+    if external and not HOST_PORT_RE.match(external):
+        raise s.error("ODOO_SWARM_EXTERNAL_DB", external, "must be HOST:PORT of a PostgreSQL server")
+    if external and not 0 < int(external.rsplit(":", 1)[1]) < 65536:
+        raise s.error("ODOO_SWARM_EXTERNAL_DB", external, "has a port out of range 1..65535")
+    driver = s.get("ODOO_SWARM_FILESTORE_DRIVER") or "local"
+    if not VOLUME_DRIVER_RE.match(driver):
+        raise s.error("ODOO_SWARM_FILESTORE_DRIVER", driver, "is not a volume driver name")
+    options: list[tuple[str, str]] = []
+    raw_options = s.get("ODOO_SWARM_FILESTORE_OPTIONS") or ""
+    for item in raw_options.split():
+        if not VOLUME_OPTION_RE.match(item):
+            raise s.error("ODOO_SWARM_FILESTORE_OPTIONS", raw_options,
+                          f"lists {item!r}: options are KEY=VALUE separated by blanks "
+                          "(e.g. 'type=nfs o=addr=10.0.0.5,rw,nfsvers=4 device=:/export/filestore')")
+        key, _, value = item.partition("=")
+        options.append((key, value))
+    return SwarmConfig(
+        engine=s.choice("ODOO_ENGINE", "compose", ("compose", "swarm")),  # type: ignore[arg-type]
+        web_replicas=s.integer("ODOO_SWARM_WEB_REPLICAS", 2, 1, 64),
+        filestore_driver=driver, filestore_options=tuple(options), db_node_label=label, external_db=external,
+        publish_mode=s.choice("ODOO_SWARM_PUBLISH_MODE", "host", ("host", "ingress")),  # type: ignore[arg-type]
+    )
 
 
 def load_deploy(s: Settings) -> DeployConfig:

@@ -39,6 +39,7 @@ from odoo_ai.config.settings import (
     RegistryConfig,
     RemoteConfig,
     Settings,
+    SwarmConfig,
     check_keys,
     load_backup,
     load_build,
@@ -48,6 +49,7 @@ from odoo_ai.config.settings import (
     load_prune,
     load_registry,
     load_remote,
+    load_swarm,
     parse_number,
     valid_db_name,
 )
@@ -131,6 +133,12 @@ class StackConfig(BaseModel):
     mail: MailConfig = MailConfig()
     env_file_example: bool = False  # env_file is the documented example (no <env>.env)
     test_templates_keep: int = 3  # ODOO_TEST_TEMPLATES_KEEP: template databases `test run` keeps
+    swarm: SwarmConfig = SwarmConfig()  # ODOO_ENGINE, ODOO_SWARM_*
+
+    @property
+    def engine(self) -> str:
+        """`compose` (one host, blue/green) or `swarm` (a stack on a Docker Swarm: odoo_ai.swarm)."""
+        return self.swarm.engine
 
     @property
     def dotenv_path(self) -> Path:
@@ -219,6 +227,8 @@ class StackConfig(BaseModel):
             "hooks": section(self.hooks),
             "backup": section(self.backup),
             "mail": section(self.mail),
+            "engine": self.engine,
+            "swarm": section(self.swarm),
             "secrets": self.secret_sources(environ),
             "settings": settings,
         }
@@ -500,4 +510,5 @@ def load_stack(
                        image_ref_re=IMAGE_REF_RE),
         env_file_example=example,
         test_templates_keep=s.integer("ODOO_TEST_TEMPLATES_KEEP", 3, 1, 100),
+        swarm=load_swarm(s),
     )
