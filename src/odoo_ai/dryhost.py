@@ -24,6 +24,7 @@ from odoo_ai.runners.base import Command, Result
 
 # Commands a dry run may really run: they only read the engine's state.
 REAL_READS = frozenset({"image_inspect", "update_containers", "paused_containers", "oneoff_containers"})
+REAL_READS = REAL_READS | {"git_head", "git_commit_time", "git_submodules"}  # build: git HEAD, its time, submodules
 _ABSENT = object()
 
 
