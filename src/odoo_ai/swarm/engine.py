@@ -1,0 +1,405 @@
+"""Use-case: deploys and rollbacks of a swarm env (ODOO_ENGINE=swarm).
+
+    lock → recover a killed deploy → render .env.next → pull (swarm pulls on the other
+    nodes, --with-registry-auth) → inspect (pin digests) → services (a swarm manager;
+    the stack file rendered from the same Compose files; db running) → snapshot (db +
+    filestore) → module install/update as a `replicated-job` service of the NEW image on
+    the stack's network (exit code and logs collected) → rollout (`docker stack deploy`:
+    web start-first one task at a time, each task's health check is the readiness probe;
+    cron stop-first) → gate (every task on the new image and healthy, no pending module,
+    every required module installed, the local web tasks probed) → release log → unlock.
+
+Any failure: the services go back to the previous stack file (the previous digests),
+the database and filestore are restored from the snapshot as on compose (kept as
+<db>__failed_<ts>), and the failure is recorded.
+
+The sequence is the compose engine's Deployer with the swarm steps put in its place:
+the lock, journal, recovery, pull, inspect, snapshot, restore, checksums, release record
+and pruning are the same code; the compose engine's database and filestore commands
+run against the stack's tasks through SwarmHost (plan.translate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from odoo_ai.config.envfile import parse_env_text
+from odoo_ai.config.render import APP_ENV
+from odoo_ai.config.stack import StackConfig, required_modules
+from odoo_ai.deploy.engine import Deployer, DeployFailed
+from odoo_ai.deploy.journal import Deployment
+from odoo_ai.deploy.policy import (
+    LOCK_ERRORS,
+    UpdatePlan,
+    gate_rows,
+    kept_name,
+    plan_update,
+    state_text,
+)
+from odoo_ai.errors import ExitCode, OdooAiError
+from odoo_ai.excerpt import failure_excerpt
+from odoo_ai.hosts import Host
+from odoo_ai.plan import deploy as plan
+from odoo_ai.runners.base import Command, Result
+from odoo_ai.swarm import plan as splan
+from odoo_ai.swarm.render import env_file_text, job_spec, render_stack
+
+STACK_FILE = "stack.yml"
+NEXT_STACK_FILE = "stack.next.yml"
+JOB_ENV = ".update-job.env"
+ROLLED = ("web", "cron")  # the services a deploy rolls
+FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
+FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove", "shutdown")
+
+
+class SwarmHost:
+    """The deploy's connector for a swarm env: the wrapped host (local or ssh) runs every
+    command; those of the compose engine that address Compose services (`exec db`, `run
+    script-runner`) are translated to the stack's tasks first (plan.translate)."""
+
+    def __init__(self, inner: Host, stack: StackConfig):
+        self.inner = inner
+        self.stack = stack
+        self.db_container: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def find_db(self) -> str | None:
+        result = self.inner.run(splan.task_containers(self.stack, "db"), capture=True)
+        ids = result.stdout.split() if result.ok else []
+        self.db_container = ids[0] if ids else None
+        return self.db_container
+
+    def _tools_image(self, argv: list[str]) -> str | None:
+        env_file = argv[argv.index("--env-file") + 1] if "--env-file" in argv else None
+        text = self.inner.read_text(Path(env_file)) if env_file else None
+        if text is None:
+            return None
+        return parse_env_text(text, source=env_file or "").get("ODOO_SCRIPT_RUNNER_IMAGE")
+
+    def run(self, command: Command, *, capture: bool = True) -> Result:
+        argv = command.argv
+        if len(argv) > 1 and argv[1] == "compose":
+            if "exec" in argv and self.db_container is None:
+                self.find_db()
+            tools = self._tools_image(argv) if "run" in argv else None
+            translated = splan.translate(argv, stack=self.stack, db_container=self.db_container, tools_image=tools)
+            if translated is not None:
+                command = Command(translated, env=command.env, timeout=command.timeout, stdin=command.stdin,
+                                  purpose=command.purpose, reads=command.reads)
+        return self.inner.run(command, capture=capture)
+
+
+class SwarmDeployer(Deployer):
+    def __init__(self, stack: StackConfig, host: Host, **kwargs: Any):
+        self.swarm_host = SwarmHost(host, stack)
+        super().__init__(stack, self.swarm_host, **kwargs)  # type: ignore[arg-type]
+        self.stack_file = stack.state_root / STACK_FILE
+        self.next_stack_file = stack.state_root / NEXT_STACK_FILE
+        self.job_env = stack.state_root / JOB_ENV
+        self._config: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ what is running
+    def _web_ids(self, env_file: Path | None = None) -> list[str]:
+        """The local containers of web and cron (paused around a restore's swap)."""
+        ids: list[str] = []
+        for name in ROLLED:
+            result = self._run(splan.task_containers(self.stack, name))
+            ids += result.stdout.split() if result.ok else []
+        return ids
+
+    def _unchanged(self, dep: Deployment, current: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None  # every swarm deploy is a release (docker stack deploy of the same spec changes nothing)
+
+    def _check_manager(self) -> None:
+        result = self._run(splan.swarm_state(self.stack.docker))
+        words = result.stdout.split() if result.ok else []
+        if words != ["active", "true"]:
+            raise DeployFailed("services", f"the Docker engine is not a swarm manager ({' '.join(words) or result.tail(1)})",
+                               hint="ODOO_ENGINE=swarm: run odoo-ai against a manager (locally or --host), "
+                                    "or `docker swarm init` on a single host")
+        if self.stack.swarm.external_db:
+            raise DeployFailed("services", "ODOO_SWARM_EXTERNAL_DB: deploys with an external PostgreSQL are not "
+                               "supported yet (the snapshot and restore run in the db service)",
+                               hint="leave ODOO_SWARM_EXTERNAL_DB empty (docs/multi-host.md)")
+
+    def _render_stack_file(self, env_file: Path, path: Path, *, web_replicas: int | None = None) -> None:
+        result = self._must(splan.stack_config(self.stack, env_file), "services", "docker compose config")
+        try:
+            self._config = json.loads(result.stdout)
+        except ValueError:
+            raise DeployFailed("services", "docker compose config did not answer JSON", output=result.tail()) from None
+        hashes: dict[str, str] = {}
+        for svc in (self._config.get("services") or {}).values():
+            for vol in svc.get("volumes") or []:
+                source = str(vol.get("source") or "")
+                if vol.get("type") == "bind" and source.startswith(str(self.stack.repo_root) + "/"):
+                    text = self.host.read_text(Path(source))
+                    if text is not None:
+                        hashes[source] = hashlib.sha256(text.encode()).hexdigest()
+        doc = render_stack(self._config, self.stack, file_hashes=hashes, gate_interval=self.settings.gate_interval,
+                           start_period=self.settings.gate_timeout, stop_grace=self.settings.stop_grace,
+                           web_replicas=web_replicas)
+        self.host.write_private(path, "# odoo-ai: the stack file of a swarm env (rendered, mode 0600)\n"
+                                + yaml.safe_dump(doc, sort_keys=False, width=1000))
+
+    def _ensure_db(self, dep: Deployment) -> None:
+        """db running and healthy: a first deploy starts the stack without web and cron."""
+        for path in (self.stack.data_dir, self.stack.db_dir, self.stack.log_dir, self.stack.state_root / "snapshots"):
+            self.host.mkdir(path)
+        if self.swarm_host.find_db() is None:
+            if self.host.read_text(self.stack_file) is not None:
+                source = self.stack_file
+            else:
+                source = self.stack.state_root / "stack.db.yml"
+                self._render_stack_file(self.next_env, source, web_replicas=0)
+            dep.notes.append(f"started the stack's services from {source.name} (db was not running)")
+            self._must(splan.stack_deploy(self.stack, source), "services", "docker stack deploy")
+        deadline = time.monotonic() + max(self.settings.gate_timeout, 60)
+        while True:
+            cid = self.swarm_host.find_db()
+            if cid:
+                health = self._run(splan.container_health(cid, self.stack.docker))
+                if health.ok and health.stdout.split()[-1:] == ["healthy"]:
+                    self._db_id = cid
+                    return
+            if time.monotonic() > deadline:
+                raise DeployFailed("services", "the db service did not become healthy")
+            self.host.sleep(1, "waiting for the db task")
+
+    def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
+               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str]) -> None:
+        with self._phase(dep, "render"):
+            self._render_next(dep, dep.tag, pinned)
+        with self._phase(dep, "pull"):
+            self._pull(dep)
+        with self._phase(dep, "inspect"):
+            self._inspect(dep)
+            for target, digest in expected_digests.items():
+                if dep.digests.get(target) != digest:
+                    raise DeployFailed("inspect", f"the {target} image has digest {dep.digests.get(target)}, "
+                                       f"not the {digest} that was asked for (--digest): refusing to deploy it")
+        with self._phase(dep, "services"):
+            self._check_manager()
+            self._render_stack_file(self.next_env, self.next_stack_file)
+            self._ensure_db(dep)
+            required = required_modules(self.stack)
+            db = self._db_state(required, "services")
+        if restore_snapshot:
+            with self._phase(dep, "restore"):
+                self._snapshot(dep)
+                dep.db_may_change = True
+                self._save_journal(dep)
+                self.restore_snapshot(restore_snapshot)
+                dep.restored_snapshot = restore_snapshot
+            db = self._db_state(required, "restore")
+        step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,
+                           addons_hash=dep.addons_hash, previous_hash=(current or {}).get("addons_hash"),
+                           image_sums=self._image_sums)
+        dep.install, dep.update_modules, dep.update_reason = list(step.install), step.update, step.reason
+        dep.changed, dep.removed = list(step.changed), list(step.removed)
+        if step.removed:
+            dep.warnings.append(f"installed module(s) no longer in the image: {', '.join(step.removed)} "
+                                "(left as they are: uninstall them in Odoo first)")
+        fresh = not db.exists or not db.initialized
+        if step.runs:
+            if not fresh and not dep.snapshot:
+                with self._phase(dep, "snapshot"):
+                    self._snapshot(dep)
+            dep.db_created = fresh
+            with self._phase(dep, "update"):
+                self.progress(f"  odoo-bin {step.describe()} ({step.reason}) as a replicated-job service")
+                self._update(dep, step)
+                if self.stack.update_modules in ("auto", "all"):
+                    self._record_checksums(dep, replace=True)
+        else:
+            dep.notes.append(f"module update skipped: {step.reason}")
+        dep.old_containers = self._web_ids()
+        with self._phase(dep, "rollout"):
+            self._must(splan.stack_deploy(self.stack, self.next_stack_file), "rollout", "docker stack deploy")
+            self._wait_rollout("rollout", time.monotonic() + self.settings.gate_timeout + 60)
+        with self._phase(dep, "gate"):
+            self._swarm_gate(dep)
+        self._commit_env()
+        self.host.replace(self.next_stack_file, self.stack_file)
+        self.host.unlink(self.job_env)
+
+    # ------------------------------------------------------------ the module update job
+    def _update(self, dep: Deployment, step: UpdatePlan) -> None:
+        if self.settings.web_during_update != "keep":
+            dep.notes.append(f"ODOO_DEPLOY_WEB_DURING_UPDATE={self.settings.web_during_update} is for compose: "
+                             "on swarm the web keeps serving during the update")
+        image, env = job_spec(self._config, self.stack)
+        image = dep.images.get("script-runner") or image
+        self.host.write_private(self.job_env, env_file_text(env))
+        argv = ["/odoo/odoo-bin", "-d", self.stack.db_name]
+        if step.install:
+            argv += ["-i", ",".join(step.install)]
+        if step.update:
+            argv += ["-u", step.update]
+        argv += ["--stop-after-init", "--no-http"]
+        attempts = 1 + self.settings.update_retries
+        for attempt in range(1, attempts + 1):
+            name = f"{self.stack.project}_update_{dep.deploy_id}_{attempt}"[-63:]
+            dep.db_may_change = True
+            dep.update_container = name
+            self._save_journal(dep)
+            code, output = self._run_job(name, image, argv, dep.deploy_id)
+            if code == 0:
+                dep.updated = True
+                return
+            if attempt < attempts and LOCK_ERRORS.search(output):
+                dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
+                self.host.sleep(2, "before retrying the update")
+                continue
+            restored = "the database was created by this deploy and is dropped" if dep.db_created else \
+                "the database and filestore are restored from the snapshot"
+            raise DeployFailed("update", f"odoo-bin {step.describe()} exited {code} (job service {name})",
+                               output=failure_excerpt(output), hint=restored)
+
+    def _run_job(self, name: str, image: str, argv: list[str], deploy_id: str) -> tuple[int | str, str]:
+        """Create the job service, wait for its task to end, collect its exit code and its
+        logs, remove it. (exit code or the task's state, output)."""
+        created = self._run(splan.job_create(self.stack, name, image, self.job_env, argv, deploy_id=deploy_id))
+        if not created.ok:
+            return f"not started ({created.tail(1)})", created.stdout + created.stderr
+        try:
+            deadline = time.monotonic() + 7200
+            state, code, error = "new", "", ""
+            while time.monotonic() < deadline:
+                tasks = self._run(splan.job_tasks(self.stack, name))
+                ids = tasks.stdout.split() if tasks.ok else []
+                if ids:
+                    info = self._run(splan.job_state(self.stack, ids[0]))
+                    state, code, error = ((info.stdout.strip().splitlines() or ["||"])[0].split("|") + ["", ""])[:3]
+                    if state == "complete" or state in FAILED_TASK_STATES:
+                        break
+                self.host.sleep(0.5, "waiting for the update job")
+            logs = self._run(splan.service_logs(self.stack, name))
+            output = logs.stdout + logs.stderr
+            if state == "complete":
+                return 0, output
+            if code.strip().isdigit() and int(code) != 0:
+                return int(code), output
+            return f"{state or 'unknown'} ({error})", output + (f"\n{error}" if error else "")
+        finally:
+            self._run(splan.service_rm(self.stack, [name]))
+
+    def _remove_update_containers(self) -> list[str]:
+        result = self._run(splan.update_jobs(self.stack))
+        ids = result.stdout.split() if result.ok else []
+        if ids:
+            self._run(splan.service_rm(self.stack, ids))
+            return [f"removed {len(ids)} module update job service(s)"]
+        return []
+
+    # ------------------------------------------------------------ rollout and gate
+    def _wait_rollout(self, phase: str, deadline: float) -> None:
+        """Until web and cron run their spec's image on every replica, healthy; a paused or
+        rolled back update, or the deadline, fails the phase."""
+        last = "no answer yet"
+        while True:
+            pending = []
+            for name in ROLLED:
+                info = self._run(splan.service_update_state(self.stack, name))
+                if not info.ok:
+                    pending.append(f"{name}: {info.tail(1)}")
+                    continue
+                state, message, replicas, image = (info.stdout.strip().split("|") + ["", "", "", ""])[:4]
+                if state in FAILED_UPDATE_STATES:
+                    raise DeployFailed(phase, f"swarm's update of {name} is {state}: {message}",
+                                       output=self._service_output(name))
+                tasks = self._run(splan.service_tasks(self.stack, name))
+                rows = [line.split("\t") for line in tasks.stdout.splitlines() if line.strip()] if tasks.ok else []
+                ready = [r for r in rows if r[0] == image and r[1].startswith("Running")]
+                want = int(replicas) if replicas.isdigit() else 1
+                if state not in ("", "completed") or len(ready) != want or len(rows) != want:
+                    pending.append(f"{name}: {len(ready)}/{want} ready" + (f", update {state}" if state else ""))
+            if not pending:
+                return
+            last = "; ".join(pending)
+            if time.monotonic() > deadline:
+                raise DeployFailed(phase, f"timed out waiting for the rolling update ({last})",
+                                   output=self._service_output("web"),
+                                   hint="a task that never passes its health check (/web/health and "
+                                        f"/web/login?db={self.stack.db_name}) is never given traffic")
+            self.host.sleep(1, "rollout: waiting for the tasks")
+
+    def _service_output(self, name: str) -> str:
+        logs = self._run(splan.service_logs(self.stack, splan.service(self.stack, name), tail=40))
+        return failure_excerpt(logs.stdout + logs.stderr)
+
+    def _swarm_gate(self, dep: Deployment) -> None:
+        required = required_modules(self.stack)
+        check = self._run(plan.gate_modules(self.stack, required, self.next_env, container=self._db_id))
+        pending, missing = gate_rows(check.stdout) if check.ok else (None, {})
+        if pending is None:
+            raise DeployFailed("gate", f"module check failed: {check.tail(2)}")
+        if pending:
+            raise DeployFailed("gate", f"{pending} module(s) left pending (to upgrade/install/remove)")
+        if missing:
+            raise DeployFailed("gate", "required module(s) not installed: "
+                               + ", ".join(f"{n} ({state_text(s)})" for n, s in sorted(missing.items())))
+        webs = self._run(splan.task_containers(self.stack, "web"))
+        for cid in webs.stdout.split() if webs.ok else []:
+            probe = self._run(plan.gate_probe(cid, self.stack.db_name))
+            if not probe.ok:
+                raise DeployFailed("gate", f"web task {cid[:12]} does not pass the readiness probe: "
+                                   f"{probe.stdout.strip() or probe.tail(2)}", output=self._service_output("web"))
+        dep.new_container = ",".join(webs.stdout.split()) if webs.ok else None
+
+    # ------------------------------------------------------------ undo
+    def _undo(self, dep: Deployment) -> list[str]:
+        done: list[str] = self._remove_update_containers()
+        done += self._unpause_web()
+        previous = self.host.read_text(self.stack_file) is not None
+        rolled = dep.phase in ("rollout", "gate")
+        if previous and rolled:
+            self._run(splan.stack_deploy(self.stack, self.stack_file))
+            try:
+                self._wait_rollout("undo", time.monotonic() + self.settings.gate_timeout + 60)
+                done.append("services back on the previous release's digests")
+            except DeployFailed as exc:
+                done.append(f"WARNING: the previous release's services did not all come back: {exc.message}")
+        if dep.db_may_change:
+            if self._db_id is None:
+                self._db_id = self.swarm_host.find_db()
+            if dep.db_created:
+                self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
+                done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
+            elif dep.snapshot:
+                kept = kept_name(self.stack.db_name, time.time())
+                self.restore_snapshot(dep.snapshot, keep_as=kept)
+                dep.kept_database = kept
+                done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+                done.append(f"kept the database the failed update touched as {kept} (filestore: filestore/{kept})")
+                writes = self._user_writes(kept, dep.snapshot_time)
+                if writes:
+                    dep.warnings.append(f"{writes}: they are in {kept}, not in the restored database")
+            else:
+                done.append("WARNING: the database may have changed and no snapshot was taken")
+        if not previous:
+            result = self._run(splan.stack_rm(self.stack))
+            if result.ok:
+                done.append("removed the stack this first deploy had started")
+        self._active_env = self.stack.dotenv_path
+        for path in (self.next_env, self.next_stack_file, self.job_env):
+            self.host.unlink(path)
+        prev = self.stack.state_root / (APP_ENV + ".prev")
+        if self.host.read_text(prev) is not None:
+            self.host.replace(prev, self.stack.state_root / APP_ENV)
+        return done
+
+
+def deployer(stack: StackConfig, host: Host, **kwargs: Any) -> SwarmDeployer:
+    if stack.engine != "swarm":
+        raise OdooAiError(f"{stack.env}: ODOO_ENGINE is {stack.engine}, not swarm", exit_code=ExitCode.USAGE)
+    return SwarmDeployer(stack, host, **kwargs)
