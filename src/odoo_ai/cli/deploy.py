@@ -129,6 +129,10 @@ def _deployer(stack: "StackConfig", host: "Host", lock_timeout: float | None,
 
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
     progress = PhaseProgress()  # stderr, also with --json: a CI log shows each phase as it happens
+    if stack.engine == "swarm":  # ODOO_ENGINE=swarm: the same sequence on a Docker Swarm stack
+        from odoo_ai.swarm.engine import SwarmDeployer
+
+        return SwarmDeployer(stack, host, settings=settings, environ=os.environ, progress=progress)
     return deploy_uc.Deployer(stack, host, settings=settings, environ=os.environ, progress=progress)
 
 
@@ -153,6 +157,9 @@ def _dry_run(stack: "StackConfig", host: "Host", tag: str, lock_timeout: float |
     stderr with --json so that stdout stays one document)."""
     from odoo_ai import deploy as deploy_uc
 
+    if stack.engine == "swarm":
+        raise OdooAiError(f"{stack.env}: --dry-run is not available with ODOO_ENGINE=swarm yet",
+                          exit_code=ExitCode.USAGE)
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
     return deploy_uc.dry_run(stack, host, tag, settings=settings, environ=os.environ,
                              out=sys.stderr if state.json else sys.stdout, image_lookup=_image_lookup(stack),
