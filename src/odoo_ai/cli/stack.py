@@ -158,6 +158,14 @@ def down(
     as_json: JsonOpt = False,
 ) -> None:
     """Stop and remove ENV's containers and networks; the data under the state root stays unless --purge."""
+    if _swarm(env, dry_run):  # ODOO_ENGINE=swarm: docker stack rm
+        from odoo_ai.swarm import stack as swarm_stack
+
+        state.json = as_json
+        stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False)
+        result = swarm_stack.down(stack, on, volumes=volumes, purge=purge)
+        emit(result, result["note"])
+        return
     from odoo_ai import stack as stack_uc
 
     state.json = as_json
@@ -176,6 +184,16 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """What runs where: the current release (tag, digests, commit, deployed at/by, CI run) and the one a rollback would go to, the containers and their image digests (a MISMATCH when they are not the release's), /web/health and /web/login through the published port with latency, the lock, an unfinished deploy, disk use of the state root. Exit 1 when the site does not answer or runs something else than the release."""
+    if _swarm(env, dry_run):  # ODOO_ENGINE=swarm: the stack's services and tasks
+        from odoo_ai.swarm import stack as swarm_stack
+
+        state.json = as_json
+        stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False)
+        result = swarm_stack.status(stack, on)
+        emit(result, "\n".join(swarm_stack.status_lines(result)))
+        if not result["ok"]:
+            raise typer.Exit(ExitCode.FAILED)
+        return
     from odoo_ai import stack as stack_uc
 
     state.json = as_json
@@ -375,6 +393,11 @@ def logs(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Show the container logs of ENV (Odoo's own log file is under the state root's logs/); -f streams them, over ssh too."""
+    if _swarm(env, dry_run):  # ODOO_ENGINE=swarm: docker service logs
+        from odoo_ai.swarm import stack as swarm_stack
+
+        stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False)
+        raise typer.Exit(swarm_stack.logs(stack, on, services or [], follow=follow, tail=tail))
     from odoo_ai import stack as stack_uc
 
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
@@ -399,3 +422,12 @@ def compose(
         raise OdooAiError("nothing to run: odoo-ai compose ENV -- ARGS...", exit_code=ExitCode.USAGE)
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
     raise typer.Exit(stack_uc.compose_passthrough(stack, on.runner, args, host=on))
+
+
+def _swarm(env: str, dry_run: bool) -> bool:
+    """Is ENV run by Docker Swarm (ODOO_ENGINE=swarm)? Its status, logs and down are odoo_ai.swarm's."""
+    if load(env).engine != "swarm":
+        return False
+    if dry_run:
+        raise OdooAiError(f"{env}: --dry-run is not available with ODOO_ENGINE=swarm yet", exit_code=ExitCode.USAGE)
+    return True
