@@ -39,6 +39,9 @@ class Release:
     undone: list[str] | None = None
     output: str | None = None  # failed: Odoo's cause and last lines
     note: str | None = None  # recovered: what happened to the killed run
+    # Each phase that ran, in order: {name, seconds, ok} (the failing one last, ok false);
+    # empty for a recovered run (a killed run's timings die with it).
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, dep: Deployment, status: str, *, duration: float | None, phase: str | None = None,
@@ -51,7 +54,8 @@ class Release:
             restored_snapshot=dep.restored_snapshot if ok else None, updated=dep.updated if ok else False,
             modules=modules_view(dep), addons_hash=dep.addons_hash, actor=actor(), ci_run_url=ci_url(),
             notes=list(dep.notes), warnings=list(dep.warnings), snapshots_pruned=list(dep.snapshots_pruned),
-            kept_database=dep.kept_database, kept_databases_pruned=list(dep.kept_databases_pruned), **extra,
+            kept_database=dep.kept_database, kept_databases_pruned=list(dep.kept_databases_pruned),
+            phases=[{"name": p.name, "seconds": p.seconds, "ok": p.ok} for p in dep.phases], **extra,
         )
 
     def as_dict(self) -> dict[str, Any]:
