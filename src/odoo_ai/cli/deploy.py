@@ -166,6 +166,33 @@ def _dry_run(stack: "StackConfig", host: "Host", tag: str, lock_timeout: float |
                              **run_args)
 
 
+def _step_summary(result: dict[str, Any] | None = None, *, failed: "deploy_uc.DeployFailed | None" = None,
+                  not_recorded: tuple[str, str, str | None, OdooAiError] | None = None) -> None:
+    """Under GitHub Actions ($GITHUB_STEP_SUMMARY set), append the deploy's or rollback's
+    verdict, its phases as a Mermaid Gantt chart and its notes (odoo_ai.stepsummary). A
+    summary that cannot be written is a warning on stderr, never the command's outcome."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    from odoo_ai import stepsummary
+
+    try:
+        if failed is not None:
+            text = stepsummary.deploy_markdown(
+                failed.report, failed_phase=failed.phase,
+                error=failed.message.removeprefix(f"deploy failed in phase {failed.phase}: "))
+        elif not_recorded is not None:
+            kind, env, tag, exc = not_recorded
+            if exc.exit_code == ExitCode.USAGE:  # bad input is no deploy
+                return
+            text = stepsummary.not_recorded_markdown(kind, env, tag, exc.message)
+        else:
+            text = stepsummary.deploy_markdown(result or {})
+        stepsummary.append(path, text)
+    except Exception as exc:  # noqa: BLE001 - the summary is a nicety: the deploy's outcome stands
+        err.print(f"warning: cannot write GITHUB_STEP_SUMMARY: {exc}", markup=False)
+
+
 def _deploy_failed(exc: "deploy_uc.DeployFailed", hook: dict[str, Any] | None = None) -> NoReturn:
     """The one error path, with the deploy's report, its phase and the last lines of the
     failing command's output (framed on stderr, a key of the JSON document)."""
@@ -249,11 +276,16 @@ def deploy(
             result = _deployer(stack, target, lock_timeout, gate_timeout).run(
                 tag, update=update, pinned=pinned or None, expected_digests=digests)
     except deploy_uc.DeployFailed as exc:
+        if not dry_run:
+            _step_summary(failed=exc)
         _deploy_failed(exc, None if dry_run else hook.run(exc.report.get("release")))
     except OdooAiError as exc:
         if not dry_run:
             hook.not_recorded(exc)
+            _step_summary(not_recorded=("deploy", env, tag, exc))
         raise
+    if not dry_run:
+        _step_summary(result)
     _deploy_report(result, None if dry_run else hook.run(result.get("release") if result["status"] != "unchanged"
                                                          else None))
 
@@ -283,6 +315,7 @@ def rollback(
     except OdooAiError as exc:
         if not dry_run:
             hook.not_recorded(exc)
+            _step_summary(not_recorded=("rollback", env, to, exc))
         raise
     target, data_snapshot = deploy_uc.rollback_target(on, stack, to)
     hook.tag = target["image_tag"]
@@ -311,11 +344,16 @@ def rollback(
         else:
             result = _deployer(stack, on, lock_timeout, gate_timeout).run(target["image_tag"], **run_args)
     except deploy_uc.DeployFailed as exc:
+        if not dry_run:
+            _step_summary(failed=exc)
         _deploy_failed(exc, None if dry_run else hook.run(exc.report.get("release")))
     except OdooAiError as exc:
         if not dry_run:
             hook.not_recorded(exc)
+            _step_summary(not_recorded=("rollback", env, target["image_tag"], exc))
         raise
+    if not dry_run:
+        _step_summary(result)
     _deploy_report(result, None if dry_run else hook.run(result.get("release")))
 
 
@@ -365,13 +403,16 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="Unabridged columns (full 
 def releases_cmd(
     env: EnvArg,
     limit: Annotated[int, typer.Option("--limit", help="Newest N records.", min=1)] = 20,
+    show: Annotated[int | None, typer.Option("--show", metavar="N", min=1, help="Only the Nth newest record (1: the latest), with its phases and notes.")] = None,
+    chart: Annotated[bool, typer.Option("--chart", help="A Mermaid chart (a ```mermaid block, to paste into GitHub Markdown) instead of the table: the last --limit releases, one bar each as long as it took (✓ success, ✗ failed, ↩ rollback); with --show N, that release's phases.")] = False,
     wide: WideOpt = False,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show ENV's release history (the append-only releases.log): time, tag, commit, digest, status, failing phase, duration, actor; fitted to the terminal (--wide: unabridged; a pipe always gets every character)."""
+    """Show ENV's release history (the append-only releases.log): time, tag, commit, digest, status, failing phase, duration, actor; fitted to the terminal (--wide: unabridged; a pipe always gets every character). --show N: one release in full; --chart: as a Mermaid chart."""
+    from odoo_ai import charts
     from odoo_ai import deploy as deploy_uc
     from odoo_ai import releases as releases_mod
 
@@ -381,15 +422,48 @@ def releases_cmd(
     records = deploy_uc.read_history(on, stack, problems)
     current = releases_mod.current_release(records)
     shown = records[-limit:]
-    if as_json:
-        emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems})
-        return
-    fit = None if wide or not out.is_terminal else out.width
-    table = releases_table(shown, current, title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})",
-                           wide=wide, width=fit)
-    (unabridged_console() if wide else out).print(table)
+    if show is not None:
+        if show > len(records):
+            raise OdooAiError(f"--show {show}: {env} has {len(records)} release record(s) "
+                              f"in {stack.state_root / releases_mod.RELEASE_LOG}", exit_code=ExitCode.USAGE)
+        record = records[-show]
+        text = charts.release_gantt(record) if chart else None
+        emit({"env": env, "release": record, "is_current": record is current, "skipped_lines": problems,
+              **({"chart": text} if text else {})}, charts.fenced(text) if text else release_text(record))
+    elif as_json or chart:
+        text = charts.history_gantt(shown, env=env) if chart else None
+        emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems,
+              **({"chart": text} if text else {})}, charts.fenced(text) if text else None)
+    else:
+        fit = None if wide or not out.is_terminal else out.width
+        table = releases_table(shown, current, wide=wide, width=fit,
+                               title=f"{env} releases ({stack.state_root / releases_mod.RELEASE_LOG})")
+        (unabridged_console() if wide else out).print(table)
     for problem in problems:
         err.print(f"warning: {problem}", markup=False)
+
+
+def release_text(record: dict[str, Any]) -> str:
+    """One release record for a reader: the verdict, each phase, the notes and warnings."""
+    from odoo_ai.charts import seconds_text
+
+    status = str(record.get("status"))
+    line = (f"{record.get('timestamp') or '?'}  {record.get('kind') or 'deploy'} of {record.get('image_tag')} to "
+            f"{record.get('env')} (from {record.get('previous_tag') or 'none'}): {status}")
+    if status != "success" and record.get("phase"):
+        line += f" in phase {record['phase']}"
+    lines = [line + f", {seconds_text(record.get('duration'))}"]
+    if record.get("error"):
+        lines.append(f"  error: {record['error']}")
+    for target, digest in sorted((record.get("digests") or {}).items()):
+        lines.append(f"  {target}: {digest}")
+    phases = [p for p in record.get("phases") or [] if isinstance(p, dict)]
+    lines += [f"  {'✓' if p.get('ok') else '✗'} {p.get('name')} {seconds_text(p.get('seconds'))}" for p in phases]
+    if not phases:
+        lines.append("  (no phase timings recorded)")
+    lines += [f"  note: {n}" for n in [*(record.get("notes") or []), *([record["note"]] if record.get("note") else [])]]
+    lines += [f"  warning: {w}" for w in record.get("warnings") or []]
+    return "\n".join(lines)
 
 
 # The release table's columns: header, how narrow it may get (None: never cut), and which
