@@ -330,6 +330,7 @@ def github_summary(result: RunResult) -> str:
                 f"| {t.failed} | {t.errors} | {t.skipped} | {time} |"
             )
         out.append("")
+    out += _summary_charts(result)
     failures = result.failures
     if failures:
         out += ["#### Failures", ""]
@@ -343,6 +344,43 @@ def github_summary(result: RunResult) -> str:
         for problem in problems:
             out += _summary_problem(problem)
     return "\n".join(out) + "\n"
+
+
+SLOWEST_TESTS = 10
+
+
+def _summary_charts(result: RunResult) -> list[str]:
+    """A pie of the outcomes, the modules' test time as a Gantt chart (failed ones red) and
+    the slowest tests. A test's time is what the log says: from the line that starts it to
+    the one that ends it (its outcome, the next test, or the next module), at the log's
+    millisecond timestamps."""
+    from odoo_ai import charts
+
+    out: list[str] = []
+    pie = charts.outcome_pie(result.totals.to_dict())
+    tests = [_timing(t) for t in result.tests]
+    modules = charts.modules_gantt([m.to_dict() for m in result.modules], tests)
+    for chart in (pie, modules):
+        if chart:
+            out += [charts.fenced(chart), ""]
+    slowest = charts.slowest(tests, SLOWEST_TESTS)
+    if slowest:
+        out += [f"#### Slowest {_plural(len(slowest), 'test')}", "", "| Time | Module | Test | Status |",
+                "|---:|---|---|---|"]
+        out += [f"| {t['duration']:.2f}s | {_md_text(t['module'])} | {_md_text(t['test'])} | {t['status']} |"
+                for t in slowest]
+        out.append("")
+    return out
+
+
+def _timing(test: TestCase) -> dict[str, object]:
+    return {"module": test.module, "test": test.description, "status": test.status.value,
+            "duration": test.duration}
+
+
+def _md_text(text: str) -> str:
+    """A table cell of hostile text: no HTML, no cell end, no code span."""
+    return _md_cell(text).replace("`", "\\`")
 
 
 def _summary_failure(test: TestCase) -> list[str]:
