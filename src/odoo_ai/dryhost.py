@@ -23,7 +23,9 @@ from odoo_ai.plan.deploy import image_inspect
 from odoo_ai.runners.base import Command, Result
 
 # Commands a dry run may really run: they only read the engine's state.
-REAL_READS = frozenset({"image_inspect", "update_containers", "paused_containers", "oneoff_containers"})
+REAL_READS = frozenset({"image_inspect", "update_containers", "paused_containers", "oneoff_containers",
+                        # prune-images --local / housekeeping: the images, and which containers use them
+                        "list_image_ids", "inspect_images", "container_ids", "container_images"})
 REAL_READS = REAL_READS | {"git_head", "git_commit_time", "git_submodules"}  # build: git HEAD, its time, submodules
 _ABSENT = object()
 
@@ -36,8 +38,10 @@ class DryHost:
     def __init__(self, inner: Host, *, out: TextIO | None = None,
                  image_lookup: Callable[[str], bool | None] | None = None):
         self.inner = inner
-        self.runner = inner.runner
+        self.runner = self  # never the inner one: whatever runs a command here prints it
         self.remote = inner.remote
+        if hasattr(inner, "target"):
+            self.target = inner.target
         self.out = out or sys.stdout
         # ref -> True (in the registry), False (not there), None (cannot tell)
         self.image_lookup = image_lookup
@@ -83,6 +87,24 @@ class DryHost:
 
     def sleep(self, seconds: float, why: str = "") -> None:
         self._print(f"# wait {seconds:g}s{f' ({why})' if why else ''}")
+
+    def run_attached(self, command: Command) -> int:
+        return self.run(command, capture=False).returncode
+
+    def probe_http(self, base_url: str, paths: list[str]) -> dict[str, dict]:
+        self._print(f"# GET {', '.join(base_url + p for p in paths)}")
+        self._assume(f"the probe answers 200 ({', '.join(paths)})")
+        return {p: {"path": p, "status": 200, "ms": None, "error": None} for p in paths}
+
+    def registry(self, settings: Any, transport: Any = None) -> DryRegistry:
+        """The registry's client: its reads are real, its writes printed."""
+        return DryRegistry(self.inner.registry(settings, transport), settings, self)
+
+    def _answer_up(self, command: Command) -> Result:
+        services = [a for a in command.argv[command.argv.index("up") + 1:] if not a.startswith("-")]
+        self._assume(f"{', '.join(services) if services else 'every service'} start(s)"
+                     + (" and turn healthy" if "--wait" in command.argv else ""))
+        return Result(0)
 
     # Assumed answers, by Command.purpose (the planning function's name).
     def _answer_pull(self, command: Command) -> Result:
@@ -218,6 +240,28 @@ class DryHost:
     def remove_tree(self, path: Path) -> None:
         self._print(f"# rm -r {path}")
 
+    def read_marker(self, path: Path) -> str | None:
+        if path in self.files:
+            return self.files[path]
+        text = self.inner.read_marker(path)
+        self._read(f"{path}" + (" (absent)" if text is None else ""))
+        return text
+
+    def write_marker(self, path: Path, text: str) -> None:
+        self._print(f"# write {path} (the state root's marker: {text.strip()})")
+        self.files[path] = text
+
+    # ------------------------------------------------------------ the purge guard
+    def purge_listing(self, root: Path, project: str, **scope: Any) -> Any:
+        listing = self.inner.purge_listing(root, project, **scope)
+        self._read(f"{root}: checked (a real directory with the marker of {project}) and measured"
+                   if listing is not None else f"{root} (absent)")
+        return listing
+
+    def remove_marked_tree(self, root: Path, project: str, **scope: Any) -> bool:
+        self._print(f"# rm -r {root} (its marker of {project} checked again first; the marker goes last)")
+        return True
+
 
     # ------------------------------------------------------------ test run (odoo_ai.testing.run)
     def mkdir_private(self, path: Path) -> None:
@@ -260,3 +304,55 @@ class DryHost:
     def _answer_run_tests(self, command: Command) -> Result:
         self._assume("Odoo runs the tests (their outcome is known from a real run only)")
         return Result(0)
+
+
+class DryRegistry:
+    """A registry client for the dry run: tags, digests and listings are read from the
+    registry for real; a manifest put or a delete is printed, not done (a tag it would
+    move then reads as moved)."""
+
+    def __init__(self, inner: Any, settings: Any, host: DryHost):
+        self.inner, self.settings, self.host = inner, settings, host
+        self.label = inner.label
+        self.moved: dict[tuple[str, str], str] = {}
+
+    @property
+    def gc_note(self) -> str | None:
+        return self.inner.gc_note
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def list_tags(self, repository: str) -> list[str]:
+        tags = self.inner.list_tags(repository)
+        self.host._read(f"{self.label}: the tags of {repository}")
+        return tags
+
+    def resolve_digest(self, repository: str, reference: str) -> str:
+        if (repository, reference) in self.moved:
+            return self.moved[(repository, reference)]
+        try:
+            return self.inner.resolve_digest(repository, reference)
+        finally:
+            self.host._read(f"{self.label}: {repository}:{reference}")
+
+    def list_versions(self, repository: str) -> list[Any]:
+        versions = self.inner.list_versions(repository)
+        self.host._read(f"{self.label}: the images of {repository} ({len(versions)})")
+        return versions
+
+    def image_ids(self, repository: str, digest: str) -> set[str]:
+        return self.inner.image_ids(repository, digest)
+
+    def copy_tag(self, repository: str, digest: str, tag: str) -> str:
+        self.host._print(f"PUT {self.settings.base_url}/v2/{repository}/manifests/{tag}  "
+                         f"# the manifest {digest}, unchanged")
+        self.moved[(repository, tag)] = digest
+        return digest
+
+    def delete(self, repository: str, version: Any) -> None:
+        self.host._print(f"DELETE {self.settings.host}/{repository}@{version.digest}  "
+                         f"# {', '.join(version.tags) or 'untagged'}")
+
+    def close(self) -> None:
+        self.inner.close()

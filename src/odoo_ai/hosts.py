@@ -109,9 +109,6 @@ class _Commands:
     def sleep(self, seconds: float, why: str = "") -> None:
         time.sleep(seconds)
 
-    def stream(self, command: Command, on_line: Any) -> int:
-        return self.runner.stream(command, on_line)  # type: ignore[attr-defined]
-
     def registry(self, settings: Any, transport: Any = None) -> Any:
         """The registry's API client (HTTP from this machine, whichever host runs the stack)."""
         from odoo_ai.registry import open_backend
@@ -270,6 +267,29 @@ _STOP_HOLDER = ('t=$(readlink -f "$1") || exit 3; ok=; for f in /proc/"$2"/fd/*;
                 'if flock -n -s 8; then exec 8<&-; exit 0; fi; exec 8<&-; sleep 0.1; i=$((i + 1)); done; exit 5')
 
 
+# The purge guard's facts about a state root $1 (stateroot.parse_dir_facts reads them):
+# the user's HOME, what $1 is (never followed if a symlink), its real path, and its marker.
+_DIR_FACTS = ('printf "HOME %s\\n" "$HOME"; r=$1; m=$1/$2; '
+              'if [ -L "$r" ]; then printf "KIND link %s\\n" "$(readlink -- "$r")"; exit 0; fi; '
+              'if [ ! -e "$r" ]; then echo "KIND absent"; exit 0; fi; '
+              'if [ ! -d "$r" ]; then echo "KIND notdir"; exit 0; fi; '
+              'printf "KIND dir\\nREAL %s\\n" "$(readlink -f -- "$r")"; '
+              'if [ -L "$m" ]; then echo "MARKER link"; elif [ ! -e "$m" ]; then echo "MARKER absent"; '
+              'elif [ ! -f "$m" ]; then echo "MARKER other"; elif [ ! -r "$m" ]; then echo "MARKER unreadable"; '
+              'elif [ "$(wc -c < "$m")" -gt "$3" ]; then echo "MARKER big"; '
+              'else echo "MARKER file"; head -c "$3" -- "$m"; fi')
+# Every entry under $1 (symlinks not followed): type, size, inode, path; folders that could
+# not be listed show as find's errors (counted, their size missing).
+_TREE = '{ find -P "$1" -mindepth 1 -printf "%y %s %D:%i %p\\n" 2>&1 1>&3 | grep -c . 1>&2; } 3>&1; exit 0'
+# Delete $1 after checking again that it is the real directory $3 carrying exactly the
+# marker $2: the contents first, the marker last (a half-done delete stays recognisable).
+_PURGE = ('r=$1; m=$1/.odoo-ai-stack; [ -L "$r" ] && exit 3; [ -d "$r" ] || exit 3; '
+          '[ "$(readlink -f -- "$r")" = "$3" ] || exit 3; { [ -f "$m" ] && [ ! -L "$m" ]; } || exit 3; '
+          '[ "$(head -c 4096 -- "$m")" = "$2" ] || exit 3; cd -P -- "$r" || exit 3; '
+          'find . -mindepth 1 -maxdepth 1 ! -name .odoo-ai-stack -exec rm -rf -- {} + 2>&1 || exit 6; '
+          'rm -f -- .odoo-ai-stack && cd / && rmdir -- "$r" 2>&1 || exit 6')
+
+
 class RemoteLock:
     def __init__(self, target: SshTarget, path: Path, *, command: str, timeout: float):
         self.target, self.path, self.command, self.timeout = target, path, command, timeout
@@ -377,6 +397,64 @@ class RemoteHost(_Commands):
 
     def remove_tree(self, path: Path) -> None:
         self._sh('rm -rf -- "$1"', str(path))
+
+    def read_marker(self, path: Path) -> str | None:
+        return self.read_text(path)
+
+    def write_marker(self, path: Path, text: str) -> None:
+        self.write_private(path, text)
+
+    def probe_http(self, base_url: str, paths: list[str]) -> dict[str, dict]:
+        """The probes from the Docker host's own loopback (python3, else curl, there)."""
+        from odoo_ai.plan import status as splan
+
+        result = self.run(splan.http_probe(base_url, paths))
+        answers = splan.parse_probe(result.stdout)
+        if not answers:
+            why = "no python3 or curl on the host" if result.returncode == 127 else (result.tail(1) or "no answer")
+            answers = {p: {"path": p, "status": None, "ms": None, "error": why} for p in paths}
+        return answers
+
+    # ------------------------------------------------------------ the purge guard (down --purge --host)
+    def dir_facts(self, root: Path) -> DirFacts:
+        from odoo_ai.config.stateroot import MARKER, MARKER_MAX
+
+        code, out = self._sh(_DIR_FACTS, str(root), MARKER, str(MARKER_MAX), timeout=60)
+        if code != 0:
+            raise OdooAiError(f"{self.target}: cannot inspect {root} (exit {code}): {out.strip()[-200:]}",
+                              exit_code=ExitCode.INFRA)
+        return parse_dir_facts(out)
+
+    def purge_listing(self, root: Path, project: str, *, parts: list[tuple[str, Path]], repo_root: Path | None,
+                      env: str) -> PurgeListing | None:
+        """The same checks as on this machine, on the host's disk (its own HOME), then every
+        entry under the state root listed there and measured here."""
+        facts = self.dir_facts(root)
+        marker = decide_marked_dir(root, project, facts, homes=facts.homes, repo_root=repo_root, env=env)
+        if marker is None:
+            return None
+        result = self.runner.run(Command(["sh", "-c", _TREE, "sh", str(root)], timeout=600),
+                                 capture=True)
+        if result.returncode != 0:
+            raise OdooAiError(f"{self.target}: cannot list {root} (exit {result.returncode}): {result.tail(1)}",
+                              exit_code=ExitCode.INFRA)
+        unreadable = int(result.stderr.strip() or 0) if result.stderr.strip().isdigit() else 0
+        return purge_listing_from_entries(root, project, marker, parts, result.stdout, unreadable=unreadable)
+
+    def remove_marked_tree(self, root: Path, project: str, *, repo_root: Path | None, env: str) -> bool:
+        facts = self.dir_facts(root)  # checked again: what was listed may have changed
+        if decide_marked_dir(root, project, facts, homes=facts.homes, repo_root=repo_root, env=env) is None:
+            return False
+        code, out = self._sh(_PURGE, str(root), (facts.marker_text or "").rstrip("\n"), str(facts.real),
+                             timeout=1800)
+        if code == 3:
+            raise OdooAiError(f"refusing to delete {root}: it changed since it was checked; nothing deleted",
+                              exit_code=ExitCode.USAGE)
+        if code != 0:
+            raise OdooAiError(f"cannot delete all of {root} on {self.target}: {out.strip()[-200:] or f'exit {code}'}; "
+                              "the rest stays, marked: purge again once it can be deleted",
+                              hint="files written by the database container may belong to its own user")
+        return True
 
     # ------------------------------------------------------------ the lock by hand (odoo-ai lock)
     def lock_state(self, path: Path) -> LockState:

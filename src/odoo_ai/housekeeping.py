@@ -13,7 +13,9 @@ On the Docker host, for the envs whose state roots live there:
    nothing while an interrupted deploy's journal is there), and rotates Odoo's log file
    under logs/ once it reaches `log_max_bytes`, keeping `log_keep` rotated files.
 
-Everything is decided before it is done and reported; `--dry-run` prints the commands.
+Everything is decided before it is done and reported, and done through one connector:
+`--dry-run` runs this same code against the dry one (odoo_ai.dryhost), which lists the
+images for real and prints every removal, mkdir and lock.
 A failure of one part is reported and the others still run (the CLI then exits 1).
 """
 
@@ -25,42 +27,41 @@ from typing import Any
 from odoo_ai import images, releases
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import OdooAiError
-from odoo_ai.hosts import LocalHost
+from odoo_ai.hosts import Host
 from odoo_ai.lock import LockHeld
 from odoo_ai.plan import housekeeping as plan
 from odoo_ai.plan.compose import docker_binary
-from odoo_ai.runners.base import Runner
 
 CACHE_DIR = "cache"
 LOCK = "deploy.lock"
 JOURNAL = "deploy-journal.json"  # odoo_ai.deploy.journal.JOURNAL (not imported: deploy pulls in much more)
 
 
-def housekeeping(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, observer: Runner, *,
+def housekeeping(all_stacks: list[StackConfig], scope: list[StackConfig], host: Host, *,
                  keep: int, all_envs: bool, build_cache_hours: float | None, log_max_bytes: int, log_keep: int,
                  builds_older_than: dt.timedelta | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     failures: list[str] = []
-    result: dict[str, Any] = {"dry_run": runner.dry_run, "keep": keep, "envs": [s.env for s in scope]}
+    result: dict[str, Any] = {"dry_run": host.dry_run, "keep": keep, "envs": [s.env for s in scope]}
     try:
-        result["images"] = images.prune_local(all_stacks, scope, runner, observer, keep=keep, all_envs=all_envs,
+        result["images"] = images.prune_local(all_stacks, scope, host, keep=keep, all_envs=all_envs,
                                               builds_older_than=builds_older_than, now=now)
         failures += result["images"].get("failures", [])
     except OdooAiError as exc:
         failures.append(f"local images: {exc.message}")
     docker = all_stacks[0].docker if all_stacks else docker_binary()
     if build_cache_hours is not None:
-        done = runner.run(plan.builder_prune(docker, build_cache_hours), capture=True)
+        done = host.run(plan.builder_prune(docker, build_cache_hours), capture=True)
         result["build_cache"] = {"older_than_hours": build_cache_hours, "ok": done.ok,
-                                 "reclaimed": None if runner.dry_run else plan.reclaimed(done.stdout)}
+                                 "reclaimed": plan.reclaimed(done.stdout)}
         if not done.ok:
             failures.append(f"docker builder prune: {done.tail(1)}")
-    result["stacks"] = [_stack(stack, runner, log_max_bytes=log_max_bytes, log_keep=log_keep, failures=failures)
+    result["stacks"] = [_stack(stack, host, log_max_bytes=log_max_bytes, log_keep=log_keep, failures=failures)
                         for stack in scope]
     result["failures"] = failures
     return result
 
 
-def _stack(stack: StackConfig, runner: Runner, *, log_max_bytes: int, log_keep: int,
+def _stack(stack: StackConfig, host: Host, *, log_max_bytes: int, log_keep: int,
            failures: list[str]) -> dict[str, Any]:
     root = stack.state_root
     report: dict[str, Any] = {"env": stack.env, "state_root": str(root), "notes": []}
@@ -68,22 +69,18 @@ def _stack(stack: StackConfig, runner: Runner, *, log_max_bytes: int, log_keep: 
     if not root.is_dir():
         notes.append(f"no state root {root} on this host: nothing to do")
         return report
-    host = LocalHost(runner)
     try:
         with host.lock(root / LOCK, command=f"housekeeping {stack.env}", timeout=0):
-            if runner.dry_run:
-                runner.note(f"mkdir -p {root / CACHE_DIR}")
-            else:
-                (root / CACHE_DIR).mkdir(exist_ok=True)
+            host.mkdir(root / CACHE_DIR)
             report["cache_dir"] = str(root / CACHE_DIR)
-            report["snapshots"] = _snapshots(stack, runner, notes, failures)
-            report["log"] = _log(stack, runner, log_max_bytes, log_keep, notes, failures)
+            report["snapshots"] = _snapshots(stack, host, notes, failures)
+            report["log"] = _log(stack, host, log_max_bytes, log_keep, notes, failures)
     except LockHeld as exc:
         notes.append(f"skipped: a deploy holds the lock ({exc.message})")
     return report
 
 
-def _snapshots(stack: StackConfig, runner: Runner, notes: list[str], failures: list[str]) -> dict[str, Any]:
+def _snapshots(stack: StackConfig, host: Host, notes: list[str], failures: list[str]) -> dict[str, Any]:
     folder = stack.state_root / "snapshots"
     on_disk = plan.snapshot_ids(p.name for p in folder.iterdir()) if folder.is_dir() else []
     found = {"on_disk": on_disk, "removed": [], "kept": on_disk}
@@ -107,7 +104,7 @@ def _snapshots(stack: StackConfig, runner: Runner, notes: list[str], failures: l
     # the deploy's own removal: as root, in a one-off script-runner (pg_dump wrote them as root)
     from odoo_ai.plan.deploy import remove_snapshots
 
-    done = runner.run(remove_snapshots(stack, stale, stack.dotenv_path), capture=True)
+    done = host.run(remove_snapshots(stack, stale, stack.dotenv_path), capture=True)
     if done.ok:
         found["removed"] = stale
     else:
@@ -115,7 +112,7 @@ def _snapshots(stack: StackConfig, runner: Runner, notes: list[str], failures: l
     return found
 
 
-def _log(stack: StackConfig, runner: Runner, max_bytes: int, keep: int, notes: list[str],
+def _log(stack: StackConfig, host: Host, max_bytes: int, keep: int, notes: list[str],
          failures: list[str]) -> dict[str, Any]:
     path, _ = plan.odoo_log(stack)
     size = path.stat().st_size if path.is_file() else None
@@ -126,9 +123,9 @@ def _log(stack: StackConfig, runner: Runner, max_bytes: int, keep: int, notes: l
     if not stack.dotenv_path.exists():
         notes.append(f"log not rotated: no rendered {stack.dotenv_path} to run the rotation container with")
         return found
-    done = runner.run(plan.rotate_log(stack, keep=keep, max_bytes=max_bytes), capture=True)
+    done = host.run(plan.rotate_log(stack, keep=keep, max_bytes=max_bytes), capture=True)
     if done.ok:
-        found["rotated"] = not runner.dry_run and "rotated" in done.stdout
+        found["rotated"] = "rotated" in done.stdout
     else:
         failures.append(f"{stack.env}: rotating {path}: {done.tail(1)}")
     return found

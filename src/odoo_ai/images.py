@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odoo_ai import releases, secretscan
 from odoo_ai.config.render import rendered_value
@@ -38,6 +38,9 @@ from odoo_ai.registry import (
     split_image,
 )
 from odoo_ai.runners.base import Runner
+
+if TYPE_CHECKING:
+    from odoo_ai.hosts import Host
 
 PUSH_DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 Note = Callable[[str], None]
@@ -369,13 +372,15 @@ def pull(stack: StackConfig, runner: Runner, *, tag: str, environ: Mapping[str, 
 
 
 # ---------------------------------------------------------------- promote
-def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, tag: str,
+def promote(from_stack: StackConfig, to_stack: StackConfig, host: Host, *, tag: str,
             environ: Mapping[str, str], transport: Any = None, tested_only: bool = False) -> dict[str, Any]:
     """Point `<to_env>-<sha>` at the manifests of `<from_env>-<sha>`: no rebuild, no
     pull, same digests. The digests are the ones FROM_ENV's release log recorded for
     that tag when there is such a successful release (what was tested), else the
     tag's current digests; `tested_only` refuses a tag without such a release (a tag
-    alone can be moved by anyone who may push to the registry)."""
+    alone can be moved by anyone who may push to the registry). The registry's client
+    comes from the connector (`host.registry`): a dry one reads for real and prints the
+    manifest put."""
     match = re.fullmatch(rf"{re.escape(from_stack.env)}-({plan.SHA_PART})", tag)
     if not match:
         raise ConfigError(f"--tag {tag!r} is not a {from_stack.env}-<short-sha> tag of {from_stack.env}")
@@ -390,8 +395,8 @@ def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, t
             f"{from_stack.env}={from_stack.image}, {to_stack.env}={to_stack.image}"
         )
     log_path = releases.release_log_path(from_stack)
-    tested = [r for r in releases.successful(releases.read_releases(log_path), from_stack.env)
-              if r.get("image_tag") == tag]
+    history = releases.parse_releases(host.read_text(log_path) or "", log_path)
+    tested = [r for r in releases.successful(history, from_stack.env) if r.get("image_tag") == tag]
     tested_digests = (tested[-1].get("digests") or {}) if tested else {}
     if tested_only and not all(tested_digests.get(t) for t in TARGETS):
         raise PushRefused(
@@ -400,7 +405,7 @@ def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, t
             hint=f"promote a tag that was deployed to {from_stack.env} (odoo-ai releases {from_stack.env})")
     notes: list[str] = []
     images: dict[str, dict[str, Any]] = {}
-    backend = _backend(target_settings, transport)
+    backend = host.registry(target_settings, transport)
     try:
         plan_rows = []
         for target in TARGETS:
@@ -416,10 +421,7 @@ def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, t
                 previous = None
             plan_rows.append((target, repo, digest, previous))
         for target, repo, digest, previous in plan_rows:
-            if runner.dry_run:
-                runner.note(f"PUT {target_settings.base_url}/v2/{repo}/manifests/{new_tag} "
-                            f"(the manifest {digest}, unchanged)")
-            elif previous != digest:
+            if previous != digest:
                 backend.copy_tag(repo, digest, new_tag)
                 if backend.resolve_digest(repo, new_tag) != digest:
                     raise RegistryError(f"{repo}:{new_tag} does not point to {digest} after tagging")
@@ -429,7 +431,7 @@ def promote(from_stack: StackConfig, to_stack: StackConfig, runner: Runner, *, t
         backend.close()
     return {"from_env": from_stack.env, "to_env": to_stack.env, "tag": tag, "new_tag": new_tag,
             "source": "release-log" if tested_digests else "registry", "images": images,
-            "promoted": not runner.dry_run, "notes": notes}
+            "promoted": not host.dry_run, "notes": notes}
 
 
 # ---------------------------------------------------------------- what must stay
@@ -480,14 +482,15 @@ def _rules(all_stacks: list[StackConfig], scope: list[StackConfig], keep: int, w
 
 
 # ---------------------------------------------------------------- prune: registry
-def prune_registry(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, *, keep: int,
+def prune_registry(all_stacks: list[StackConfig], scope: list[StackConfig], host: Host, *, keep: int,
                    environ: Mapping[str, str], min_age_hours: float = 0.0, now: dt.datetime | None = None,
                    explicit: bool = True, transport: Any = None) -> dict[str, Any]:
     """Delete old `<env>-<sha>` images of the `scope` envs from the registry.
 
     Everything is listed and decided before the first delete: an unreachable
     registry or bad credentials change nothing. Unless the envs were named
-    (`explicit`), envs whose ODOO_IMAGE names no registry are left out.
+    (`explicit`), envs whose ODOO_IMAGE names no registry are left out. The registry's
+    client comes from the connector: a dry one lists for real and prints the deletes.
     """
     warnings: list[str] = []
     not_in_registry: dict[str, str] = {}
@@ -506,20 +509,16 @@ def prune_registry(all_stacks: list[StackConfig], scope: list[StackConfig], runn
     backends: list[Backend] = []
     try:
         for settings in groups.values():  # observe and decide everything first
-            backend = _backend(settings, transport)
+            backend = host.registry(settings, transport)
             backends.append(backend)
             for target in TARGETS:
                 repo = settings.repository(target)
                 decided.append((backend, settings, repo, plan.plan_registry_prune(backend.list_versions(repo), rules)))
         deleted = 0
         planned = sum(1 for *_, verdicts in decided for v in verdicts if v.delete)
-        for backend, settings, repo, verdicts in decided:
+        for backend, _settings, repo, verdicts in decided:
             for verdict in verdicts:
                 if not verdict.delete:
-                    continue
-                ref = f"{settings.host}/{repo}@{verdict.version.digest}"
-                if runner.dry_run:
-                    runner.note(f"delete {ref} ({', '.join(verdict.version.tags) or 'untagged'})")
                     continue
                 try:
                     backend.delete(repo, verdict.version)
@@ -536,9 +535,9 @@ def prune_registry(all_stacks: list[StackConfig], scope: list[StackConfig], runn
         entry = registries.setdefault(settings.host, {"registry": settings.host, "repositories": []})
         entry["repositories"].append({"repository": repo, "images": [v.as_dict() for v in verdicts]})
     return {
-        "dry_run": runner.dry_run, "keep": keep, "min_age_hours": min_age_hours,
+        "dry_run": host.dry_run, "keep": keep, "min_age_hours": min_age_hours,
         "envs": list(rules.scope), "skipped_envs": {**not_in_registry, **rules.skipped},
-        "would_delete" if runner.dry_run else "deleted": planned if runner.dry_run else deleted,
+        "would_delete" if host.dry_run else "deleted": planned if host.dry_run else deleted,
         "kept": sum(1 for *_, verdicts in decided for v in verdicts if not v.delete),
         "registries": list(registries.values()), "notes": notes, "warnings": warnings,
     }
@@ -549,33 +548,34 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
 
 
-def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner: Runner, observer: Runner, *,
-                keep: int, all_envs: bool, builds_older_than: dt.timedelta | None = None,
+def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], host: Host, *, keep: int, all_envs: bool, builds_older_than: dt.timedelta | None = None,
                 now: dt.datetime | None = None) -> dict[str, Any]:
     """Remove old images of the `scope` envs from this Docker host, keeping those of
     the last `keep` successful releases (offline rollback). Never `docker image prune`,
     never `--force`: only named references of images that can be pulled again (and, with
-    `builds_older_than`, of `<env>-<sha>` builds that never left this host, once that old)."""
+    `builds_older_than`, of `<env>-<sha>` builds that never left this host, once that old).
+    Everything runs through the connector `host`: a dry one lists and inspects for real
+    and prints the removals."""
     warnings: list[str] = []
     rules = _rules(all_stacks, scope, keep, warnings, now=now)
     docker = all_stacks[0].docker if all_stacks else docker_binary()
     repositories = sorted({f"{s.image}-{t}" for s in all_stacks for t in TARGETS})
     ids: list[str] = []
     for repo in repositories:
-        result = observer.run(plan.list_image_ids(docker, repo), capture=True)
+        result = host.run(plan.list_image_ids(docker, repo), capture=True)
         if not result.ok:
             raise OdooAiError(f"docker image ls {repo} failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
         ids += [i for i in result.stdout.split() if i not in ids]
     images: list[plan.LocalImage] = []
     if ids:
-        result = observer.run(plan.inspect_images(docker, ids), capture=True)
+        result = host.run(plan.inspect_images(docker, ids), capture=True)
         if not result.ok:
             raise OdooAiError(f"docker image inspect failed: {result.tail(1)}", exit_code=ExitCode.INFRA)
         images = [plan.LocalImage.from_inspect(row) for row in _json_lines(result.stdout)]
     in_use: set[str] = set()
-    containers = observer.run(plan.container_ids(docker), capture=True)
+    containers = host.run(plan.container_ids(docker), capture=True)
     if containers.ok and containers.stdout.split():
-        used = observer.run(plan.container_images(docker, containers.stdout.split()), capture=True)
+        used = host.run(plan.container_images(docker, containers.stdout.split()), capture=True)
         in_use = set(used.stdout.split())
     release_digests = {}
     for stack in all_stacks:
@@ -592,17 +592,17 @@ def prune_local(all_stacks: list[StackConfig], scope: list[StackConfig], runner:
             continue
         failed = False
         for ref in verdict.refs:
-            result = runner.run(plan.remove(docker, ref), capture=True)
+            result = host.run(plan.remove(docker, ref), capture=True)
             if not result.ok and "no such image" not in result.stderr.lower():  # gone already: fine
                 failed = True
                 failures.append(f"{ref}: {result.tail(1)}")
-        removed += 0 if runner.dry_run or failed else 1
+        removed += 0 if failed else 1
     planned = sum(1 for v in verdicts if v.delete)
     # With failures the report still comes out; the CLI then exits 1.
     return {
-        "dry_run": runner.dry_run, "local": True, "keep": keep, "envs": list(rules.scope),
+        "dry_run": host.dry_run, "local": True, "keep": keep, "envs": list(rules.scope),
         "skipped_envs": dict(rules.skipped),
-        "would_delete" if runner.dry_run else "deleted": planned if runner.dry_run else removed,
+        "would_delete" if host.dry_run else "deleted": planned if host.dry_run else removed,
         "kept": sum(1 for v in verdicts if not v.delete),
         "images": [v.as_dict() for v in verdicts], "warnings": warnings, "failures": failures,
     }

@@ -4,44 +4,35 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from odoo_ai import health, releases
-from odoo_ai.config.envfile import parse_env_text
+from odoo_ai import releases
+from odoo_ai.config.envfile import format_env, parse_env_text
 from odoo_ai.config.render import (
     APP_ENV,
+    GENERATED_SECRETS,
     IMAGE_GID,
     IMAGE_UID,
     build_dotenv,
-    check_state_root,
-    render_dotenv,
     rendered_value,
+    resolve_secrets,
 )
 from odoo_ai.config.stack import StackConfig, required_modules
-from odoo_ai.config.stateroot import (
-    MARKER,
-    PurgeListing,
-    check_claim,
-    claim_state_root,
-    inspect_purge,
-    remove_marked_tree,
-    user_homes,
-)
+from odoo_ai.config.stateroot import PurgeListing, check_claim, claim_state_root
 from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
-from odoo_ai.lock import LOCK_FILE, EnvLock, Holder, LockState
+from odoo_ai.lock import LOCK_FILE, Holder, LockState
 from odoo_ai.plan import compose as plan
 from odoo_ai.plan import deploy as dplan
 from odoo_ai.plan import status as splan
-from odoo_ai.runners.base import Runner
 
 if TYPE_CHECKING:
     from odoo_ai.hosts import Host
@@ -57,53 +48,28 @@ def health_url(stack: StackConfig) -> str:
     return f"http://{host}:{stack.published_port}/web/health"
 
 
-def require_rendered(stack: StackConfig, runner: Runner) -> None:
-    if not runner.dry_run and not stack.dotenv_path.exists():
-        raise ConfigError(
-            f"{stack.env}: no rendered {stack.dotenv_path}: run `odoo-ai up {stack.env}` "
-            f"or `odoo-ai env render {stack.env} --tag TAG` first"
-        )
-
-
 def resolve_tag(stack: StackConfig, cli_tag: str | None) -> str | None:
     """--tag > ODOO_IMAGE_TAG (env file) > the tag of the last rendered .env."""
     return cli_tag or stack.image_tag or rendered_value(stack, "ODOO_IMAGE_TAG")
 
 
 def require_rendered_on(stack: StackConfig, host: Host) -> None:
-    """A remote stack's rendered .env and Compose files, on the host (what `compose` needs)."""
-    if host.dry_run:
-        return
+    """The stack's rendered .env (and, on a remote host, its Compose files): what `compose`
+    and `logs` need. A dry run reads them too, and refuses the same way."""
     if host.read_text(stack.dotenv_path) is None:
+        if not host.remote:
+            raise ConfigError(f"{stack.env}: no rendered {stack.dotenv_path}: run `odoo-ai up {stack.env}` "
+                              f"or `odoo-ai env render {stack.env} --tag TAG` first")
         raise ConfigError(f"{stack.env}: no rendered {stack.dotenv_path} on {_where(host)}: deploy first, or "
                           f"`odoo-ai up {stack.env} --host …` / `odoo-ai env render {stack.env} --host …`")
     compose_file = stack.compose_files[0]
-    if host.read_text(compose_file) is None:
+    if host.remote and host.read_text(compose_file) is None:
         raise ConfigError(f"{stack.env}: no {compose_file} on {_where(host)}: a deploy or `odoo-ai up "
                           f"{stack.env} --host …` puts the Compose files there")
 
 
 def _where(host: Host) -> str:
     return str(getattr(host, "target", "this machine"))
-
-
-def render_remote(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str | None,
-                  tag_from_cli: bool) -> dict[str, Any]:
-    """<state_root>/.env and odoo.env on a remote Docker host, written through the connector
-    (0600, atomic, contents on ssh's stdin): secrets from this process's environment, never
-    generated; Odoo runs as the image's user (1000) unless ODOO_RUN_UID says otherwise. Every
-    check (a missing secret, another project's marker) runs before the first write."""
-    _, dotenv_text, app_env_text = build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli, generated={},
-                                                uid=IMAGE_UID, gid=IMAGE_GID)
-    if host.dry_run:
-        check_claim(stack.state_root, stack.project, host.read_text)
-        host.note(f"render {stack.dotenv_path} (0600) and {stack.state_root / APP_ENV} on {_where(host)} "
-                  f"with tag {tag}")
-        return {"dotenv": str(stack.dotenv_path), "written": False, "tag": tag, "host": _where(host)}
-    claim_state_root(stack.state_root, stack.project, stack.env, read_text=host.read_text, write=host.write_private)
-    host.write_private(stack.state_root / APP_ENV, app_env_text)
-    host.write_private(stack.dotenv_path, dotenv_text)
-    return {"dotenv": str(stack.dotenv_path), "written": True, "tag": tag, "host": _where(host), "mode": "0o600"}
 
 
 def rendered_on(stack: StackConfig, host: Host) -> dict[str, str] | None:
@@ -118,92 +84,61 @@ def rendered_on(stack: StackConfig, host: Host) -> dict[str, str] | None:
         return {}
 
 
-def render(
-    stack: StackConfig,
-    runner: Runner,
-    *,
-    environ: Mapping[str, str],
-    tag: str | None,
-    tag_from_cli: bool,
-    allow_generate: bool,
-    host: Host | None = None,
-) -> dict[str, Any]:
-    if host is not None and host.remote:
-        return render_remote(stack, host, environ=environ, tag=tag, tag_from_cli=tag_from_cli)
-    if runner.dry_run:
-        marked = check_state_root(stack)  # the same refusal as the real render
-        if not marked:
-            runner.note(f"mark {stack.state_root} as {stack.project}'s ({stack.state_root / MARKER}, 0644)")
-        runner.note(f"render {stack.dotenv_path} (0600) and {stack.state_root / 'odoo.env'} with tag {tag}")
-        return {"dotenv": str(stack.dotenv_path), "written": False, "tag": tag}
-    path = render_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=allow_generate)
-    return {"dotenv": str(path), "written": True, "tag": tag, "mode": oct(path.stat().st_mode & 0o777)}
+def _generated(stack: StackConfig, host: Host) -> dict[str, str]:
+    text = host.read_text(stack.state_root / GENERATED_SECRETS)
+    return parse_env_text(text, source=str(stack.state_root / GENERATED_SECRETS)) if text else {}
 
 
-def _up(
-    stack: StackConfig,
-    runner: Runner,
-    *,
-    environ: Mapping[str, str],
-    tag: str | None,
-    tag_from_cli: bool,
-    wait_timeout: float,
-    local: bool = True,
-) -> dict[str, Any]:
-    rendered = render(
-        stack, runner, environ=environ, tag=tag, tag_from_cli=tag_from_cli, allow_generate=local
-    )
-    for path in (stack.data_dir, stack.db_dir, stack.log_dir, stack.state_root / "proxy",
-                 stack.state_root / "snapshots"):
-        if runner.dry_run:
-            runner.note(f"mkdir -p {path}")
-        else:
-            path.mkdir(parents=True, exist_ok=True)
-    initialised = _init_database(stack, runner)
-    result = runner.run(plan.up(stack))
-    if not result.ok:
-        raise CommandFailed(f"docker compose up failed for {stack.env} (exit {result.returncode})",
-                            hint=f"odoo-ai logs {stack.env}")
-    url = health_url(stack)
-    if runner.dry_run and wait_timeout > 0:
-        runner.note(f"wait up to {wait_timeout:.0f}s for HTTP 200 from {url}")
-    if runner.dry_run or wait_timeout <= 0:
-        return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": None,
-                "initialised": initialised, **rendered}
-    last = health.wait_healthy(url, timeout=wait_timeout)
-    if not last.ok:
-        raise OdooAiError(
-            f"{stack.env}: {url} did not answer 200 within {wait_timeout:.0f}s "
-            f"(last: {last.status or last.detail})",
-            exit_code=ExitCode.FAILED,
-            hint=f"odoo-ai logs {stack.env} web",
-        )
-    return {"env": stack.env, "project": stack.project, "tag": tag, "url": url, "healthy": True,
-            "health_seconds": round(last.seconds, 3), "initialised": initialised, **rendered}
+def render(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str | None, tag_from_cli: bool,
+           allow_generate: bool = False) -> dict[str, Any]:
+    """<state_root>/.env and odoo.env, written through the connector (0600, atomic; over
+    ssh the contents on stdin); the first render marks the state root as this project's.
+    Every check (another project's marker, a missing secret, a bad setting) runs before
+    the first write. A local stack may generate its missing secrets (`allow_generate`,
+    kept in <state_root>/.secrets.env); a remote one takes them from the environment, and
+    Odoo runs as the image's user (1000) there unless ODOO_RUN_UID says otherwise."""
+    root = stack.state_root
+    check_claim(root, stack.project, host.read_marker)  # another project's state root: refused
+    ids = {"uid": IMAGE_UID, "gid": IMAGE_GID} if host.remote else {}
+    generated = {} if host.remote else _generated(stack, host)
+    _, missing = resolve_secrets(stack, environ, generated)
+    generate = bool(missing and allow_generate and not host.remote)
+    # Validate everything first: a bad setting must not leave a marker or a secrets file behind.
+    _, dotenv_text, app_env_text = build_dotenv(
+        stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+        generated={**generated, **dict.fromkeys(missing, "x")} if generate else generated, **ids)
+    host.mkdir(root)
+    claim_state_root(root, stack.project, stack.env, read_text=host.read_marker, write=host.write_marker)
+    if generate:
+        generated = {**generated, **{name: secrets.token_urlsafe(24) for name in missing}}
+        host.write_private(root / GENERATED_SECRETS,
+                           format_env(generated, header="Secrets generated by odoo-ai for a local stack. Do not commit."))
+        _, dotenv_text, app_env_text = build_dotenv(stack, environ, tag=tag, tag_from_cli=tag_from_cli,
+                                                    generated=generated, **ids)
+    host.write_private(root / APP_ENV, app_env_text)
+    host.write_private(stack.dotenv_path, dotenv_text)
+    done = {"dotenv": str(stack.dotenv_path), "written": not host.dry_run, "tag": tag, "mode": "0o600"}
+    return {**done, "host": _where(host)} if host.remote else done
 
 
-def _init_database(stack: StackConfig, runner: Runner) -> list[str] | None:
+def _init_database(stack: StackConfig, host: Host) -> list[str] | None:
     """A new database is created and loaded by a one-off script-runner (`-i base` plus the
     env's required modules; no demo data unless ODOO_WITHOUT_DEMO says so) BEFORE web
     starts: Odoo's web would otherwise create it at start, answer /web/health while it
     loads, and race its own workers. Returns the modules installed, None if it existed."""
-    result = runner.run(plan.up(stack, ["--wait", "db"]), capture=True)
+    result = host.run(plan.up(stack, ["--wait", "db"]), capture=True)
     if not result.ok:
         raise CommandFailed(f"{stack.env}: the database service did not start: {result.tail(3)}",
                             hint=f"odoo-ai logs {stack.env} db")
     modules = required_modules(stack)
-    if runner.dry_run:
-        runner.note("then, if the database does not exist yet:")
-        runner.run(dplan.init_database(stack, modules))
-        return None
-    exists = runner.run(dplan.db_exists(stack), capture=True)
+    exists = host.run(dplan.db_exists(stack), capture=True)
     if not exists.ok:
         raise CommandFailed(f"{stack.env}: cannot query the database server: {exists.tail(3)}")
     if exists.stdout.strip() == "1":
         return None
-    init = runner.run(dplan.init_database(stack, modules), capture=True)
+    init = host.run(dplan.init_database(stack, modules), capture=True)
     if not init.ok:
-        runner.run(dplan.drop_db(stack, stack.db_name), capture=True)  # half loaded: the next up starts over
+        host.run(dplan.drop_db(stack, stack.db_name), capture=True)  # half loaded: the next up starts over
         raise OdooAiError(
             f"{stack.env}: initialising the database {stack.db_name} (-i {','.join(modules)}) failed "
             f"(exit {init.returncode})", output=failure_excerpt(init.stdout + init.stderr),
@@ -212,17 +147,18 @@ def _init_database(stack: StackConfig, runner: Runner) -> list[str] | None:
 
 
 def _purge_scope(stack: StackConfig) -> dict[str, Any]:
-    """What the purge guard needs besides the state root and the project."""
-    return {"homes": user_homes(), "repo_root": stack.repo_root, "env": stack.env}
+    """What the purge guard needs besides the state root and the project (the user's home
+    is the Docker host's: the connector knows it)."""
+    return {"repo_root": stack.repo_root, "env": stack.env}
 
 
-def purge_listing(stack: StackConfig) -> PurgeListing | None:
-    """What `down --purge` would delete (None: the state root does not exist); a refusal
-    (ConfigError, exit 2, nothing changed) unless the state root is a real directory, a path
-    a stack may own, and carries this project's marker."""
+def purge_listing(stack: StackConfig, host: Host) -> PurgeListing | None:
+    """What `down --purge` would delete (None: the state root does not exist), read on the
+    Docker host's disk; a refusal (ConfigError, exit 2, nothing changed) unless the state
+    root is a real directory, a path a stack may own, and carries this project's marker."""
     parts = [("database", stack.db_dir), ("filestore", stack.data_dir),
              ("snapshots", stack.state_root / "snapshots"), ("logs", stack.log_dir)]
-    return inspect_purge(stack.state_root, stack.project, parts=parts, **_purge_scope(stack))
+    return host.purge_listing(stack.state_root, stack.project, parts=parts, **_purge_scope(stack))
 
 
 def ask_on_terminal(question: str) -> bool | None:
@@ -237,27 +173,6 @@ def ask_on_terminal(question: str) -> bool | None:
 
 def _say_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def _down(stack: StackConfig, runner: Runner, *, volumes: bool, purge: PurgeListing | None = None) -> dict[str, Any]:
-    """Compose down; then, with a purge listing (already checked and confirmed), delete the
-    state root after checking it again."""
-    result_data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False}
-    if runner.dry_run or stack.dotenv_path.exists():
-        result = runner.run(plan.down(stack, volumes=volumes))
-        if not result.ok:
-            raise CommandFailed(f"docker compose down failed for {stack.env} (exit {result.returncode})")
-        result_data["removed"] = True
-    else:
-        result_data["note"] = f"no containers to remove: {stack.env} was never brought up (no {stack.dotenv_path})"
-    if purge is not None:
-        result_data["purge"] = purge.as_dict()
-        if runner.dry_run:
-            runner.note(f"rm -r {purge.root}  (after y on a terminal, or --yes; the marker of {stack.project} "
-                        "checked again first)")
-        else:
-            result_data["purged"] = remove_marked_tree(stack.state_root, stack.project, **_purge_scope(stack))
-    return result_data
 
 
 # ---------------------------------------------------------------- status
@@ -291,18 +206,7 @@ def probe_http(stack: StackConfig, host: Host) -> dict[str, Any]:
     the latency: from this machine for a local stack, from the Docker host's own loopback
     over ssh (python3, else curl, there) for a remote one."""
     base, paths = base_url(stack), probe_paths(stack)
-    answers: dict[str, dict[str, Any]] = {}
-    if host.remote:
-        result = host.run(splan.http_probe(base, paths))
-        answers = splan.parse_probe(result.stdout)
-        if not answers:
-            why = "no python3 or curl on the host" if result.returncode == 127 else (result.tail(1) or "no answer")
-            answers = {p: {"path": p, "status": None, "ms": None, "error": why} for p in paths}
-    else:
-        for path in paths:
-            probe = health.probe(base + path)
-            answers[path] = {"path": path, "status": probe.status, "ms": round(probe.seconds * 1000, 1),
-                             "error": None if probe.status else probe.detail}
+    answers = host.probe_http(base, paths)
     checks = [answers.get(p) or {"path": p, "status": None, "ms": None, "error": "no answer"} for p in paths]
     first = checks[0]
     return {"url": base + paths[0], "ok": all(c["status"] == 200 for c in checks), "status": first["status"],
@@ -484,163 +388,129 @@ def _journal_view(path: Path, text: str | None) -> dict[str, Any] | None:
     return {"journal": str(path), **{k: data.get(k) for k in keys}}
 
 
-def logs(stack: StackConfig, runner: Runner, services: list[str], *, follow: bool, tail: int | None,
-         host: Host | None = None) -> int:
+def logs(stack: StackConfig, host: Host, services: list[str], *, follow: bool, tail: int | None) -> int:
     """The containers' logs; with -f they stream (over ssh too) until interrupted."""
     for service in services:
         if service not in plan.SERVICES:
             raise ConfigError(f"unknown service {service!r} (known: {', '.join(plan.SERVICES)})")
-    command = plan.logs(stack, services, follow=follow, tail=tail)
-    if host is not None and host.remote:
-        require_rendered_on(stack, host)
-        return _attached(host, command)
-    require_rendered(stack, runner)
-    return runner.run(command).returncode
+    require_rendered_on(stack, host)
+    return host.run_attached(plan.logs(stack, services, follow=follow, tail=tail))
 
 
-def _attached(host: Host, command: Any) -> int:
-    """A command whose output is the user's (logs, compose) on a remote host: with a
-    terminal on both ends when there is one here (hosts.RemoteHost.run_attached)."""
-    if host.dry_run:
-        return host.run(command, capture=False).returncode
-    return host.run_attached(command)  # type: ignore[attr-defined]  # RemoteHost
-
-
-def compose_passthrough(stack: StackConfig, runner: Runner, args: list[str], host: Host | None = None) -> int:
-    command = plan.compose(stack, *args)
-    if host is not None and host.remote:
-        require_rendered_on(stack, host)
-        return _attached(host, command)
-    require_rendered(stack, runner)
-    return runner.run(command).returncode
+def compose_passthrough(stack: StackConfig, host: Host, args: list[str]) -> int:
+    """`docker compose` with the stack's project, files and .env; its output is the user's
+    (with a terminal on both ends over ssh when there is one here)."""
+    require_rendered_on(stack, host)
+    return host.run_attached(plan.compose(stack, *args))
 
 
 def is_local_docker() -> bool:
     return not os.environ.get("DOCKER_HOST", "").startswith("ssh://")
 
 
-def _env_lock(stack: StackConfig, runner: Runner, command: str) -> AbstractContextManager:
-    """up/down take the same lock as deploys, so they never run into one."""
-    if runner.dry_run or not stack.state_root.exists():
-        return nullcontext()
-    return EnvLock(stack.state_root / "deploy.lock", command=command, timeout=LOCK_TIMEOUT)
-
-
-def _up_remote(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str | None,
-               tag_from_cli: bool, wait_timeout: float) -> dict[str, Any]:
-    """`up --host`: the same steps on the Docker host, through the connector, under the
-    env's lock. Without --tag a .env already rendered there (a deploy's, pinned by digest)
-    is kept as it is."""
-    check_claim(stack.state_root, stack.project, host.read_text)  # another project's: refused before writing
-    if not host.dry_run:
-        host.mkdir(stack.state_root)
-    lock = nullcontext() if host.dry_run else host.lock(stack.state_root / LOCK_FILE, command=f"up {stack.env}",
-                                                        timeout=LOCK_TIMEOUT)
-    with lock:
-        current = None if (tag_from_cli or host.dry_run) else rendered_on(stack, host)
+def up(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str | None, tag_from_cli: bool,
+       wait_timeout: float) -> dict[str, Any]:
+    """Render the .env and start the stack, under the env's lock (the deploys' own), then
+    wait for /web/health through the published port. On a remote host without --tag, a .env
+    already rendered there (a deploy's, pinned by digest) is kept as it is."""
+    root = stack.state_root
+    check_claim(root, stack.project, host.read_marker)  # another project's: refused before writing
+    host.mkdir(root)
+    with host.lock(root / LOCK_FILE, command=f"up {stack.env}", timeout=LOCK_TIMEOUT):
+        current = rendered_on(stack, host) if host.remote and not tag_from_cli else None
         if current is not None:
             rendered = {"dotenv": str(stack.dotenv_path), "written": False, "tag": current.get("ODOO_IMAGE_TAG"),
                         "host": _where(host), "note": "kept the .env rendered on the host (pass --tag to change it)"}
         else:
-            rendered = render_remote(stack, host, environ=environ, tag=tag, tag_from_cli=tag_from_cli)
-        for path in (stack.data_dir, stack.db_dir, stack.log_dir, stack.state_root / "proxy",
-                     stack.state_root / "snapshots"):
-            if host.dry_run:
-                host.note(f"mkdir -p {path}")
-            else:
-                host.mkdir(path)
-        initialised = _init_database(stack, host)  # type: ignore[arg-type]  # a connector runs commands too
+            rendered = render(stack, host, environ=environ, tag=tag, tag_from_cli=tag_from_cli,
+                              allow_generate=not host.remote)
+        for path in (stack.data_dir, stack.db_dir, stack.log_dir, root / "proxy", root / "snapshots"):
+            host.mkdir(path)
+        initialised = _init_database(stack, host)
         result = host.run(plan.up(stack), capture=False)
         if not result.ok:
-            raise CommandFailed(f"docker compose up failed for {stack.env} on {_where(host)} (exit {result.returncode})",
-                                hint=f"odoo-ai logs {stack.env} --host …")
+            where = f" on {_where(host)}" if host.remote else ""
+            raise CommandFailed(f"docker compose up failed for {stack.env}{where} (exit {result.returncode})",
+                                hint=f"odoo-ai logs {stack.env}" + (" --host …" if host.remote else ""))
     url = health_url(stack)
-    done = {"env": stack.env, "project": stack.project, "tag": rendered["tag"], "url": url, "host": _where(host),
+    done = {"env": stack.env, "project": stack.project, "tag": rendered["tag"], "url": url,
             "initialised": initialised, **rendered}
-    if host.dry_run or wait_timeout <= 0:
+    if wait_timeout <= 0:
         return {**done, "healthy": None}
+    # a local stack: /web/health from here; a remote one: also /web/login, from the host
+    paths = probe_paths(stack) if host.remote else ["/web/health"]
     deadline = time.monotonic() + wait_timeout
     while True:
-        probe = probe_http(stack, host)
-        if probe["ok"] or time.monotonic() >= deadline:
+        started = time.monotonic()
+        answers = host.probe_http(base_url(stack), paths)
+        ok = all((answers.get(p) or {}).get("status") == 200 for p in paths)
+        if ok or time.monotonic() >= deadline:
             break
-        time.sleep(1.0)
-    if not probe["ok"]:
-        raise OdooAiError(f"{stack.env}: {url} on {_where(host)} did not answer 200 within {wait_timeout:.0f}s "
-                          f"(last: {probe['status'] or probe.get('error')})", exit_code=ExitCode.FAILED,
-                          hint=f"odoo-ai logs {stack.env} web --host …")
-    return {**done, "healthy": True, "health_ms": probe["ms"]}
-
-
-def up(stack: StackConfig, runner: Runner, *, host: Host | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Render the .env and start the stack; wait for /web/health through the proxy."""
-    if host is not None and host.remote:
-        return _up_remote(stack, host, **kwargs)
-    check_state_root(stack)  # another project's state root: refused before the first write
-    if not runner.dry_run:
-        stack.state_root.mkdir(parents=True, exist_ok=True)
-    with _env_lock(stack, runner, f"up {stack.env}"):
-        return _up(stack, runner, **kwargs)
+        host.sleep(max(0.0, 0.5 - (time.monotonic() - started)), "for /web/health")
+    first = answers.get(paths[0]) or {}
+    if not ok:
+        where = f" on {_where(host)}" if host.remote else ""
+        raise OdooAiError(f"{stack.env}: {url}{where} did not answer 200 within {wait_timeout:.0f}s "
+                          f"(last: {first.get('status') or first.get('error')})", exit_code=ExitCode.FAILED,
+                          hint=f"odoo-ai logs {stack.env} web" + (" --host …" if host.remote else ""))
+    return {**done, "healthy": True, "health_ms": first.get("ms")}
 
 
 def down(
     stack: StackConfig,
-    runner: Runner,
+    host: Host,
     *,
     volumes: bool,
     purge: bool = False,
     yes: bool = False,
     confirm: Callable[[str], bool | None] = ask_on_terminal,
     say: Callable[[str], None] = _say_stderr,
-    host: Host | None = None,
 ) -> dict[str, Any]:
     """Remove the stack's containers and networks; with purge, its state root too.
 
-    A purge deletes only a real directory carrying this project's marker: it lists what
-    it deletes with sizes (`say`: stderr), then asks (`confirm`, y/N on a terminal) unless
+    A purge deletes only a real directory carrying this project's marker, checked on the
+    Docker host's own disk (through the connector, over ssh with --host): it lists what it
+    deletes with sizes (`say`: stderr), then asks (`confirm`, y/N on a terminal) unless
     `yes` (CLI --yes); without a terminal it needs `yes`. Any refusal, a declined question
     included, is a ConfigError (exit 2) before anything is stopped or deleted. The dry run
-    lists and refuses the same way, and deletes nothing."""
-    if host is not None and host.remote:
-        if purge:
-            raise ConfigError(f"down --purge with --host: run `odoo-ai down {stack.env} --purge` on the Docker host "
-                              "itself (the purge checks and deletes on its own disk); nothing stopped, nothing deleted")
-        return _down_remote(stack, host, volumes=volumes)
+    lists and refuses the same way (it asks nothing), and deletes nothing."""
+    where = f" on {_where(host)}" if host.remote else ""
+    data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False,
+                            **({"host": _where(host)} if host.remote else {})}
     listing = None
     if purge:
-        listing = purge_listing(stack)
+        listing = purge_listing(stack, host)
         if listing is None:
-            say(f"nothing to purge: {stack.state_root} does not exist")
+            say(f"nothing to purge: {stack.state_root} does not exist{where}")
         else:
-            for line in listing.lines(dry_run=runner.dry_run):
+            for line in listing.lines(dry_run=host.dry_run):
                 say(line)
-            if not runner.dry_run and not yes:
-                answer = confirm(f"Delete {listing.root} and everything in it?")
+            if not (yes or host.dry_run):
+                answer = confirm(f"Delete {listing.root}{where} and everything in it?")
                 if answer is None:
                     raise ConfigError(f"refusing to delete {listing.root} without confirmation (no terminal to ask "
                                       "on): pass --yes; nothing stopped, nothing deleted")
                 if not answer:
                     raise ConfigError(f"not confirmed: nothing stopped, nothing deleted ({listing.root} stays)")
-    with _env_lock(stack, runner, f"down {stack.env}"):
-        return _down(stack, runner, volumes=volumes, purge=listing)
-
-
-def _down_remote(stack: StackConfig, host: Host, *, volumes: bool) -> dict[str, Any]:
-    result_data: dict[str, Any] = {"env": stack.env, "project": stack.project, "removed": False, "purged": False,
-                                   "host": _where(host)}
-    if not host.dry_run and host.read_text(stack.dotenv_path) is None:
-        result_data["note"] = (f"no containers to remove: {stack.env} was never brought up on {_where(host)} "
-                               f"(no {stack.dotenv_path})")
-        return result_data
-    require_rendered_on(stack, host)
-    lock = nullcontext() if host.dry_run else host.lock(stack.state_root / LOCK_FILE, command=f"down {stack.env}",
-                                                        timeout=LOCK_TIMEOUT)
-    with lock:
-        result = host.run(plan.down(stack, volumes=volumes), capture=False)
-    if not result.ok:
-        raise CommandFailed(f"docker compose down failed for {stack.env} on {_where(host)} (exit {result.returncode})")
-    result_data["removed"] = True
-    return result_data
+    rendered = host.read_text(stack.dotenv_path) is not None
+    if not rendered and listing is None:
+        data["note"] = (f"no containers to remove: {stack.env} was never brought up{where} "
+                        f"(no {stack.dotenv_path})")
+        return data
+    if rendered and host.remote:
+        require_rendered_on(stack, host)
+    with host.lock(stack.state_root / LOCK_FILE, command=f"down {stack.env}", timeout=LOCK_TIMEOUT):
+        if rendered:
+            result = host.run(plan.down(stack, volumes=volumes), capture=False)
+            if not result.ok:
+                raise CommandFailed(f"docker compose down failed for {stack.env}{where} (exit {result.returncode})")
+            data["removed"] = True
+        else:
+            data["note"] = f"no containers to remove: {stack.env} was never brought up (no {stack.dotenv_path})"
+        if listing is not None:
+            data["purge"] = listing.as_dict()
+            data["purged"] = host.remove_marked_tree(stack.state_root, stack.project, **_purge_scope(stack))
+    return data
 
 
 # ---------------------------------------------------------------- the lock by hand (odoo-ai lock)

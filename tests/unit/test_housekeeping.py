@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from odoo_ai import housekeeping as uc
 from odoo_ai.config.stack import load_stack
+from odoo_ai.dryhost import DryHost
+from odoo_ai.hosts import LocalHost
 from odoo_ai.lock import EnvLock
 from odoo_ai.plan import housekeeping as plan
 from odoo_ai.plan.images import LocalImage, PruneRules, plan_local_prune
@@ -136,9 +139,11 @@ def populate(stack, *, log_bytes: int = 2048) -> Path:
     return root
 
 
-def run(stack, runner: Recorder, **kw):
+def run(stack, runner: Recorder | DryHost, **kw):
+    """housekeeping through this machine's connector around the recorder (or a dry one)."""
     args = {"keep": 2, "all_envs": True, "build_cache_hours": 168.0, "log_max_bytes": 1024, "log_keep": 5}
-    return uc.housekeeping([stack], [stack], runner, Recorder(), **{**args, **kw})
+    host = runner if isinstance(runner, DryHost) else LocalHost(runner)
+    return uc.housekeeping([stack], [stack], host, **{**args, **kw})
 
 
 def test_housekeeping_removes_old_snapshots_rotates_the_log_and_prunes_the_cache(stack) -> None:
@@ -203,7 +208,18 @@ def test_a_failing_part_is_reported_and_the_others_still_run(stack) -> None:
 
 def test_dry_run_decides_but_creates_nothing(stack) -> None:
     root = populate(stack)
-    runner = Recorder(dry_run=True)
-    result = run(stack, runner)
-    assert not (root / "cache").exists() and f"mkdir -p {root / 'cache'}" in runner.notes
-    assert result["dry_run"] is True and runner.argv("--entrypoint rm")  # printed, not run (a DryRunner)
+    inner = Recorder()
+    dry = DryHost(LocalHost(inner), out=io.StringIO())
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    result = run(stack, dry)
+    printed = dry.out.getvalue().splitlines()
+    assert not (root / "cache").exists() and f"# mkdir -p {root / 'cache'}" in printed
+    assert f"# lock {root / 'deploy.lock'} (flock, waiting up to 0s)" in printed
+    assert result["dry_run"] is True
+    rm = [c for c in dry.commands if "--entrypoint rm" in " ".join(c.argv)]
+    assert rm and " ".join(rm[0].argv) in printed  # printed, not run
+    # only the image listings ran for real (reads); nothing was removed or rotated
+    assert {c.purpose for c in inner.commands} <= {"list_image_ids", "inspect_images", "container_ids",
+                                                   "container_images"}
+    assert result["stacks"][0]["log"]["rotated"] is False
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

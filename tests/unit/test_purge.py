@@ -4,6 +4,7 @@ tmp_path, never `/`; every refusal is one line, exit 2, and leaves the tree as i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -16,7 +17,9 @@ from odoo_ai import stack as stack_uc
 from odoo_ai.config.render import render_dotenv
 from odoo_ai.config.stack import StackConfig, load_stack
 from odoo_ai.config.stateroot import MARKER, claim_state_root, human_size, marker_text
+from odoo_ai.dryhost import DryHost
 from odoo_ai.errors import ConfigError, ExitCode
+from odoo_ai.hosts import LocalHost
 from odoo_ai.runners.base import Command, Result
 
 SECRETS = {"ODOO_DB_PASSWORD": "pw", "ODOO_MASTER_PASSWORD": "master"}
@@ -55,6 +58,13 @@ class Recorder:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+
+def connector(runner: Recorder) -> Any:
+    """This machine's connector around the recorder; the dry one around that for a dry run
+    (its printed lines in `.out`, what it was given in `.commands`)."""
+    host = LocalHost(runner)
+    return DryHost(host, out=io.StringIO()) if runner.dry_run else host
 
 
 def never_asked(question: str) -> bool:
@@ -121,9 +131,9 @@ def test_a_render_into_another_stacks_state_root_is_refused_and_writes_nothing(
     before = snapshot(tmp_path)
     for attempt in (lambda: render_dotenv(stack, SECRETS, tag="dev-1a2b3c4"),
                     lambda: render_dotenv(stack, {}, tag="dev-1a2b3c4", allow_generate=True),
-                    lambda: stack_uc.up(stack, Recorder(), environ=SECRETS, tag="dev-1a2b3c4", tag_from_cli=True,
+                    lambda: stack_uc.up(stack, connector(Recorder()), environ=SECRETS, tag="dev-1a2b3c4", tag_from_cli=True,
                                         wait_timeout=0),
-                    lambda: stack_uc.up(stack, Recorder(dry_run=True), environ=SECRETS, tag="dev-1a2b3c4",
+                    lambda: stack_uc.up(stack, connector(Recorder(dry_run=True)), environ=SECRETS, tag="dev-1a2b3c4",
                                         tag_from_cli=True, wait_timeout=0)):
         with pytest.raises(ConfigError) as info:
             attempt()
@@ -223,7 +233,7 @@ def test_purge_refuses_with_one_line_and_changes_nothing(repo, home, tmp_path, c
     runner = Recorder(dry_run=dry_run)
     before = snapshot(tmp_path)
     with pytest.raises(ConfigError) as info:
-        stack_uc.down(stack, runner, volumes=False, purge=True, yes=True, confirm=never_asked, say=said.append)
+        stack_uc.down(stack, connector(runner), volumes=False, purge=True, yes=True, confirm=never_asked, say=said.append)
     assert info.value.message == message and "\n" not in message
     assert info.value.exit_code == ExitCode.USAGE
     assert runner.commands == [] and said == []  # not even the containers were stopped
@@ -233,7 +243,7 @@ def test_purge_refuses_with_one_line_and_changes_nothing(repo, home, tmp_path, c
 def test_a_missing_state_root_is_nothing_to_purge(repo, home, tmp_path) -> None:
     stack = stack_at(repo, home, tmp_path / "never")
     said: list[str] = []
-    result = stack_uc.down(stack, Recorder(), volumes=False, purge=True, confirm=never_asked, say=said.append)
+    result = stack_uc.down(stack, connector(Recorder()), volumes=False, purge=True, confirm=never_asked, say=said.append)
     assert said == [f"nothing to purge: {tmp_path / 'never'} does not exist"]
     assert result["purged"] is False and not (tmp_path / "never").exists()
 
@@ -248,7 +258,7 @@ def test_purge_lists_each_part_with_its_size_then_deletes_only_the_state_root(re
     (root / ".env").write_text("x" * 50)  # down runs compose down when the stack was brought up
     said: list[str] = []
     runner = Recorder()
-    result = stack_uc.down(stack, runner, volumes=False, purge=True, yes=True, confirm=never_asked,
+    result = stack_uc.down(stack, connector(runner), volumes=False, purge=True, yes=True, confirm=never_asked,
                            say=said.append)
     marker = json.loads(marker_text("opw-dev", "dev"))
     parts = {p["what"]: (p["bytes"], p["files"]) for p in result["purge"]["parts"]}
@@ -286,12 +296,12 @@ def test_purge_asks_on_a_terminal_and_needs_yes_otherwise(repo, home, tmp_path, 
     runner = Recorder()
     before = snapshot(tmp_path)
     if outcome == "deleted":
-        result = stack_uc.down(stack, runner, volumes=False, purge=True, yes=yes, confirm=confirm,
+        result = stack_uc.down(stack, connector(runner), volumes=False, purge=True, yes=yes, confirm=confirm,
                                say=lambda _line: None)
         assert result["purged"] is True and not root.exists()
     else:
         with pytest.raises(ConfigError) as info:
-            stack_uc.down(stack, runner, volumes=False, purge=True, yes=yes, confirm=confirm, say=lambda _line: None)
+            stack_uc.down(stack, connector(runner), volumes=False, purge=True, yes=yes, confirm=confirm, say=lambda _line: None)
         assert info.value.message == outcome.format(root=root) and info.value.exit_code == ExitCode.USAGE
         assert snapshot(tmp_path) == before and runner.commands == []
     assert asked == ([] if yes else [f"Delete {root} and everything in it?"])
@@ -302,13 +312,14 @@ def test_the_dry_run_lists_and_deletes_nothing(repo, home, tmp_path) -> None:
     make_stack_dir(root)
     stack = stack_at(repo, home, root)
     said: list[str] = []
-    runner = Recorder(dry_run=True)
+    dry = connector(Recorder(dry_run=True))
     before = snapshot(tmp_path)
-    result = stack_uc.down(stack, runner, volumes=False, purge=True, confirm=never_asked, say=said.append)
+    result = stack_uc.down(stack, dry, volumes=False, purge=True, confirm=never_asked, say=said.append)
     assert said[0].startswith(f"purge would delete {root} (marker: opw-dev")
-    assert runner.notes == [f"rm -r {root}  (after y on a terminal, or --yes; the marker of opw-dev checked again "
-                            "first)"]
-    assert result["purged"] is False and result["purge"]["files"] == 9
+    printed = dry.out.getvalue().splitlines()
+    assert f"# rm -r {root} (its marker of opw-dev checked again first; the marker goes last)" in printed
+    assert dry.inner.runner.commands == []  # nothing ran (no .env: no compose down either)
+    assert result["purge"]["files"] == 9
     assert snapshot(tmp_path) == before
 
 
@@ -322,7 +333,7 @@ def test_a_marker_swapped_after_the_listing_stops_the_delete(repo, home, tmp_pat
         return True
 
     with pytest.raises(ConfigError, match="it is the state root of the stack 'opw-other'"):
-        stack_uc.down(stack, Recorder(), volumes=False, purge=True, confirm=confirm, say=lambda _line: None)
+        stack_uc.down(stack, connector(Recorder()), volumes=False, purge=True, confirm=confirm, say=lambda _line: None)
     assert (root / "postgres" / "PG_VERSION").exists()
 
 
@@ -363,7 +374,7 @@ def test_the_test_runner_deletes_only_the_folder_it_created_and_marked(repo, hom
             (victim / MARKER).write_text(marker_text(prepared.project.name, "dev"))
             state.symlink_to(victim)
 
-    run_uc.execute(prepared, FakeRunner(None, 0, on_stream=during_the_run),
+    run_uc.execute(prepared, LocalHost(FakeRunner(None, 0, on_stream=during_the_run)),
                    Console(stderr=True, width=300, force_terminal=False))
     err = capsys.readouterr().err
     assert f"refusing to delete {state}" in err and f"cleanup of {prepared.project.name} incomplete" in err
@@ -376,7 +387,7 @@ def test_the_test_runner_still_removes_its_own_project(repo, home, tmp_path) -> 
     from tests.unit.test_testrun import FakeRunner
 
     run_uc, prepared = _test_project(tmp_path, repo, home)
-    run_uc.execute(prepared, FakeRunner(None, 0), Console(stderr=True, force_terminal=False))
+    run_uc.execute(prepared, LocalHost(FakeRunner(None, 0)), Console(stderr=True, force_terminal=False))
     assert not prepared.project.state_dir.exists()
 
 
@@ -395,11 +406,11 @@ def test_a_purge_stopped_half_way_keeps_the_marker_so_it_can_be_run_again(repo, 
 
     monkeypatch.setattr(shutil, "rmtree", denied)
     with pytest.raises(Exception) as info:
-        stack_uc.down(stack, Recorder(), volumes=False, purge=True, yes=True, say=lambda _line: None)
+        stack_uc.down(stack, connector(Recorder()), volumes=False, purge=True, yes=True, say=lambda _line: None)
     assert info.value.message == (f"cannot delete all of {root}: Permission denied (postgres/base); the rest "
                                   "stays, marked: purge again once it can be deleted")
     assert info.value.exit_code == ExitCode.FAILED
     assert (root / MARKER).exists()
     monkeypatch.setattr(shutil, "rmtree", real)
-    assert stack_uc.down(stack, Recorder(), volumes=False, purge=True, yes=True, say=lambda _line: None)["purged"]
+    assert stack_uc.down(stack, connector(Recorder()), volumes=False, purge=True, yes=True, say=lambda _line: None)["purged"]
     assert not root.exists()

@@ -13,6 +13,7 @@ import pytest
 from odoo_ai import build, images
 from odoo_ai.config.stack import load_stack
 from odoo_ai.errors import ConfigError
+from odoo_ai.hosts import LocalHost
 from odoo_ai.registry import open_backend, registry_settings
 from tests.unit.registry_fakes import FakeGitHub, FakeRegistry, digest_of, transport
 from tests.unit.test_registry_push import CREDS, FakeDocker, record
@@ -209,7 +210,7 @@ def test_promote_tested_only_refuses_a_tag_that_was_never_deployed(stack, repo: 
     for target in ("web", "script-runner"):
         fake.add_image(f"acme/odoo-{target}", [TAG], salt="pushed by anyone")
     with pytest.raises(images.PushRefused, match=r"dev-1a2b3c4 has no successful release .*\(--tested-only\)"):
-        images.promote(stack, testing, FakeDocker(fake), tag=TAG, environ=CREDS, transport=transport(fake),
+        images.promote(stack, testing, LocalHost(FakeDocker(fake)), tag=TAG, environ=CREDS, transport=transport(fake),
                        tested_only=True)
     assert not [r for r in fake.requests if r.method == "PUT"]
 

@@ -5,6 +5,7 @@ registry, and an index-aware prune through it."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 
 from odoo_ai import images
 from odoo_ai.config.stack import load_stack
+from odoo_ai.dryhost import DryHost
+from odoo_ai.hosts import LocalHost
 from odoo_ai.registry import RegistryAuthError, open_backend, registry_settings
-from odoo_ai.runners import DryRunner, LocalRunner
 from tests.unit.registry_fakes import FakeGitHub, Served
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -121,13 +123,13 @@ def test_index_aware_prune_deletes_versions_with_their_children(repo: Path, home
     all_stacks = stacks(repo, home)
     env = {"GITHUB_TOKEN": "ghs_test"}
 
-    dry = images.prune_registry(all_stacks, all_stacks[:1], DryRunner(out=open("/dev/null", "w")), keep=1,
+    dry = images.prune_registry(all_stacks, all_stacks[:1], DryHost(LocalHost(), out=io.StringIO()), keep=1,
                                 environ=env, now=NOW)
     assert not [r for r in fake.requests if r.method == "DELETE"]
     assert dry["would_delete"] == 3 + 2 + 1  # dev-aaaaaaa + 2 children, dev-bbbbbbb + att_b, sr dev-aaaaaaa
 
     fake.requests.clear()
-    result = images.prune_registry(all_stacks, all_stacks[:1], LocalRunner(), keep=1, environ=env, now=NOW)
+    result = images.prune_registry(all_stacks, all_stacks[:1], LocalHost(), keep=1, environ=env, now=NOW)
     assert result["deleted"] == 6 and result["notes"] == []  # GitHub frees the space itself
     deletes = [r for r in fake.requests if r.method == "DELETE"]
     assert all(r.path.startswith("/orgs/acme/packages/container/") and r.authorization == "Bearer ghs_test"

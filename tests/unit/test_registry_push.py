@@ -11,6 +11,8 @@ import pytest
 
 from odoo_ai import images
 from odoo_ai.config.stack import load_stack
+from odoo_ai.dryhost import DryHost
+from odoo_ai.hosts import LocalHost
 from odoo_ai.registry import RegistryAuthError
 from odoo_ai.runners import DryRunner
 from odoo_ai.runners.base import Command, Result
@@ -128,13 +130,14 @@ def test_promote_uses_the_tested_digests_from_the_release_log(stack, repo: Path,
     testing = load_stack("testing", repo_root=repo, home=home)
 
     printed = io.StringIO()
-    dry = images.promote(stack, testing, DryRunner(out=printed), tag="dev-1a2b3c4", environ=CREDS,
+    dry = images.promote(stack, testing, DryHost(LocalHost(), out=printed), tag="dev-1a2b3c4", environ=CREDS,
                          transport=transport(fake))
     assert not [r for r in fake.requests if r.method == "PUT"] and dry["promoted"] is False
-    assert f"# PUT https://registry.test/v2/acme/odoo-web/manifests/testing-1a2b3c4 (the manifest {tested['web']}" \
-        in printed.getvalue()
+    assert f"PUT https://registry.test/v2/acme/odoo-web/manifests/testing-1a2b3c4  # the manifest {tested['web']}, " \
+        "unchanged" in printed.getvalue().splitlines()
+    assert dry["images"]["web"]["digest"] == tested["web"]  # the tested digest, read from the real registry
 
-    result = images.promote(stack, testing, FakeDocker(fake), tag="dev-1a2b3c4", environ=CREDS,
+    result = images.promote(stack, testing, LocalHost(FakeDocker(fake)), tag="dev-1a2b3c4", environ=CREDS,
                             transport=transport(fake))
     assert result["source"] == "release-log" and result["new_tag"] == "testing-1a2b3c4"
     for target in ("web", "script-runner"):
@@ -146,4 +149,4 @@ def test_promote_refuses_a_tag_of_another_env(stack, repo: Path, home: Path) -> 
     from odoo_ai.errors import ConfigError
     testing = load_stack("testing", repo_root=repo, home=home)
     with pytest.raises(ConfigError, match="not a dev-<short-sha> tag"):
-        images.promote(stack, testing, FakeDocker(FakeRegistry()), tag="testing-1a2b3c4", environ=CREDS)
+        images.promote(stack, testing, LocalHost(FakeDocker(FakeRegistry())), tag="testing-1a2b3c4", environ=CREDS)

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - older typer on the real click
 
 if TYPE_CHECKING:
     from odoo_ai.config.stack import StackConfig
+    from odoo_ai.dryhost import DryHost
     from odoo_ai.hosts import Host
     from odoo_ai.runners import DryRunner, Runner
 
@@ -61,7 +62,7 @@ class State:
         self.verbose = False
         self.repo: Path | None = None
         self.config_dir: Path | None = None
-        self.dry_runner: DryRunner | None = None
+        self.dry_runner: DryRunner | DryHost | None = None  # what --json's "plan" lists
         self.label = label  # how an error line starts: `odoo-ai: error:` or `error:`
 
 
@@ -246,27 +247,47 @@ def check_host(host_url: str | None, ssh_key: Path | None, known_hosts: Path | N
     SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
 
 
+def dry_host(inner: Host) -> DryHost:
+    """The dry connector around `inner` (its reads are real): its lines on stdout, or on
+    stderr with --json so that stdout stays one document (which then lists them)."""
+    from odoo_ai.dryhost import DryHost
+
+    state.dry_runner = DryHost(inner, out=sys.stderr if state.json else sys.stdout)
+    return state.dry_runner
+
+
+def local_host(dry_run: bool = False) -> Host:
+    """This machine's connector (dry: printing around it)."""
+    from odoo_ai.hosts import LocalHost
+
+    host = LocalHost(runner(False))
+    return dry_host(host) if dry_run else host
+
+
 def on_host(stack: StackConfig, host_url: str | None, ssh_key: Path | None, known_hosts: Path | None,
             *, sync: bool = True, dry_run: bool = False) -> tuple[StackConfig, Host]:
     """The stack as seen from the Docker host it runs on, and that host's connector: this
-    machine (its runner: dry with --dry-run), or OpenSSH with the host key checked against
-    the pinned file; `sync` copies the Compose files there first (a deploy, `up`)."""
-    from odoo_ai.hosts import LocalHost, RemoteHost
+    machine, or OpenSSH with the host key checked against the pinned file; with --dry-run
+    the dry connector around it (reads real, commands and writes printed). `sync` copies
+    the Compose files there first (a deploy, `up`; never in a dry run)."""
+    from odoo_ai.hosts import RemoteHost
     from odoo_ai.runners.ssh import SshTarget
 
     check_host(host_url, ssh_key, known_hosts)
     if not host_url:
-        return stack, LocalHost(runner(dry_run))
+        return stack, local_host(dry_run)
     target = SshTarget.parse(host_url, key_file=ssh_key, known_hosts=known_hosts)
     if not stack.remote.state_root_set:
         raise OdooAiError(f"{stack.source}: a remote stack must set ODOO_STATE_ROOT (e.g. /opt/odoo-ai/data/"
                           f"{stack.project})", exit_code=ExitCode.USAGE)
     remote_dir = Path(stack.remote.repo_dir)  # absolute: load_stack checked ODOO_REMOTE_REPO_DIR
-    host = RemoteHost(target)
+    host: Host = RemoteHost(target)
     if dry_run:
-        host = _DryRemote(host, runner(True))
+        host = dry_host(host)
+        if sync:
+            host.note(f"sync the Compose files ({', '.join(_stack_files())}) to {remote_dir} on {target}")
     elif sync:
-        host.sync_stack_files(stack.repo_root, remote_dir)
+        host.sync_stack_files(stack.repo_root, remote_dir)  # type: ignore[attr-defined]
     remote = stack.model_copy(update={
         "repo_root": remote_dir,
         "compose_files": [remote_dir / "docker-compose.yml", remote_dir / "environments" / f"{stack.env}.yaml"],
@@ -274,30 +295,10 @@ def on_host(stack: StackConfig, host_url: str | None, ssh_key: Path | None, know
     return remote, host
 
 
-class _DryRemote:
-    """--dry-run with --host for the stack commands: reads go to the host, every command
-    and write is printed (by the dry runner), none is run."""
+def _stack_files() -> tuple[str, ...]:
+    from odoo_ai.hosts import STACK_FILES
 
-    remote = True
-    dry_run = True
-
-    def __init__(self, inner: Any, dry: Runner) -> None:
-        self.inner, self.runner, self.target = inner, dry, inner.target
-
-    def run(self, command: Any, *, capture: bool = True) -> Any:
-        return self.runner.run(command, capture=capture)
-
-    def note(self, text: str) -> None:
-        self.runner.note(text)
-
-    def read_text(self, path: Path) -> str | None:
-        return self.inner.read_text(path)
-
-    def __getattr__(self, name: str) -> Any:
-        def printed(*args: Any, **kwargs: Any) -> None:
-            self.runner.note(f"{name} {' '.join(map(str, args))} on {self.target}")
-
-        return printed
+    return STACK_FILES
 
 
 def ask_on_terminal(question: str) -> bool | None:
@@ -332,6 +333,9 @@ def emit(data: dict[str, Any], human: str | None = None) -> None:
 
         if state.dry_runner is not None:
             data = {**data, "plan": [c.display() for c in state.dry_runner.commands]}
+            for key in ("assumptions", "reads"):
+                if hasattr(state.dry_runner, key):
+                    data = {**data, key: list(getattr(state.dry_runner, key))}
         print(json.dumps({"schema": JSON_SCHEMA, **data}, default=str), flush=True)
     elif human:
         print(human, flush=True)

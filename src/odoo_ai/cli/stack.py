@@ -97,10 +97,8 @@ def env_render(
         raise OdooAiError("--generate-missing is for a local stack: a remote one takes its secrets from the "
                           "environment", exit_code=ExitCode.USAGE)
     resolved = _tag(stack, tag, on.remote)
-    result = stack_uc.render(
-        stack, on.runner, environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
-        allow_generate=generate_missing, host=on,
-    )
+    result = stack_uc.render(stack, on, environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
+                             allow_generate=generate_missing)
     what = "would write" if dry_run else "wrote"
     where = f" on {result['host']}" if result.get("host") else ""
     emit({"env": env, **result}, f"{what} {result['dotenv']}{where}" + (f" (tag {resolved})" if resolved else ""))
@@ -134,12 +132,10 @@ def up(
                               "on the host", exit_code=ExitCode.USAGE)
         record = build_uc.build(stack, runner(dry_run), build_uc.build_inputs(stack, sha=None))
         tag = record["tag"]
-    stack, on = on_host(stack, host, ssh_key, known_hosts, sync=not dry_run, dry_run=dry_run)
+    stack, on = on_host(stack, host, ssh_key, known_hosts, sync=True, dry_run=dry_run)
     resolved = _tag(stack, tag, on.remote)
-    result = stack_uc.up(
-        stack, on.runner, environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
-        wait_timeout=wait_timeout, host=on,
-    )
+    result = stack_uc.up(stack, on, environ=os.environ, tag=resolved, tag_from_cli=bool(tag),
+                         wait_timeout=wait_timeout)
     where = f" on {result['host']}" if result.get("host") else ""
     human = f"{env} is up at {result['url'].removesuffix('/web/health')}{where} (tag {result.get('tag') or resolved})"
     emit(result, None if dry_run else human)
@@ -170,7 +166,7 @@ def down(
 
     state.json = as_json
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
-    result = stack_uc.down(stack, on.runner, volumes=volumes, purge=purge, yes=yes, host=on)
+    result = stack_uc.down(stack, on, volumes=volumes, purge=purge, yes=yes)
     emit(result, None if dry_run else result.get("note") or f"{env} is down")
 
 
@@ -401,7 +397,7 @@ def logs(
     from odoo_ai import stack as stack_uc
 
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
-    code = stack_uc.logs(stack, on.runner, services or [], follow=follow, tail=tail, host=on)
+    code = stack_uc.logs(stack, on, services or [], follow=follow, tail=tail)
     raise typer.Exit(code)
 
 
@@ -421,7 +417,7 @@ def compose(
     if not args:
         raise OdooAiError("nothing to run: odoo-ai compose ENV -- ARGS...", exit_code=ExitCode.USAGE)
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
-    raise typer.Exit(stack_uc.compose_passthrough(stack, on.runner, args, host=on))
+    raise typer.Exit(stack_uc.compose_passthrough(stack, on, args))
 
 
 def _swarm(env: str, dry_run: bool) -> bool:

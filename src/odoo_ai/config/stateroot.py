@@ -255,33 +255,95 @@ def _refusal(root: Path, why: str, hint: str | None = None) -> ConfigError:
     return ConfigError(f"refusing to delete {root}: {why}; nothing deleted", hint=hint)
 
 
-def verify_marked_dir(root: Path, project: str, *, homes: Iterable[Path] = (), repo_root: Path | None = None,
-                      env: str | None = None) -> dict[str, Any] | None:
-    """The marker of `root` when `root` may be deleted as `project`'s; None when it does not
-    exist; a refusal (ConfigError, exit 2) in every other case: a symlink, not a directory,
-    a path no stack may use (also once symlinks above it are resolved), no marker, a
-    marker of another project, or something else by the marker's name."""
+@dataclass
+class DirFacts:
+    """What the purge guard needs to know about a state root, read on the disk it is on
+    (this machine: local_dir_facts; a Docker host over ssh: hosts.RemoteHost.dir_facts)."""
+
+    kind: str  # absent, link, notdir, dir, error
+    detail: str = ""  # the link's target, or why it could not be inspected
+    real: str | None = None  # its real path (symlinks above it resolved)
+    marker_text: str | None = None  # the marker's text (None: no marker file)
+    marker_problem: str | None = None  # why the marker's name holds no readable marker
+    homes: list[Path] = field(default_factory=list)  # the user's home there (HOME)
+
+
+def local_dir_facts(root: Path) -> DirFacts:
     try:
         st = os.lstat(root)
     except FileNotFoundError:
-        return None
+        return DirFacts("absent")
     except OSError as exc:
-        raise _refusal(root, f"cannot inspect it ({exc.strerror})") from None
+        return DirFacts("error", detail=str(exc.strerror))
     if stat.S_ISLNK(st.st_mode):
-        raise _refusal(root, f"it is a symbolic link (to {os.readlink(root)}), not the stack's own directory",
-                       hint="a purge deletes only the real directory: point ODOO_STATE_ROOT at it")
+        return DirFacts("link", detail=os.readlink(root))
     if not stat.S_ISDIR(st.st_mode):
+        return DirFacts("notdir")
+    facts = DirFacts("dir", real=os.path.realpath(root))
+    try:
+        facts.marker_text = read_local_marker(marker_path(root))
+    except ConfigError as exc:
+        facts.marker_problem = exc.message
+    return facts
+
+
+def parse_dir_facts(text: str) -> DirFacts:
+    """hosts.RemoteHost's facts script's answer: HOME, KIND, REAL and MARKER lines, then
+    the marker's text."""
+    facts = DirFacts("error", detail="no answer")
+    rest = text
+    while rest:
+        line, _, after = rest.partition("\n")
+        key, _, value = line.partition(" ")
+        if key == "HOME":
+            facts.homes = [Path(value)] if value.startswith("/") else []
+        elif key == "KIND":
+            kind, _, detail = value.partition(" ")
+            facts.kind, facts.detail = kind, detail
+        elif key == "REAL":
+            facts.real = value
+        elif key == "MARKER":
+            path = "the marker"
+            if value == "file":
+                facts.marker_text = after
+                break
+            if value == "big":
+                facts.marker_text = "{}"  # not a marker: parse_marker says so
+            elif value != "absent":
+                facts.marker_problem = {"link": f"{path} is a symbolic link, not an odoo-ai marker",
+                                        "other": f"{path} is not a regular file, not an odoo-ai marker",
+                                        }.get(value, f"cannot read {path}")
+            break
+        rest = after
+    return facts
+
+
+def decide_marked_dir(root: Path, project: str, facts: DirFacts, *, homes: Iterable[Path] = (),
+                      repo_root: Path | None = None, env: str | None = None) -> dict[str, Any] | None:
+    """The marker of `root` when `root` may be deleted as `project`'s; None when it does not
+    exist; a refusal (ConfigError, exit 2) in every other case: a symlink, not a directory,
+    a path no stack may use (also once symlinks above it are resolved), no marker, a
+    marker of another project, or something else by the marker's name. `facts` were read
+    on the disk `root` is on."""
+    if facts.kind == "absent":
+        return None
+    if facts.kind == "error":
+        raise _refusal(root, f"cannot inspect it ({facts.detail})")
+    if facts.kind == "link":
+        raise _refusal(root, f"it is a symbolic link (to {facts.detail}), not the stack's own directory",
+                       hint="a purge deletes only the real directory: point ODOO_STATE_ROOT at it")
+    if facts.kind != "dir":
         raise _refusal(root, "it is not a directory")
     homes = list(homes)
-    for path in (root, Path(os.path.realpath(root))):
+    for path in (root, Path(facts.real or root)):
         problem = path_problem(path, homes=homes, repo_root=repo_root)
         if problem:
             shown = path if path == root else f"{root} (really {path})"
             raise _refusal(root, f"{shown} {problem}")
-    try:
-        text = read_local_marker(marker_path(root))
-    except ConfigError as exc:
-        raise _refusal(root, exc.message) from None
+    if facts.marker_problem:
+        raise _refusal(root, facts.marker_problem.replace("the marker", str(marker_path(root)), 1)
+                       if facts.marker_problem.startswith("the marker") else facts.marker_problem)
+    text = facts.marker_text
     if text is None:
         how = f"`odoo-ai up {env}` or `odoo-ai env render {env}`" if env else "odoo-ai's render"
         raise _refusal(root, f"it carries no odoo-ai marker ({MARKER}): odoo-ai did not create it as {project}'s "
@@ -293,6 +355,59 @@ def verify_marked_dir(root: Path, project: str, *, homes: Iterable[Path] = (), r
     if marker["project"] != project:
         raise _refusal(root, f"it is the state root of the stack {marker['project']!r}, not of {project!r}")
     return marker
+
+
+def verify_marked_dir(root: Path, project: str, *, homes: Iterable[Path] = (), repo_root: Path | None = None,
+                      env: str | None = None) -> dict[str, Any] | None:
+    """decide_marked_dir on this machine's disk."""
+    return decide_marked_dir(root, project, local_dir_facts(root), homes=homes, repo_root=repo_root, env=env)
+
+
+def _split_parts(root: Path, parts: Iterable[tuple[str, Path]]) -> tuple[list[tuple[str, Path]],
+                                                                          list[tuple[str, Path]]]:
+    inside, outside = [], []
+    for what, path in parts:
+        (inside if path == root or root in path.parents else outside).append((what, path))
+    return inside, outside
+
+
+def purge_listing_from_entries(root: Path, project: str, marker: dict[str, Any], parts: Iterable[tuple[str, Path]],
+                               entries: str, *, unreadable: int = 0) -> PurgeListing:
+    """inspect_purge's listing from the entries under `root` listed on another disk, one
+    per line: `TYPE SIZE DEV:INODE PATH` (find -printf "%y %s %D:%i %p"); each inode counted
+    once, in the first part (in `parts` order) that holds it, the rest last."""
+    listing = PurgeListing(root=root, project=project, marker=marker, unreadable=unreadable)
+    inside, listing.kept_outside = _split_parts(root, parts)
+    rows = []
+    for line in entries.splitlines():
+        fields = line.split(" ", 3)
+        if len(fields) != 4 or not fields[1].isdigit() or fields[0] == "d":
+            continue
+        rows.append((fields[0], int(fields[1]), fields[2], Path(fields[3])))
+    named = [(what, path) for what, path in inside if path != root]
+
+    def owner(path: Path) -> Path:
+        holders = [p for _, p in named if p in path.parents]
+        return max(holders, key=lambda p: len(p.parts)) if holders else root
+
+    by_part: dict[Path, list[tuple[str, int, str]]] = {}
+    for kind, size, inode, path in rows:
+        by_part.setdefault(owner(path), []).append((kind, size, inode))
+    seen: set[str] = set()
+
+    def measure(path: Path) -> tuple[int, int]:
+        size = files = 0
+        for kind, bytes_, inode in by_part.get(path, []):
+            files += 1
+            if inode not in seen:
+                seen.add(inode)
+                size += bytes_ if kind == "f" else 0
+        return size, files
+
+    for what, path in inside:
+        listing.parts.append(Part(what, path, *measure(path)) if path != root else Part(what, path, 0, 0))
+    listing.parts.append(Part("the rest", root, *measure(root)))
+    return listing
 
 
 def _usage(path: Path, skip: set[Path], seen: set[tuple[int, int]]) -> tuple[int, int, int]:

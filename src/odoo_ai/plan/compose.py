@@ -22,6 +22,28 @@ def docker_binary() -> str:
     return os.environ.get("ODOO_AI_DOCKER") or DEFAULT_DOCKER
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def purpose(*, reads: bool = False) -> Callable[[F], F]:
+    """Tag the command(s) a planning function returns with its name (`Command.purpose`)
+    and whether they only read: what dry and scripted connectors answer by."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+
+            def tag(command: Command) -> Command:
+                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
+
+            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
 def compose_base(stack: StackConfig, docker: str | None = None, env_file: Path | None = None) -> list[str]:
     argv = [
         docker or stack.docker, "compose",
@@ -37,10 +59,12 @@ def compose(stack: StackConfig, *args: str, timeout: float | None = None, env_fi
     return Command(compose_base(stack, env_file=env_file) + list(args), timeout=timeout)
 
 
+@purpose()
 def up(stack: StackConfig, services: list[str] | None = None, *, timeout: float = 600) -> Command:
     return compose(stack, "up", "--detach", "--remove-orphans", *(services or []), timeout=timeout)
 
 
+@purpose()
 def down(stack: StackConfig, *, volumes: bool = False, timeout: float = 300) -> Command:
     # `--profile *` so one-off script-runner containers and the cache go too.
     args = ["--profile", "*", "down", "--remove-orphans", "--timeout", "10"]
@@ -64,25 +88,3 @@ def logs(stack: StackConfig, services: list[str], *, follow: bool, tail: int | N
 
 def config_json(stack: StackConfig) -> Command:
     return compose(stack, "config", "--format", "json", timeout=60)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def purpose(*, reads: bool = False) -> Callable[[F], F]:
-    """Tag the command(s) a planning function returns with its name (`Command.purpose`)
-    and whether they only read: what dry and scripted connectors answer by."""
-
-    def deco(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            result = fn(*args, **kwargs)
-
-            def tag(command: Command) -> Command:
-                return dataclasses.replace(command, purpose=fn.__name__, reads=reads)
-
-            return [tag(c) for c in result] if isinstance(result, list) else tag(result)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from odoo_ai.plan.compose import purpose
 from odoo_ai.registry import ImageVersion, parse_time
 from odoo_ai.runners.base import Command
 
@@ -54,23 +55,28 @@ def tag(docker: str, source: str, target: str) -> Command:
     return Command([docker, "image", "tag", source, target], timeout=60)
 
 
+@purpose()
 def remove(docker: str, ref: str) -> Command:
     """Untag/remove one reference. Never --force: an image a container uses stays."""
     return Command([docker, "image", "rm", ref], timeout=120)
 
 
+@purpose(reads=True)
 def list_image_ids(docker: str, repository: str) -> Command:
     return Command([docker, "image", "ls", "--quiet", "--no-trunc", repository], timeout=60)
 
 
+@purpose(reads=True)
 def inspect_images(docker: str, ids: list[str]) -> Command:
     return Command([docker, "image", "inspect", "--format", "{{json .}}", *ids], timeout=60)
 
 
+@purpose(reads=True)
 def container_ids(docker: str) -> Command:
     return Command([docker, "container", "ls", "--all", "--quiet", "--no-trunc"], timeout=60)
 
 
+@purpose(reads=True)
 def container_images(docker: str, ids: list[str]) -> Command:
     return Command([docker, "container", "inspect", "--format", "{{.Image}}", *ids], timeout=60)
 
