@@ -20,6 +20,7 @@ from odoo_ai.cli.common import (
     emit,
     err,
     load,
+    local_host,
     out,
     runner,
     state,
@@ -179,7 +180,7 @@ def promote(
 
     state.json = as_json
     validate_tag(tag)
-    result = images_uc.promote(load(from_env), load(to_env), runner(dry_run), tag=tag, environ=os.environ,
+    result = images_uc.promote(load(from_env), load(to_env), local_host(dry_run), tag=tag, environ=os.environ,
                                tested_only=tested_only)
     lines = [f"promoted {tag} to {result['new_tag']} (digests from the {result['source']}):"]
     lines += [f"  {i['ref']} = {i['digest']}" for i in result["images"].values()]
@@ -282,8 +283,8 @@ def prune_images(
     import tempfile
 
     from odoo_ai import images as images_uc
-    from odoo_ai.cli.common import check_host
-    from odoo_ai.runners import DryRunner
+    from odoo_ai.cli.common import check_host, dry_host
+    from odoo_ai.dryhost import DryHost
 
     state.json = as_json
     check_host(host, ssh_key, known_hosts)
@@ -298,28 +299,27 @@ def prune_images(
             load(name)  # raises the unknown-env error
     mirror = Path(tempfile.mkdtemp(prefix="odoo-ai-prune-")) if host else None
     try:
-        observer = runner(False)
+        on = local_host()
         if mirror is not None:
             stacks, on = _remote_prune_stacks(stacks, host, ssh_key, known_hosts, mirror)
             by_name = {s.env: s for s in stacks}
-            observer = on.runner
         scope = [by_name[n] for n in names] if names else stacks
 
-        def prune(run: Any) -> dict[str, Any]:
+        def prune(connector: Any) -> dict[str, Any]:
             if local:
-                return images_uc.prune_local(stacks, scope, run, observer, keep=keep, all_envs=not names)
-            return images_uc.prune_registry(stacks, scope, run, keep=keep, environ=os.environ,
+                return images_uc.prune_local(stacks, scope, connector, keep=keep, all_envs=not names)
+            return images_uc.prune_registry(stacks, scope, connector, keep=keep, environ=os.environ,
                                             min_age_hours=min_age, explicit=bool(names))
 
-        if not dry_run and not yes:  # decide first (nothing deleted), then ask
-            preview = prune(DryRunner(out=io.StringIO()))
+        if not dry_run and not yes:  # decide first (a dry run: nothing deleted), then ask
+            preview = prune(DryHost(on, out=io.StringIO()))
             deletes = _prune_deletes(preview)
             if deletes:
                 where = f" on {host}" if host else " on this Docker host" if local else " from the registry"
                 confirm(f"Delete these {len(deletes)} image(s){where}?", yes=False,
                         what=f"delete {len(deletes)} image(s){where}",
                         lines=[f"prune-images --keep {keep} would delete{where}:", *deletes])
-        result = prune(runner(dry_run) if mirror is None or dry_run else on.runner)
+        result = prune(dry_host(on) if dry_run else on)
     finally:
         if mirror is not None:
             shutil.rmtree(mirror, ignore_errors=True)
@@ -386,7 +386,7 @@ def housekeeping(
             load(name)  # raises the unknown-env error
     scope = [by_name[n] for n in names] if names else stacks
     older = dt.timedelta(hours=builds_older_than_hours) if builds_older_than_hours is not None else None
-    result = uc.housekeeping(stacks, scope, runner(dry_run), runner(False), keep=keep, all_envs=not names,
+    result = uc.housekeeping(stacks, scope, local_host(dry_run), keep=keep, all_envs=not names,
                              build_cache_hours=build_cache_hours, log_max_bytes=int(log_max_mb * 1024 * 1024),
                              log_keep=log_keep, builds_older_than=older)
     emit(result, None if as_json else _housekeeping_human(result))
