@@ -239,6 +239,9 @@ def test_releases_chart_and_show_through_the_cli(repo: Path, home: Path) -> None
     assert full["release"]["phases"] == phases and full["is_current"] is False
     bad = odoo_ai("releases", "dev", "--show", "3", repo=repo, home=home)
     assert bad.returncode == 2 and "--show 3: dev has 2 release record(s)" in bad.stderr
+    write_log(home, [])
+    empty = odoo_ai("releases", "dev", "--chart", repo=repo, home=home)
+    assert empty.returncode == 0 and "dev: no release in" in empty.stdout and "```" not in empty.stdout
 
 
 # ---------------------------------------------------------------- a test run

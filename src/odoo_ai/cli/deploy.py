@@ -431,9 +431,10 @@ def releases_cmd(
         emit({"env": env, "release": record, "is_current": record is current, "skipped_lines": problems,
               **({"chart": text} if text else {})}, charts.fenced(text) if text else release_text(record))
     elif as_json or chart:
-        text = charts.history_gantt(shown, env=env) if chart else None
+        text = charts.history_gantt(shown, env=env) if chart and shown else None
         emit({"env": env, "current": current, "releases": shown, "skipped_lines": problems,
-              **({"chart": text} if text else {})}, charts.fenced(text) if text else None)
+              **({"chart": text} if text else {})},
+             charts.fenced(text) if text else f"{env}: no release in {stack.state_root / releases_mod.RELEASE_LOG}")
     else:
         fit = None if wide or not out.is_terminal else out.width
         table = releases_table(shown, current, wide=wide, width=fit,
