@@ -185,14 +185,22 @@ def test_keep_db_shard_and_the_printed_cleanup(cli, env) -> None:
 
 
 def test_dry_run_runs_and_writes_nothing(cli, env) -> None:
+    """The real run against the dry connector: the image is read for real (it is here), the
+    rest is printed and assumed; no container, file or volume appears."""
     tmp, prefix = env
     proc = cli("test", "run", "--tag", "standin-tests_pass", "--modules", "standin_tests_pass", "--dry-run")
-    commands = [line for line in proc.stdout.splitlines() if line.startswith(DOCKER)]
-    # inspect, pull, probe, templates server up, run, down, templates server down
-    assert len(commands) == 7 and " run --rm --no-deps -T " in commands[4]
+    out = proc.stdout
+    commands = [line for line in out.splitlines() if line.startswith(DOCKER) and " exec -T db psql " not in line]
+    assert " image inspect " in commands[0] and " pull " not in out
+    assert "#   read: odoo-ai-test/odoo-script-runner:standin-tests_pass is on the host" in out
+    run_line = next(c for c in commands if " run --rm --no-deps -T --name " in c and "--test-enable" in c)
+    assert run_line.endswith("-i standin_tests_pass --test-enable --test-tags=/standin_tests_pass --stop-after-init")
+    assert f"--project-name {prefix}templates " in out and "#   sql: CREATE DATABASE" in out
+    assert " down --remove-orphans " in commands[-1] and "dry run: " in proc.stderr
     proc = cli("test", "run", "--tag", "standin-tests_pass", "--modules", "standin_tests_pass", "--dry-run",
                "--no-cache")
     commands = [line for line in proc.stdout.splitlines() if line.startswith(DOCKER)]
-    assert len(commands) == 5 and " run --rm --no-deps -T " in commands[3]
+    # inspect (a real read), db up, the tests, down
+    assert len(commands) == 4 and " up --detach --wait " in commands[1] and " run --rm --no-deps -T " in commands[2]
     assert_nothing_left(tmp, prefix)
     assert projects_with_prefix(prefix) == set()

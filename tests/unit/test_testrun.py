@@ -19,6 +19,7 @@ from odoo_ai.cli.testing import app
 from odoo_ai.config.envfile import read_rendered_env
 from odoo_ai.config.stack import load_stack
 from odoo_ai.errors import ConfigError
+from odoo_ai.hosts import LocalHost
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import Command, CommandTimedOut, Result
 from odoo_ai.testing import run as run_uc
@@ -205,7 +206,7 @@ def test_an_empty_shard_is_no_tests_and_runs_nothing(stack, tmp_path) -> None:
     prepared = prepare(stack, tmp_path, modules="only_one", shards=2, shard=2)
     assert prepared.project is None
     runner = FakeRunner()
-    result = run_uc.execute(prepared, runner, console())
+    result = run_uc.execute(prepared, LocalHost(runner), console())
     assert runner.commands == []
     assert result.status is RunStatus.NO_TESTS and int(result.exit_code()) == 4
     assert int(result.exit_code(allow_empty=True)) == 0
@@ -213,7 +214,7 @@ def test_an_empty_shard_is_no_tests_and_runs_nothing(stack, tmp_path) -> None:
 
 
 def test_no_addons_at_all_is_no_tests(stack, tmp_path) -> None:
-    result = run_uc.execute(prepare(stack, tmp_path), FakeRunner(), console())
+    result = run_uc.execute(prepare(stack, tmp_path), LocalHost(FakeRunner()), console())
     assert result.status is RunStatus.NO_TESTS
     assert "no module to test" in result.problems[0].message
 
@@ -309,7 +310,7 @@ def run(stack, tmp_path, scenario: str, *, keep_db: bool = False, runner: FakeRu
     prepared = prepare(stack, tmp_path, environ=environ, modules=f"standin_{scenario}",
                        keep_db=keep_db, **kw)
     runner = runner or FakeRunner(SCENARIO_LOG[scenario], SCENARIO_RC[scenario])
-    result = run_uc.execute(prepared, runner, console())
+    result = run_uc.execute(prepared, LocalHost(runner), console())
     return prepared, runner, result
 
 
@@ -542,54 +543,95 @@ def test_cli_refuses_a_remote_docker_host(repo, config_dir) -> None:
     assert result.exit_code == 2 and "local Docker engine" in result.stderr
 
 
-def test_cli_dry_run_prints_every_step_and_writes_nothing(repo, config_dir, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def docker_log(tmp_path) -> tuple[str, Path]:
+    """A `docker` that logs its argv and knows no image: what the dry run really runs."""
+    log = tmp_path / "docker.log"
+    script = tmp_path / "bin" / "docker"
+    script.parent.mkdir()
+    script.write_text(f'#!/bin/sh\necho "$*" >> {log}\necho "Error: No such image: $7" >&2\nexit 1\n')
+    script.chmod(0o755)
+    return str(script), log
+
+
+def test_cli_dry_run_runs_the_real_code_and_writes_nothing(repo, config_dir, tmp_path, monkeypatch,
+                                                           docker_log) -> None:
+    docker, log = docker_log
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
     before = sorted(tmp_path.rglob("*"))
     result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m1,m2", "--tags", "/m1",
-                 "--dry-run", "--no-cache")
+                 "--dry-run", "--no-cache", env={"ODOO_AI_DOCKER": docker})
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    commands = [ln for ln in lines if ln.startswith("docker ")]
-    steps = [" image inspect ", " pull --quiet script-runner", " up --detach --wait ", " run --rm ",
-             " down --remove-orphans "]
+    commands = [ln for ln in lines if ln.startswith(f"{docker} ")]
+    steps = [" image inspect ", " pull --quiet script-runner", " image inspect ", " up --detach --wait ",
+             " run --rm ", " down --remove-orphans "]
     assert len(commands) == len(steps)
     assert all(step in command for step, command in zip(steps, commands, strict=True))
     run_line = next(c for c in commands if " run --rm " in c)
     assert run_line.endswith("-i m1,m2 --test-enable --test-tags=/m1 --stop-after-init")
     assert "--project-name opw-dev-test-" in run_line
-    assert any(ln.startswith("# rm -rf ") for ln in lines)
+    # what it read, what it assumed, what it would write: said so
+    assert "#   read: odoo-ai-test/odoo-script-runner:t is not on the host" in lines
+    assert "#   assume: the image under test can be pulled (the registry was not asked)" in lines
+    assert any(ln.startswith("# mkdir (0700) ") and "/odoo-ai-opw-dev-test-" in ln for ln in lines)
+    assert any(ln.startswith("# write ") and ln.endswith("/.env (0600, " + ln.split("(0600, ")[-1]) for ln in lines)
+    assert any(ln.startswith("# rm -r ") for ln in lines)
+    assert "dry run: 6 command(s), " in result.stderr and "nothing was run or written" in result.stderr
     assert "PASSWORD" not in result.stdout
-    assert sorted(tmp_path.rglob("*")) == before
+    # the only commands really run: the two reads of the image
+    assert [ln.split()[:2] for ln in log.read_text().splitlines()] == [["image", "inspect"]] * 2
+    assert sorted(p for p in tmp_path.rglob("*") if p != log) == before
 
 
-def test_cli_dry_run_shows_the_template_steps_and_writes_nothing(repo, config_dir, tmp_path) -> None:
+def test_cli_dry_run_shows_the_template_steps_and_writes_nothing(repo, config_dir, tmp_path, docker_log) -> None:
+    docker, _ = docker_log
     home = tmp_path / "h"
     home.mkdir()
     result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m1,m2", "--dry-run",
-                 env={"HOME": str(home), "XDG_CACHE_HOME": None})
+                 env={"HOME": str(home), "XDG_CACHE_HOME": None, "ODOO_AI_DOCKER": docker})
     assert result.exit_code == 0, result.stderr
-    commands = [ln for ln in result.stdout.splitlines() if ln.startswith("docker ")]
-    steps = [" image inspect ", " pull --quiet script-runner", " run --rm -i --network none --entrypoint python3 ",
-             "--project-name opw-dev-test-templates ", " run --rm --no-deps -T ", " down --remove-orphans ",
-             "--project-name opw-dev-test-templates "]
+    commands = [ln for ln in result.stdout.splitlines() if ln.startswith(f"{docker} ")]
+    steps = [" image inspect ", " pull --quiet script-runner", " image inspect ",
+             " run --rm -i --network none --entrypoint python3 ", "--project-name opw-dev-test-templates ",
+             "--project-name opw-dev-test-templates ", "-template script-runner /odoo/odoo-bin -d tmpl_",
+             " run --rm --no-deps -T ", "--project-name opw-dev-test-templates ", " down --remove-orphans "]
+    commands = [c for c in commands if " exec -T db psql " not in c]
     assert len(commands) == len(steps)
     assert all(step in command for step, command in zip(steps, commands, strict=True))
-    assert " up --detach --wait " in commands[3] and " down " in commands[6] and "--volumes" not in commands[6]
-    assert "CREATE DATABASE test_" in result.stdout and "PASSWORD" not in result.stdout
+    assert " down " in commands[4] and "--volumes" in commands[4]  # a new server: made afresh
+    assert " up --detach --wait " in commands[5] and " down " in commands[8] and "--volumes" not in commands[8]
+    assert "/odoo/odoo-bin -d test_" in commands[7]
+    assert "#   sql: CREATE DATABASE \"test_" in result.stdout and "PASSWORD" not in result.stdout
+    assert "#   assume: the image's modules as the probe would read them" in result.stdout
     assert list(home.iterdir()) == []
 
 
-def test_cli_dry_run_json(repo, config_dir) -> None:
-    result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m,n", "--dry-run", "--json")
+def test_cli_dry_run_json(repo, config_dir, docker_log) -> None:
+    result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m,n", "--dry-run", "--json", "--no-cache",
+                 env={"ODOO_AI_DOCKER": docker_log[0]})
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["dry_run"] is True and doc["run"]["modules"] == ["m", "n"]
     assert doc["run"]["test_tags"] == "/m,/n" and doc["run"]["test_tags_source"] == "modules"
     run_line = next(line for line in doc["plan"] if " run --rm --no-deps -T " in line)
     assert run_line.endswith("-i m,n --test-enable --test-tags=/m,/n --stop-after-init")
+    assert "the image under test can be pulled (the registry was not asked)" in doc["assumptions"]
+    assert doc["reads"] == ["odoo-ai-test/odoo-script-runner:t is not on the host"]
+
+
+def test_cli_dry_run_fails_where_the_real_run_fails(repo, config_dir) -> None:
+    """Before the first write: the same message and exit code (here a bad --tags; and no
+    docker binary, met by the real reads, is the real run's infrastructure error)."""
+    args = [*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--tags", "$(id)"]
+    real, dry = cli(*args), cli(*args, "--dry-run")
+    assert real.exit_code == dry.exit_code == 2 and real.stderr == dry.stderr
+    missing = {"ODOO_AI_DOCKER": "/nonexistent/docker"}
+    dry = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--dry-run", "--no-cache", env=missing)
+    assert dry.exit_code == 3 and "error: /nonexistent/docker: command not found" in dry.stderr
 
 
 def test_run_help_documents_the_exit_codes_and_options() -> None:

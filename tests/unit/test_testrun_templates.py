@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 
 from odoo_ai.config.stack import load_stack
+from odoo_ai.hosts import LocalHost
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import Command, Result
 from odoo_ai.testing import run as run_uc
@@ -367,7 +368,7 @@ def test_run(stack, tmp_path: Path, engine: Engine, *, modules: str = "mod,other
     prepared = run_uc.prepare(stack, request, environ=environ, tmp_root=tmp_path)
     if look is not None:
         engine.on_test = look
-    result = run_uc.execute(prepared, engine, console())
+    result = run_uc.execute(prepared, LocalHost(engine), console())
     return prepared, result
 
 
@@ -510,18 +511,45 @@ def test_a_new_database_image_resets_the_server(stack, tmp_path, home, repo) -> 
     assert server["identity"]["db_image"] == "postgres:17"
 
 
-def test_dry_run_shows_the_template_steps(stack, tmp_path, home, capsys) -> None:
-    from odoo_ai.runners import DryRunner
+def test_dry_run_is_the_real_run_against_the_dry_connector(stack, tmp_path, home, capsys) -> None:
+    """The real code path: the image is read for real (through the inner host), the probe,
+    server, psql, template build and tests are assumed and said so; nothing is written."""
+    import sys
 
+    engine = Engine({"reg/app-script-runner:1": facts()})
     request = run_uc.RunRequest(image="reg/app-script-runner:1", modules="mod")
     prepared = run_uc.prepare(stack, request, environ={"HOME": str(home)}, tmp_root=tmp_path)
-    dry = DryRunner()
-    run_uc.show_plan(prepared, dry)
+    _, dry = run_uc.dry_run(prepared, LocalHost(engine), console(), out=sys.stdout)
     out = capsys.readouterr().out
+    assert engine.kinds() == ["inspect"]  # the only command really run: a read
+    assert [c.purpose for c in dry.commands] == [
+        "image_present", "probe_image", "server_down", "server_up", "server_psql",  # drop a half-built template
+        "build_template", "server_psql", "server_psql", "server_psql", "server_psql",  # installed, seal, clone, prune
+        "run_tests", "server_psql", "server_psql", "server_down", "down"]  # drop the clone, list, stop, down
     assert "--entrypoint python3 reg/app-script-runner:1 -" in out
-    assert "--project-name opw-dev-test-templates" in out and "CREATE DATABASE" in out
-    assert "-d tmpl_<key> -i <dependencies> --stop-after-init --no-http" in out
+    assert "#   read: reg/app-script-runner:1 is on the host" in out
+    assert "#   assume: Odoo runs the tests" in out and "#   sql: CREATE DATABASE" in out
+    assert f"# write {prepared.project.stack.dotenv_path} (0600" in out
+    assert "# flock shared " in out and "# rm -r " in out
+    assert dry.reads and len(dry.assumptions) >= 4
     assert list(home.iterdir()) == [] and list(tmp_path.glob("odoo-ai-*")) == []
+
+
+def test_dry_run_uses_a_probe_cached_for_the_image(stack, tmp_path, home, capsys) -> None:
+    import sys
+
+    engine = Engine({"reg/app-script-runner:1": facts()})
+    test_run(stack, tmp_path, engine, modules="mod", home=home)  # a real run caches the probe and the template
+    engine.commands.clear()
+    request = run_uc.RunRequest(image="reg/app-script-runner:1", modules="mod")
+    prepared = run_uc.prepare(stack, request, environ={"HOME": str(home)}, tmp_root=tmp_path)
+    before = sorted(p for p in home.rglob("*"))
+    _, dry = run_uc.dry_run(prepared, LocalHost(engine), console(), out=sys.stdout)
+    out = capsys.readouterr().out
+    purposes = [c.purpose for c in dry.commands]
+    assert "probe_image" not in purposes and "build_template" not in purposes  # read from the cache
+    assert "#   sql: CREATE DATABASE" in out and "TEMPLATE" in out
+    assert engine.kinds() == ["inspect"] and sorted(home.rglob("*")) == before
 
 
 # ---------------------------------------------------------------- `test templates`

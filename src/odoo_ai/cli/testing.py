@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
@@ -19,8 +19,12 @@ from odoo_ai.cli.common import (
     TYPER_SETTINGS,
     CliGroup,
     ConfigDirOpt,
+    HostOpt,
+    KnownHostsOpt,
     RepoOpt,
+    SshKeyOpt,
     VerboseOpt,
+    check_host,
     state,
 )
 from odoo_ai.errors import ConfigError, ExitCode
@@ -335,8 +339,14 @@ def run(
         typer.Option("--addons", metavar="DIR", help="Custom addons folder, relative to the repo (default: ODOO_BUILD_ADDONS_DIR, else addons/)."),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the exact commands of every step; run and write nothing.")
+        bool,
+        typer.Option("--dry-run", help="The real run against a dry connector: every command and file write "
+                                       "printed, none done; reads (e.g. is the image there) real, the rest "
+                                       "assumed and said so."),
     ] = False,
+    host: HostOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
     repo: RepoOpt = None,
     config_dir: ConfigDirOpt = None,
     verbose: VerboseOpt = False,
@@ -344,13 +354,18 @@ def run(
     """Run Odoo tests in a one-off script-runner container on a throw-away database.
 
     Each run brings up its own Compose project <project>-test-<hex> (ENV's compose files, state in a fresh temp dir), runs `odoo-bin -d test_<hex> -i MODS --test-enable --stop-after-init` in it with progress on stderr, then removes the project (unless --keep-db). The database is a clone of a template that has the modules' dependencies installed (built once per Odoo source, dependency set and their checksums, in the env's templates server <project>-test-templates), or with --no-cache a fresh one in the project's own db. A running env's database is never touched.
+
+    With --host the project runs on that Docker host over ssh (state in <ODOO_STATE_ROOT>/test-runs/ there, files over stdin, a fresh database: the template cache is on this machine); the modules come from the addons here, Odoo's output streams back here, the reports are written here.
     """
+    from odoo_ai.cli.common import on_host
     from odoo_ai.config.stack import load_stack
-    from odoo_ai.runners import DryRunner, LocalRunner
+    from odoo_ai.hosts import LocalHost
+    from odoo_ai.runners import LocalRunner
     from odoo_ai.stack import is_local_docker
     from odoo_ai.testing import run as run_uc
 
     state.json = json_output
+    check_host(host, ssh_key, known_hosts)
     root = ctx.find_root().params  # `odoo-ai --repo R --config-dir C -v test run ...`
     repo = repo or root.get("repo")
     config_dir = config_dir or root.get("config_dir")
@@ -366,30 +381,32 @@ def run(
         repo_root=Path(repo).resolve() if repo else None,
         config_dir=Path(config_dir).resolve() if config_dir else None,
     )
-    if not is_local_docker():
+    if not host and not is_local_docker():
         raise ConfigError(
-            "test run needs a local Docker engine (DOCKER_HOST=ssh://... is not supported: "
-            "the test project's files live in a local temp directory)"
+            "test run needs a local Docker engine (DOCKER_HOST=ssh://... is not supported: the test "
+            "project's files live in a local temp directory); for a remote Docker host use --host ssh://..."
         )
-    prepared = run_uc.prepare(stack, request, environ=os.environ)
     console = stderr_console()
-    if dry_run:
-        dry = DryRunner(out=sys.stderr if json_output else sys.stdout)
-        run_uc.show_plan(prepared, dry)
-        if json_output:
-            import json
-
-            plan_doc = {"schema": "odoo-ai/1", "dry_run": True, "run": prepared.run_info(),
-                        "plan": [c.display() for c in dry.commands]}
-            sys.stdout.write(json.dumps(plan_doc, indent=2) + "\n")
-        raise typer.Exit(0)
     echo = (
         (lambda line: console.print(f"$ {line}", style="dim", markup=False, soft_wrap=True))
         if verbose
         else None
     )
+    host_stack = target = None
+    if host:
+        # The env as seen on the Docker host, and its connector (nothing is done there yet).
+        host_stack, target = on_host(stack, host, ssh_key, known_hosts, sync=False)
+    prepared = run_uc.prepare(stack, request, environ=os.environ, host_stack=host_stack,
+                              tmp_root=host_stack.state_root / "test-runs" if host_stack else None)
+    if target is None:
+        target = LocalHost(LocalRunner(echo=echo))
+    if dry_run:
+        _dry_run_report(run_uc, prepared, target, console, json_output=json_output)
+        raise typer.Exit(0)
+    if host_stack is not None and prepared.project is not None:
+        target.sync_stack_files(stack.repo_root, host_stack.repo_root)  # its Compose files
     try:
-        result = run_uc.execute(prepared, LocalRunner(echo=echo), console)
+        result = run_uc.execute(prepared, target, console)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
@@ -403,14 +420,30 @@ def run(
     )
     if result.kept:
         kept = result.kept
+        where = f" on {kept['host']}" if kept.get("host") else ""
         console.print(
-            f"kept test project {kept['project']} (database {kept['database']}, files in "
-            f"{kept['state_dir']}). Look: {kept['psql']}\nRemove it with:\n  "
+            f"kept test project {kept['project']}{where} (database {kept['database']}, files in "
+            f"{kept['state_dir']}). Look: {kept['psql']}\nRemove it{where} with:\n  "
             + "\n  ".join(kept["cleanup"]),
             markup=False,
             soft_wrap=True,
         )
     raise typer.Exit(int(code))
+
+
+def _dry_run_report(run_uc: Any, prepared: Any, target: Any, console: "Console", *, json_output: bool) -> None:
+    """`test run --dry-run`: the real run against the dry connector (its lines on stdout, or
+    on stderr with --json so that stdout stays one document), then what it assumed and read."""
+    import json
+
+    result, dry = run_uc.dry_run(prepared, target, console, out=sys.stderr if json_output else sys.stdout)
+    if json_output:
+        doc = {"schema": "odoo-ai/1", "dry_run": True, "run": result.run or prepared.run_info(),
+               "plan": [c.display() for c in dry.commands], "assumptions": dry.assumptions, "reads": dry.reads}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    console.print(f"dry run: {len(dry.commands)} command(s), {len(dry.assumptions)} assumption(s), "
+                  f"{len(dry.reads)} read(s); nothing was run or written", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -3,7 +3,9 @@ and the exact commands that create it, run Odoo's tests in it and remove it; the
 databases a run starts from (which modules, their key, the templates server, the SQL).
 
 Nothing here touches the disk, a socket or a subprocess: the use-case
-(odoo_ai.testing.run) decides with these functions and acts through a runner.
+(odoo_ai.testing.run) decides with these functions and acts through a connector
+(odoo_ai.hosts); each command carries its purpose (the function's name), by which the
+dry connector answers it.
 
 The throw-away project is the env's own compose files plus one generated override
 (OVERRIDE_FILE) under a different `--project-name`, with its state root in a fresh temp
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import ConfigError
-from odoo_ai.plan.compose import compose
+from odoo_ai.plan.compose import compose, purpose
 from odoo_ai.plan.compose import down as compose_down
 from odoo_ai.runners.base import Command
 
@@ -194,6 +196,7 @@ def plan_project(
 # ---------------------------------------------------------------- commands
 
 
+@purpose()
 def up_db(tp: TestProject, *, wait_seconds: int = DB_WAIT_SECONDS) -> Command:
     return compose(
         tp.stack, "--ansi", "never", "up", "--detach", "--wait", "--wait-timeout", str(wait_seconds),
@@ -201,10 +204,12 @@ def up_db(tp: TestProject, *, wait_seconds: int = DB_WAIT_SECONDS) -> Command:
     )
 
 
+@purpose(reads=True)
 def image_present(tp: TestProject) -> Command:
     return Command([tp.stack.docker, "image", "inspect", "--format", "{{.Id}}", tp.image], timeout=60)
 
 
+@purpose()
 def pull_image(tp: TestProject) -> Command:
     return compose(tp.stack, "--ansi", "never", "pull", "--quiet", "script-runner", timeout=1800)
 
@@ -229,6 +234,7 @@ def odoo_test_argv(database: str, modules: list[str] | tuple[str, ...], test_tag
     return argv + ["--stop-after-init"]
 
 
+@purpose()
 def run_tests(tp: TestProject) -> Command:
     # The image's entrypoint writes without_demo = all unless told otherwise (Odoo 18.0
     # loads demo data into a new database when without_demo is False).
@@ -240,10 +246,12 @@ def run_tests(tp: TestProject) -> Command:
     )
 
 
+@purpose()
 def remove_container(tp: TestProject) -> Command:
     return Command([tp.stack.docker, "rm", "--force", "--volumes", tp.container], timeout=120)
 
 
+@purpose()
 def down(tp: TestProject) -> Command:
     return compose_down(tp.stack, volumes=True)
 
@@ -615,6 +623,7 @@ def cached_override_yaml(network: str) -> str:
     )
 
 
+@purpose()
 def probe_image(docker: str, image: str) -> Command:
     """Read the image's modules, checksums and Odoo identity (PROBE_SCRIPT on stdin), with
     no network; the image's entrypoint is bypassed (it would want a database password)."""
@@ -622,6 +631,7 @@ def probe_image(docker: str, image: str) -> Command:
                    stdin=PROBE_SCRIPT.encode(), timeout=300)
 
 
+@purpose()
 def server_up(ts: TemplateServer, *, wait_seconds: int = DB_WAIT_SECONDS) -> Command:
     return compose(
         ts.stack, "--ansi", "never", "up", "--detach", "--wait", "--wait-timeout", str(wait_seconds),
@@ -629,11 +639,13 @@ def server_up(ts: TemplateServer, *, wait_seconds: int = DB_WAIT_SECONDS) -> Com
     )
 
 
+@purpose()
 def server_down(ts: TemplateServer, *, volumes: bool = False) -> Command:
     """Stop the server (the volume stays), or with `volumes` delete its templates too."""
     return compose_down(ts.stack, volumes=volumes)
 
 
+@purpose()
 def server_psql(ts: TemplateServer, sql: str, *, database: str = "postgres", timeout: float = 300) -> Command:
     """psql in the server's db container (the local socket: no password), the SQL on stdin;
     unaligned tuples only, stopping at the first error."""
@@ -652,6 +664,7 @@ def server_psql_hint(ts: TemplateServer, database: str) -> Command:
     return compose(ts.stack, "exec", "db", "psql", "-U", ts.stack.db_user, "-d", database)
 
 
+@purpose()
 def build_template(tp: TestProject, template: TemplatePlan) -> Command:
     """Install the dependencies into the new template database (no tests, no HTTP), in a
     one-off container of the test project on the templates server's network."""

@@ -3,14 +3,17 @@ database, in a throw-away Compose project; results through the log parser.
 
     prepare()  resolve modules, shard, image and the project; render its .env in memory.
                Raises ConfigError (exit 2) before anything exists.
-    show_plan() --dry-run: every step's exact argv through the runner, nothing written.
-    execute()  create the project (temp state dir, .env 0600 with random passwords, db),
-               stream Odoo's output into LogParser (progress on the console), tear the
-               project down unless --keep-db. Returns a TestRunResult; failures of the
-               machinery become status `error` (exit 3), never an exception.
+    execute()  on a Host (odoo_ai.hosts: this machine, or the Docker host over ssh): create
+               the project (its state dir 0700, .env 0600 with random passwords, db), stream
+               Odoo's output into LogParser (progress on the console), tear the project down
+               unless --keep-db. Returns a TestRunResult; failures of the machinery become
+               status `error` (exit 3), never an exception.
+    dry_run()  execute() itself against the dry connector (odoo_ai.dryhost): every command
+               and write printed, none run; reads real, the rest assumed and said so.
 
-Planning is in odoo_ai.plan.testrun (pure); every side effect goes through the runner,
-except the private temp directory and its files.
+Planning is in odoo_ai.plan.testrun (pure); every side effect, files included, goes through
+the host. What is local: the repo's addons (which modules to test, tracebacks mapped back to
+them), the template cache (used only when the Docker host is this machine) and the reports.
 """
 
 from __future__ import annotations
@@ -31,18 +34,13 @@ from rich.text import Text
 
 from odoo_ai import stack as stack_uc
 from odoo_ai.build import last_built_tag
-from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.render import APP_ENV, build_dotenv
 from odoo_ai.config.stack import IMAGE_REF_RE, StackConfig, _overlay_settings, validate_tag
-from odoo_ai.config.stateroot import (
-    marker_path,
-    marker_text,
-    remove_marked_tree,
-    write_local_marker,
-)
-from odoo_ai.errors import ConfigError, OdooAiError
+from odoo_ai.config.stateroot import marker_path, marker_text, parse_marker, remove_marked_tree
+from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
+from odoo_ai.hosts import Host
 from odoo_ai.plan import testrun as plan
-from odoo_ai.runners.base import CommandTimedOut, StreamingRunner
+from odoo_ai.runners.base import CommandTimedOut
 from odoo_ai.testing import templates
 from odoo_ai.testing.logparse import LogParser
 from odoo_ai.testing.report import PathMap, ProgressPrinter, safe_text
@@ -240,8 +238,14 @@ def prepare(
     environ: Mapping[str, str],
     suffix: str | None = None,
     tmp_root: Path | None = None,
+    host_stack: StackConfig | None = None,
 ) -> Prepared:
-    """Every check and decision; nothing is written or run. Raises ConfigError."""
+    """Every check and decision; nothing is written or run. Raises ConfigError.
+
+    `stack` is the env as this machine sees it (its addons pick the modules, its settings
+    the image). `host_stack` is the same env as seen on a remote Docker host (--host: the
+    Compose files there); `tmp_root` is where the project's state dir goes on the Docker
+    host. A remote run does not use the template cache (it is on this machine)."""
     if not 0 < request.timeout <= 7 * 24 * 3600:
         raise ConfigError(f"--timeout {request.timeout:g}: seconds, more than 0 (at most a week)")
     test_tags = plan.validate_test_tags(request.tags) if request.tags is not None else None
@@ -263,7 +267,7 @@ def prepare(
     name = plan.project_name_for(stack.project, suffix)
     state_dir = (tmp_root or Path(tempfile.gettempdir())) / f"odoo-ai-{name}"
     tp = plan.plan_project(
-        stack, suffix=suffix, state_dir=state_dir, image=image, modules=selection.modules,
+        host_stack or stack, suffix=suffix, state_dir=state_dir, image=image, modules=selection.modules,
         test_tags=test_tags, timeout=request.timeout, secret_names=[*DB_SECRETS, *passed],
         demo=request.demo,
     )
@@ -277,6 +281,9 @@ def prepare(
     prepared.without_demo = "False" if request.demo else stack.without_demo
     if request.no_cache:
         prepared.cache_reason = "--no-cache"
+    elif host_stack is not None:
+        prepared.cache_reason = ("--host: the template cache is kept on this machine, the database on the "
+                                 "Docker host")
     else:
         prepared.cache = templates.plan_cache(stack, state_dir=state_dir, image=image, environ=environ,
                                               keep=templates_keep(stack))
@@ -314,52 +321,25 @@ def infra_result(prepared: Prepared, message: str, details: str = "") -> TestRun
 # ---------------------------------------------------------------- dry run
 
 
-def show_plan(prepared: Prepared, runner: StreamingRunner) -> None:
-    tp = prepared.project
-    if tp is None:
-        runner.note(empty_result(prepared).problems[0].message + ": nothing to run")
-        return
-    runner.note(f"mkdir -m 0700 {tp.state_dir} (+ filestore, logs, snapshots)")
-    runner.note(f"write {tp.state_dir / '.env'} and {tp.state_dir / APP_ENV} (0600; random database "
-                f"and master passwords) and {tp.override_path}")
-    runner.run(plan.image_present(tp), capture=True)
-    runner.note(f"if {tp.image} is not on this host:")
-    runner.run(plan.pull_image(tp), capture=True)
-    cache = prepared.cache
-    if cache is None:
-        runner.note(f"no template ({prepared.cache_reason}): a fresh database in the test project")
-        runner.run(plan.up_db(tp), capture=True)
-    else:
-        server = cache.server
-        runner.note(f"template cache {cache.root} (keep {cache.keep}). The image's modules, checksums and "
-                    "Odoo source identity (once per image id):")
-        runner.run(plan.probe_image(tp.stack.docker, tp.image), capture=True)
-        runner.note(f"the templates server {server.name} (data: volume {server.volume}; files in "
-                    f"{server.state_dir}, its password from {cache.server_file}):")
-        runner.run(plan.server_up(server), capture=True)
-        runner.note("the key: sha256 of the Odoo source identity, the checksums of the modules the template "
-                    "installs (the tested modules' dependencies, without them) and the demo setting. If "
-                    "tmpl_<key> is missing (lock: templates.lock):")
-        runner.note(f"  {tp.stack.docker} compose --project-name {tp.name} … run --rm --no-deps -T --name "
-                    f"{tp.name}-template script-runner /odoo/odoo-bin -d tmpl_<key> -i <dependencies> "
-                    "--stop-after-init --no-http  (then sealed, its filestore moved into the cache, older "
-                    "templates pruned)")
-        runner.note(f"CREATE DATABASE {tp.database} TEMPLATE tmpl_<key> (psql in the server), its filestore "
-                    f"hard-linked into {tp.stack.data_dir}/filestore/{tp.database}")
-        runner.note(f"when no template can be used: {plan.up_db(tp).display()}")
-    runner.stream(plan.run_tests(tp), lambda _line: None)
-    runner.note(f"after a timeout: {plan.remove_container(tp).display()}")
-    if prepared.request.keep_db:
-        runner.note(f"--keep-db: the project stays; remove it with: {plan.down(tp).display()} "
-                    f"&& rm -rf {tp.state_dir}")
-    else:
-        if cache is not None:
-            runner.note(f"DROP DATABASE {tp.database} (psql in the server)")
-        runner.run(plan.down(tp), capture=True)
-        if cache is not None:
-            runner.note("when no other test run uses the templates server (lock: server.lock):")
-            runner.run(plan.server_down(cache.server), capture=True)
-        runner.note(f"rm -rf {tp.state_dir}")
+class DryRunFailed(OdooAiError):
+    """The dry run stopped where the real run would (what it could read says so): exit 3."""
+
+    exit_code = ExitCode.INFRA
+
+
+def dry_run(prepared: Prepared, host: Host, console: Console, *, out: Any = None) -> tuple[TestRunResult, Any]:
+    """execute() against the dry connector around `host` (odoo_ai.dryhost.DryHost): every
+    command and file write printed (to `out`), none done; reads real, the rest assumed and
+    said so. Returns the run's result (its verdict is meaningless: no test ran) and the dry
+    connector (its commands, assumptions and reads). Raises DryRunFailed where the real run
+    would stop before running Odoo, with its message."""
+    from odoo_ai.dryhost import DryHost
+
+    dry = DryHost(host, out=out)
+    result, failed = _execute(prepared, dry, console)
+    if failed is not None:
+        raise DryRunFailed(failed)
+    return result, dry
 
 
 # ---------------------------------------------------------------- execute
@@ -387,15 +367,20 @@ def kept_info(tp: plan.TestProject, cache: templates.TemplateCache | None = None
     }
 
 
-def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> TestRunResult:
-    """Run it. A failure of Docker, Compose or Odoo is a result (status `error`), not an
-    exception; only Ctrl-C propagates (after the cleanup)."""
+def execute(prepared: Prepared, host: Host, console: Console) -> TestRunResult:
+    """Run it on `host`. A failure of Docker, Compose or Odoo is a result (status `error`),
+    not an exception; only Ctrl-C propagates (after the cleanup)."""
+    return _execute(prepared, host, console)[0]
+
+
+def _execute(prepared: Prepared, host: Host, console: Console) -> tuple[TestRunResult, str | None]:
+    """execute(), and the message when the machinery failed before Odoo could run (None otherwise)."""
     tp = prepared.project
     say = _sayer(console)
     if tp is None:
         result = empty_result(prepared)
         say(result.problems[0].message)
-        return result
+        return result, None
     sel = prepared.selection
     shard = f" (shard {sel.shard[0]}/{sel.shard[1]} of {len(sel.all_modules)})" if sel.shard else ""
     say(f"test project {tp.name}: {len(tp.modules)} module(s){shard} on database {tp.database}, "
@@ -407,21 +392,22 @@ def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> Te
     for name in prepared.omitted_secrets:
         say(f"{name} is not set in the environment: the tests run without it")
     try:
-        tp.state_dir.mkdir(mode=0o700)  # fresh: the random suffix makes the name unique
-    except OSError as exc:
-        return _setup_failed(prepared, console, f"cannot create {tp.state_dir}: {exc}")
+        host.mkdir_private(tp.state_dir)  # fresh: the random suffix makes the name unique
+    except (OSError, OdooAiError) as exc:
+        return _setup_failed(prepared, console, f"cannot create {tp.state_dir}: {_why(exc)}")
     keep = prepared.request.keep_db
     try:
-        _create_state(prepared, tp)
-    except OSError as exc:
+        _create_state(prepared, tp, host)
+    except (OSError, OdooAiError) as exc:
         try:
-            _remove_state_dir(tp)
+            _remove_state_dir(tp, host)
         except OdooAiError:  # no marker yet: the folder is as mkdir left it, or is left alone
-            _quietly_rmdir(tp.state_dir)
-        return _setup_failed(prepared, console, f"cannot write the test project's files: {exc}")
+            if not host.remote and not host.dry_run:
+                _quietly_rmdir(tp.state_dir)
+        return _setup_failed(prepared, console, f"cannot write the test project's files: {_why(exc)}")
     session = _Session()
     try:
-        result = _run_in_project(prepared, tp, runner, console, say, session)
+        result = _run_in_project(prepared, tp, host, console, say, session)
     finally:
         if session.cache is not None:
             try:
@@ -431,51 +417,62 @@ def execute(prepared: Prepared, runner: StreamingRunner, console: Console) -> Te
             for problem in problems:
                 say(f"warning: template cache: {problem}")
         if not keep:
-            _teardown(tp, runner, say)
-    result.kept = kept_info(tp, session.cache) if keep else None
-    return result
+            _teardown(tp, host, say)
+    if keep:
+        result.kept = kept_info(tp, session.cache)
+        if host.remote:
+            result.kept["host"] = str(getattr(host, "target", "")) or None
+    return result, session.failed
 
 
 @dataclass
 class _Session:
     cache: templates.TemplateCache | None = None
+    failed: str | None = None  # the machinery failed before Odoo could run: why
 
 
 def _run_in_project(
-    prepared: Prepared, tp: plan.TestProject, runner: StreamingRunner, console: Console, say,
+    prepared: Prepared, tp: plan.TestProject, host: Host, console: Console, say,
     session: _Session,
 ) -> TestRunResult:
     info = prepared.run_info()
     try:
-        image_id = _ensure_image(tp, runner, say)
+        image_id = _ensure_image(tp, host, say)
         if prepared.cache is not None:
             session.cache = templates.TemplateCache(
-                prepared.cache, tp, runner, say, environ=prepared.environ,
+                prepared.cache, tp, host, say, environ=prepared.environ,
                 tested=prepared.selection.all_modules, without_demo=prepared.without_demo,
                 test_tags=prepared.test_tags if prepared.request.tags is not None else None,
             )
             use = session.cache.open(image_id)
             info["template"] = use.to_dict()
             if not use.used:  # back to the files of a fresh database; the server is not needed
-                _write_fresh_files(prepared, tp)
+                _write_fresh_files(prepared, tp, host)
                 for problem in session.cache.close(keep_db=False):
                     say(f"warning: template cache: {problem}")
         if session.cache is None or not session.cache.use.used:
-            _start_db(tp, runner, say)
+            _start_db(tp, host, say)
         # --timeout is what Odoo may take in this run: a template's build and the tests together.
         spent = session.cache.odoo_seconds if session.cache is not None else 0.0
         run_tp = dataclasses.replace(tp, timeout=max(1.0, tp.timeout - spent)) if spent else tp
-        result, info["timed_out"] = _run_odoo(run_tp, runner, console, budget=tp.timeout)
+        result, info["timed_out"] = _run_odoo(run_tp, host, console, budget=tp.timeout)
     except _SetupFailed as exc:
-        return _setup_failed(prepared, console, exc.message, exc.details)
-    except OdooAiError as exc:  # a runner timeout, no docker binary
-        return _setup_failed(prepared, console, exc.message)
+        session.failed = exc.message
+        return _setup_failed(prepared, console, exc.message, exc.details)[0]
+    except OdooAiError as exc:  # a command's timeout, no docker binary, ssh refused
+        session.failed = exc.message
+        return _setup_failed(prepared, console, exc.message)[0]
     return TestRunResult.of(result, info)
 
 
-def _setup_failed(prepared: Prepared, console: Console, message: str, details: str = "") -> TestRunResult:
+def _setup_failed(prepared: Prepared, console: Console, message: str,
+                  details: str = "") -> tuple[TestRunResult, str]:
     console.print(f"error: {safe_text(message)}", markup=False, highlight=False, soft_wrap=True)
-    return infra_result(prepared, message, details)
+    return infra_result(prepared, message, details), message
+
+
+def _why(exc: Exception) -> str:
+    return exc.message if isinstance(exc, OdooAiError) else str(exc)
 
 
 def _sayer(console: Console):
@@ -484,24 +481,24 @@ def _sayer(console: Console):
     return say
 
 
-def _create_state(prepared: Prepared, tp: plan.TestProject) -> None:
+def _create_state(prepared: Prepared, tp: plan.TestProject, host: Host) -> None:
     # First the marker: the only folder the teardown deletes is one that carries it.
-    write_local_marker(marker_path(tp.state_dir), marker_text(tp.name, prepared.request.env))
+    host.write_private(marker_path(tp.state_dir), marker_text(tp.name, prepared.request.env))
     for path in tp.dirs:
-        path.mkdir(parents=True, exist_ok=True)
-    write_private_file(tp.state_dir / APP_ENV, prepared.app_env_text)
-    write_private_file(tp.stack.dotenv_path, prepared.dotenv_text)
-    write_private_file(tp.override_path, plan.OVERRIDE_YAML)
+        host.mkdir(path)
+    host.write_private(tp.state_dir / APP_ENV, prepared.app_env_text)
+    host.write_private(tp.stack.dotenv_path, prepared.dotenv_text)
+    host.write_private(tp.override_path, plan.OVERRIDE_YAML)
 
 
-def _write_fresh_files(prepared: Prepared, tp: plan.TestProject) -> None:
-    write_private_file(tp.stack.dotenv_path, prepared.dotenv_text)
-    write_private_file(tp.override_path, plan.OVERRIDE_YAML)
+def _write_fresh_files(prepared: Prepared, tp: plan.TestProject, host: Host) -> None:
+    host.write_private(tp.stack.dotenv_path, prepared.dotenv_text)
+    host.write_private(tp.override_path, plan.OVERRIDE_YAML)
 
 
-def _start_db(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
+def _start_db(tp: plan.TestProject, host: Host, say) -> None:
     started = time.monotonic()
-    result = runner.run(plan.up_db(tp), capture=True)
+    result = host.run(plan.up_db(tp), capture=True)
     if not result.ok:
         raise _SetupFailed(
             f"the test database did not start (docker compose up db exited {result.returncode}): "
@@ -511,19 +508,19 @@ def _start_db(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
     say(f"database ready in {time.monotonic() - started:.1f}s")
 
 
-def _ensure_image(tp: plan.TestProject, runner: StreamingRunner, say) -> str | None:
+def _ensure_image(tp: plan.TestProject, host: Host, say) -> str | None:
     """The image's id (`sha256:…`, None when docker did not say), pulled when missing."""
-    present = runner.run(plan.image_present(tp), capture=True)
+    present = host.run(plan.image_present(tp), capture=True)
     if present.ok:
         return _image_id(present.stdout)
     say(f"{tp.image} is not on this host: pulling it")
-    pulled = runner.run(plan.pull_image(tp), capture=True)
+    pulled = host.run(plan.pull_image(tp), capture=True)
     if not pulled.ok:
         raise _SetupFailed(
             f"image {tp.image} is not on this host and could not be pulled: {_last_line(pulled.tail(20))}",
             details=pulled.tail(20),
         )
-    again = runner.run(plan.image_present(tp), capture=True)
+    again = host.run(plan.image_present(tp), capture=True)
     return _image_id(again.stdout) if again.ok else None
 
 
@@ -532,7 +529,7 @@ def _image_id(text: str) -> str | None:
     return words[0] if len(words) == 1 and words[0].startswith("sha256:") else None
 
 
-def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console,
+def _run_odoo(tp: plan.TestProject, host: Host, console: Console,
               budget: float | None = None) -> tuple[RunResult, bool]:
     parser = LogParser()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -547,12 +544,12 @@ def _run_odoo(tp: plan.TestProject, runner: StreamingRunner, console: Console,
                 progress.handle(event)
 
         try:
-            exit_code = runner.stream(plan.run_tests(tp), on_line)
+            exit_code = host.stream(plan.run_tests(tp), on_line)
         except CommandTimedOut:
             timed_out = True  # the compose client is killed; the container may live on
-            _quietly(runner, plan.remove_container(tp))
+            _quietly(host, plan.remove_container(tp))
         except BaseException:
-            _quietly(runner, plan.remove_container(tp))
+            _quietly(host, plan.remove_container(tp))
             raise
     result = parser.finish(exit_code)
     if timed_out:
@@ -576,16 +573,16 @@ def _is_missing_summary(problem: Problem) -> bool:
     return problem.kind == "infra" and problem.logger is None and "test summary" in problem.message
 
 
-def _teardown(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
+def _teardown(tp: plan.TestProject, host: Host, say) -> None:
     problems = []
     try:
-        down = runner.run(plan.down(tp), capture=True)
+        down = host.run(plan.down(tp), capture=True)
         if not down.ok:
             problems.append(f"docker compose down exited {down.returncode}: {_last_line(down.tail(5))}")
     except OdooAiError as exc:
         problems.append(exc.message)
     try:
-        _remove_state_dir(tp)
+        _remove_state_dir(tp, host)
     except OdooAiError as exc:
         problems.append(exc.message)
     for problem in problems:  # the verdict stays the tests' own; say what is left behind
@@ -594,10 +591,22 @@ def _teardown(tp: plan.TestProject, runner: StreamingRunner, say) -> None:
         say(f"remove it with: {plan.down(tp).display()} && rm -rf {tp.state_dir}")
 
 
-def _remove_state_dir(tp: plan.TestProject) -> None:
+def _remove_state_dir(tp: plan.TestProject, host: Host) -> None:
     """The test project's folder, which execute() created and marked: deleted only while it
-    is a real directory carrying the marker of this very project (stateroot.verify_marked_dir)."""
-    remove_marked_tree(tp.state_dir, tp.name)
+    carries the marker of this very project. On this machine also only while it is a real
+    directory (stateroot.verify_marked_dir); on the Docker host over ssh the marker is read
+    there first."""
+    if not host.remote and not host.dry_run:
+        remove_marked_tree(tp.state_dir, tp.name)
+        return
+    text = host.read_text(marker_path(tp.state_dir))
+    if text is None:
+        return  # never created, or gone already
+    marker = parse_marker(text)
+    if marker is None or marker.get("project") != tp.name:
+        raise OdooAiError(f"{tp.state_dir} was not removed: its marker is not that of {tp.name}",
+                          exit_code=ExitCode.INFRA)
+    host.remove_tree(tp.state_dir)
 
 
 def _quietly_rmdir(path: Path) -> None:
@@ -607,9 +616,9 @@ def _quietly_rmdir(path: Path) -> None:
         pass
 
 
-def _quietly(runner: StreamingRunner, command) -> None:
+def _quietly(host: Host, command) -> None:
     try:
-        runner.run(command, capture=True)
+        host.run(command, capture=True)
     except OdooAiError:
         pass
 

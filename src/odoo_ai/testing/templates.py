@@ -45,6 +45,7 @@ from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.render import build_dotenv
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import OdooAiError
+from odoo_ai.hosts import Host
 from odoo_ai.plan import testrun as plan
 from odoo_ai.runners.base import Command, CommandTimedOut, Result, StreamingRunner
 
@@ -155,16 +156,126 @@ class CachePlan:
         return self.root / "server.json"
 
 
+class LocalFiles:
+    """The template cache's files (and the run's filestore), on this machine."""
+
+    def read_text(self, path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def write_private(self, path: Path, text: str) -> None:
+        write_private_file(path, text)
+
+    def mkdir(self, path: Path) -> None:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def rmtree(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def unlink(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def is_file(self, path: Path) -> bool:
+        return path.is_file()
+
+    def is_dir(self, path: Path) -> bool:
+        return path.is_dir()
+
+    def glob(self, folder: Path, pattern: str) -> list[Path]:
+        return sorted(folder.glob(pattern))
+
+    def link_tree(self, source: Path, target: Path) -> None:
+        _link_tree(source, target)
+
+    def move_tree(self, source: Path, target: Path) -> None:
+        _move_tree(source, target)
+
+    def keep_newest(self, folder: Path, count: int) -> None:
+        _keep_newest(folder, count)
+
+    def flock(self, path: Path) -> Flock:
+        return Flock(path)
+
+
+class DryFiles(LocalFiles):
+    """A dry run's view of them: read for real (what it wrote: from memory), every change
+    printed by the dry connector and none made."""
+
+    def __init__(self, host: Host):
+        self.host = host
+
+    def read_text(self, path: Path) -> str | None:
+        try:
+            return self.host.read_text(path)
+        except OSError:
+            return None
+
+    def write_private(self, path: Path, text: str) -> None:
+        self.host.write_private(path, text)
+
+    def mkdir(self, path: Path) -> None:
+        if not path.is_dir():
+            self.host.mkdir(path)
+
+    def rmtree(self, path: Path) -> None:
+        if path.exists():
+            self.host.remove_tree(path)
+
+    def unlink(self, path: Path) -> None:
+        self.host.unlink(path)
+
+    def is_file(self, path: Path) -> bool:
+        written = getattr(self.host, "files", {})
+        return written[path] is not None if path in written else path.is_file()
+
+    def link_tree(self, source: Path, target: Path) -> None:
+        self.host.note(f"hard-link the files of {source} into {target}")
+
+    def move_tree(self, source: Path, target: Path) -> None:
+        self.host.note(f"mv {source} {target}")
+
+    def keep_newest(self, folder: Path, count: int) -> None:
+        self.host.note(f"keep the {count} newest files of {folder}")
+
+    def flock(self, path: Path) -> Flock:
+        return DryFlock(path, self.host)
+
+
+class DryFlock(Flock):
+    """A lock a dry run says it would take (it takes none)."""
+
+    def __init__(self, path: Path, host: Host):
+        super().__init__(path)
+        self.host = host
+
+    def acquire(self, *, exclusive: bool, timeout: float, on_wait: Callable[[], None] | None = None) -> bool:
+        if self.fd is not None:
+            raise RuntimeError(f"{self.path} is already held")
+        self.host.note(f"flock {'exclusive' if exclusive else 'shared'} {self.path} (waiting up to {timeout:g}s)")
+        self.fd = -1
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.host.note(f"unlock {self.path}")
+            self.fd = None
+
+
 class TemplateCache:
     """One run's use of the env's templates (see the module docstring)."""
 
-    def __init__(self, cache: CachePlan, tp: plan.TestProject, runner: StreamingRunner, say: Callable[[str], None],
+    def __init__(self, cache: CachePlan, tp: plan.TestProject, host: Host, say: Callable[[str], None],
                  *, environ: Mapping[str, str], tested: list[str], without_demo: str,
                  test_tags: str | None):
         self.cache = cache
         self.server = cache.server
         self.tp = tp
-        self.runner = runner
+        self.host = host
+        # The cache dir is on this machine, as is the Docker host of a run that uses it; a dry
+        # run reads it and prints what it would write (DryFiles).
+        self.files: LocalFiles = DryFiles(host) if host.dry_run else LocalFiles()
         self.say = say
         self.environ = environ
         self.tested = tested
@@ -174,8 +285,8 @@ class TemplateCache:
         self.password: str | None = None
         self.cloned = False
         self.odoo_seconds = 0.0  # how long this run's template build took (part of its --timeout)
-        self.server_lock = Flock(cache.root / "server.lock")
-        self.templates_lock = Flock(cache.root / "templates.lock")
+        self.server_lock = self.files.flock(cache.root / "server.lock")
+        self.templates_lock = self.files.flock(cache.root / "templates.lock")
 
     # ------------------------------------------------------------ open
 
@@ -197,7 +308,7 @@ class TemplateCache:
                 self._psql(plan.drop_database_sql(self.tp.database))
             except OdooAiError:
                 pass
-            shutil.rmtree(self.tp.stack.data_dir / "filestore" / self.tp.database, ignore_errors=True)
+            self.files.rmtree(self.tp.stack.data_dir / "filestore" / self.tp.database)
             self.cloned = False
         self.use.used = False  # `created` stays true when a template was built but not cloned
         self.use.clone_seconds = None
@@ -205,7 +316,7 @@ class TemplateCache:
         self.say(f"no template: {reason}; a fresh database instead")
 
     def _open(self, image_id: str | None) -> None:
-        self.cache.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.files.mkdir(self.cache.root)
         facts = self._facts(image_id)
         template = plan.plan_template(facts, self.tested, without_demo=self.without_demo, test_tags=self.test_tags)
         self.use.key, self.use.database = template.key, template.database
@@ -242,16 +353,13 @@ class TemplateCache:
         path = None
         if image_id and re.fullmatch(r"sha256:[0-9a-f]{64}", image_id):
             path = self.cache.probes / f"{image_id.split(':', 1)[1]}.json"
-            try:
-                cached = path.read_text(encoding="utf-8")
-            except OSError:
-                cached = None
+            cached = self.files.read_text(path)
         if cached is not None:
             try:
                 return plan.parse_probe(cached)
             except ValueError:
                 pass
-        result = self.runner.run(plan.probe_image(self.tp.stack.docker, self.tp.image), capture=True)
+        result = self.host.run(plan.probe_image(self.tp.stack.docker, self.tp.image), capture=True)
         if not result.ok:
             raise CacheUnusable(f"could not read the image's modules (exit {result.returncode}): "
                                 f"{_last_line(result.tail(5))}")
@@ -260,9 +368,9 @@ class TemplateCache:
         except ValueError as exc:
             raise CacheUnusable(f"could not read the image's modules: {exc}") from None
         if path is not None:
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            write_private_file(path, result.stdout)
-            _keep_newest(path.parent, PROBES_KEPT)
+            self.files.mkdir(path.parent)
+            self.files.write_private(path, result.stdout)
+            self.files.keep_newest(path.parent, PROBES_KEPT)
         return facts
 
     # ------------------------------------------------------------ the server
@@ -274,8 +382,8 @@ class TemplateCache:
 
     def _server_info(self) -> dict[str, Any] | None:
         try:
-            data = json.loads(self.cache.server_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(self.files.read_text(self.cache.server_file) or "")
+        except ValueError:
             return None
         return data if isinstance(data, dict) and isinstance(data.get("password"), str) else None
 
@@ -300,11 +408,11 @@ class TemplateCache:
         started = time.monotonic()
         # One `compose up` of the server at a time (two at once race for its container); the
         # later one finds it running and returns at once.
-        start_lock = Flock(self.cache.root / "start.lock")
+        start_lock = self.files.flock(self.cache.root / "start.lock")
         if not start_lock.acquire(exclusive=True, timeout=LOCK_WAIT):
             raise CacheUnusable("another test run took too long to start the templates server")
         try:
-            result = self.runner.run(plan.server_up(self.server), capture=True)
+            result = self.host.run(plan.server_up(self.server), capture=True)
         finally:
             start_lock.release()
         if not result.ok:
@@ -317,26 +425,26 @@ class TemplateCache:
             self.say(f"templates server {self.server.name}: new database image or user, its templates are dropped")
         self.password = str((old or {}).get("password") or "x")
         self._write_server_files()
-        down = self.runner.run(plan.server_down(self.server, volumes=True), capture=True)
+        down = self.host.run(plan.server_down(self.server, volumes=True), capture=True)
         if not down.ok:
             raise CacheUnusable(f"could not remove the old templates server: {_last_line(down.tail(5))}")
         for folder in (self.cache.registry, self.cache.filestores):
-            shutil.rmtree(folder, ignore_errors=True)
+            self.files.rmtree(folder)
         info = {"identity": self._identity(), "password": pysecrets.token_urlsafe(24),
                 "created": _now()}
-        write_private_file(self.cache.server_file, json.dumps(info, indent=1, sort_keys=True) + "\n")
+        self.files.write_private(self.cache.server_file, json.dumps(info, indent=1, sort_keys=True) + "\n")
         return info
 
     def _write_server_files(self) -> None:
         """The server's compose .env (its password) and override, in this run's state dir."""
         stack = self.server.stack
-        stack.state_root.mkdir(mode=0o700, exist_ok=True)
+        self.host.mkdir(stack.state_root)
         generated = {"ODOO_DB_PASSWORD": self.password or "", "ODOO_MASTER_PASSWORD": pysecrets.token_urlsafe(24)}
         render_env = {k: v for k, v in self.environ.items() if k not in DB_SECRETS}
         _, dotenv, app_env = build_dotenv(stack, render_env, tag=None, generated=generated)
-        write_private_file(stack.dotenv_path, dotenv)
-        write_private_file(stack.state_root / "odoo.env", app_env)
-        write_private_file(self.server.override_path, plan.server_override_yaml(self.server.volume))
+        self.host.write_private(stack.dotenv_path, dotenv)
+        self.host.write_private(stack.state_root / "odoo.env", app_env)
+        self.host.write_private(self.server.override_path, plan.server_override_yaml(self.server.volume))
 
     def _write_run_files(self) -> None:
         """The run's own .env with the server's password, and its override joining the
@@ -345,11 +453,11 @@ class TemplateCache:
         generated = {"ODOO_DB_PASSWORD": self.password or "", "ODOO_MASTER_PASSWORD": pysecrets.token_urlsafe(24)}
         render_env = {k: v for k, v in self.environ.items() if k not in DB_SECRETS}
         _, dotenv, _ = build_dotenv(stack, render_env, tag=None, generated=generated)
-        write_private_file(stack.dotenv_path, dotenv)
-        write_private_file(self.tp.override_path, plan.cached_override_yaml(self.server.network))
+        self.host.write_private(stack.dotenv_path, dotenv)
+        self.host.write_private(self.tp.override_path, plan.cached_override_yaml(self.server.network))
 
     def _psql(self, sql: str, *, database: str = "postgres") -> Result:
-        return self.runner.run(plan.server_psql(self.server, sql, database=database), capture=True)
+        return self.host.run(plan.server_psql(self.server, sql, database=database), capture=True)
 
     # ------------------------------------------------------------ templates
 
@@ -361,7 +469,8 @@ class TemplateCache:
 
     def _registered(self, template: plan.TemplatePlan) -> bool:
         assert template.key and template.database
-        return self._entry_path(template.key).is_file() and self._filestore(template.database).is_dir()
+        return (self.files.is_file(self._entry_path(template.key))
+                and self.files.is_dir(self._filestore(template.database)))
 
     def _clone(self, template: plan.TemplatePlan) -> bool:
         """The run's database and filestore from the template; False when the template is not
@@ -376,10 +485,10 @@ class TemplateCache:
             return False
         self.cloned = True
         target = self.tp.stack.data_dir / "filestore" / self.tp.database
-        _link_tree(self._filestore(template.database), target)
+        self.files.link_tree(self._filestore(template.database), target)
         entry = self._entry(template.key) or {}
         entry.update({"last_used": time.time()})
-        write_private_file(self._entry_path(template.key), json.dumps(entry, indent=1, sort_keys=True) + "\n")
+        self.files.write_private(self._entry_path(template.key), json.dumps(entry, indent=1, sort_keys=True) + "\n")
         self.use.used = True
         self.use.clone_seconds = round(time.monotonic() - started, 2)
         if not self.use.created:
@@ -389,8 +498,8 @@ class TemplateCache:
 
     def _entry(self, key: str) -> dict[str, Any] | None:
         try:
-            data = json.loads(self._entry_path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(self.files.read_text(self._entry_path(key)) or "")
+        except ValueError:
             return None
         return data if isinstance(data, dict) else None
 
@@ -410,7 +519,7 @@ class TemplateCache:
                 errors.append(line)
 
         try:
-            code = self.runner.stream(plan.build_template(self.tp, template), on_line)
+            code = self.host.stream(plan.build_template(self.tp, template), on_line)
         except CommandTimedOut:
             self.odoo_seconds = time.monotonic() - started
             self._quietly(Command([self.tp.stack.docker, "rm", "--force", f"{self.tp.name}-template"], timeout=120))
@@ -434,23 +543,23 @@ class TemplateCache:
             if not sealed.ok:
                 raise CacheUnusable(f"cannot seal the template: {_last_line(sealed.tail(5))}")
             target = self._filestore(database)
-            shutil.rmtree(target, ignore_errors=True)
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if built.is_dir():
-                _move_tree(built, target)
+            self.files.rmtree(target)
+            self.files.mkdir(target.parent)
+            if self.files.is_dir(built):
+                self.files.move_tree(built, target)
             else:
-                target.mkdir(mode=0o700)
+                self.files.mkdir(target)
         except BaseException:
             self._psql(plan.drop_database_sql(database))
-            shutil.rmtree(built, ignore_errors=True)
+            self.files.rmtree(built)
             raise
         seconds = round(time.monotonic() - started, 2)
         entry = {"key": template.key, "database": database, "modules": list(template.modules),
                  "installed": sorted(installed.stdout.split()), "image": self.tp.image,
                  "without_demo": self.without_demo, "created": _now(), "build_seconds": seconds,
                  "last_used": time.time()}
-        self.cache.registry.mkdir(mode=0o700, exist_ok=True)
-        write_private_file(self._entry_path(template.key), json.dumps(entry, indent=1, sort_keys=True) + "\n")
+        self.files.mkdir(self.cache.registry)
+        self.files.write_private(self._entry_path(template.key), json.dumps(entry, indent=1, sort_keys=True) + "\n")
         self.use.created = True
         self.use.build_seconds = seconds
         self.say(f"template {database} built in {seconds:.1f}s ({len(entry['installed'])} modules installed)")
@@ -463,23 +572,23 @@ class TemplateCache:
             return
         databases = plan.parse_databases(listed.stdout)
         entries: dict[str, float] = {}
-        for path in sorted(self.cache.registry.glob("*.json")):
+        for path in self.files.glob(self.cache.registry, "*.json"):
             entry = self._entry(path.stem) or {}
             name = entry.get("database")
             if isinstance(name, str) and name in databases and plan.TEMPLATE_DB_RE.match(name):
                 entries[name] = float(entry.get("last_used") or 0)
             else:
-                path.unlink(missing_ok=True)
+                self.files.unlink(path)
                 if isinstance(name, str) and plan.TEMPLATE_DB_RE.match(name):
-                    shutil.rmtree(self._filestore(name), ignore_errors=True)
+                    self.files.rmtree(self._filestore(name))
         orphans = [n for n in databases if plan.TEMPLATE_DB_RE.match(n) and n not in entries]
         stale = plan.templates_to_prune(entries, keep=self.cache.keep, current=current.database)
         for name in [*orphans, *stale]:
             if self._psql(plan.drop_database_sql(name)).ok:
-                shutil.rmtree(self._filestore(name), ignore_errors=True)
-                for path in self.cache.registry.glob("*.json"):
+                self.files.rmtree(self._filestore(name))
+                for path in self.files.glob(self.cache.registry, "*.json"):
                     if (self._entry(path.stem) or {}).get("database") == name:
-                        path.unlink(missing_ok=True)
+                        self.files.unlink(path)
         if stale:
             self.say(f"pruned {len(stale)} older template(s) (keep {self.cache.keep}: ODOO_TEST_TEMPLATES_KEEP)")
 
@@ -500,7 +609,7 @@ class TemplateCache:
                     problems.append(f"{'marking' if keep_db else 'dropping'} {self.tp.database} failed: "
                                     f"{_last_line(done.tail(5))}")
             if not keep_db:
-                shutil.rmtree(self.tp.stack.data_dir / "filestore" / self.tp.database, ignore_errors=True)
+                self.files.rmtree(self.tp.stack.data_dir / "filestore" / self.tp.database)
         except OdooAiError as exc:
             problems.append(exc.message)
         finally:
@@ -529,14 +638,14 @@ class TemplateCache:
         if kept:
             self.say(f"templates server {self.server.name} stays up: it holds kept database(s) {', '.join(kept)}")
             return []
-        down = self.runner.run(plan.server_down(self.server), capture=True)
+        down = self.host.run(plan.server_down(self.server), capture=True)
         if not down.ok:
             return [f"stopping the templates server failed: {_last_line(down.tail(5))}"]
         return []
 
     def _quietly(self, command: Command) -> None:
         try:
-            self.runner.run(command, capture=True)
+            self.host.run(command, capture=True)
         except OdooAiError:
             pass
 
