@@ -260,7 +260,7 @@ class DryHost:
 
     def remove_marked_tree(self, root: Path, project: str, **scope: Any) -> bool:
         self._print(f"# rm -r {root} (its marker of {project} checked again first; the marker goes last)")
-        return True
+        return False  # nothing was deleted
 
 
     # ------------------------------------------------------------ test run (odoo_ai.testing.run)

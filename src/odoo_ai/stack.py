@@ -26,7 +26,7 @@ from odoo_ai.config.render import (
     resolve_secrets,
 )
 from odoo_ai.config.stack import StackConfig, required_modules
-from odoo_ai.config.stateroot import PurgeListing, check_claim, claim_state_root
+from odoo_ai.config.stateroot import PurgeListing, check_claim, marker_path, marker_text
 from odoo_ai.errors import CommandFailed, ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.lock import LOCK_FILE, Holder, LockState
@@ -98,7 +98,7 @@ def render(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: s
     kept in <state_root>/.secrets.env); a remote one takes them from the environment, and
     Odoo runs as the image's user (1000) there unless ODOO_RUN_UID says otherwise."""
     root = stack.state_root
-    check_claim(root, stack.project, host.read_marker)  # another project's state root: refused
+    marked = check_claim(root, stack.project, host.read_marker)  # another project's state root: refused
     ids = {"uid": IMAGE_UID, "gid": IMAGE_GID} if host.remote else {}
     generated = {} if host.remote else _generated(stack, host)
     _, missing = resolve_secrets(stack, environ, generated)
@@ -108,7 +108,8 @@ def render(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: s
         stack, environ, tag=tag, tag_from_cli=tag_from_cli,
         generated={**generated, **dict.fromkeys(missing, "x")} if generate else generated, **ids)
     host.mkdir(root)
-    claim_state_root(root, stack.project, stack.env, read_text=host.read_marker, write=host.write_marker)
+    if not marked:  # the first render marks the state root as this project's
+        host.write_marker(marker_path(root), marker_text(stack.project, stack.env))
     if generate:
         generated = {**generated, **{name: secrets.token_urlsafe(24) for name in missing}}
         host.write_private(root / GENERATED_SECRETS,

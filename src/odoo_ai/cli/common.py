@@ -326,6 +326,15 @@ def confirm(question: str, *, yes: bool, what: str, lines: list[str] | None = No
         raise OdooAiError(f"not confirmed: nothing changed ({what})", exit_code=ExitCode.USAGE)
 
 
+def dry_summary() -> str | None:
+    """The last line of a dry run against the dry connector: what it printed, assumed, read."""
+    dry = state.dry_runner
+    if dry is None or not hasattr(dry, "assumptions"):
+        return None
+    return (f"dry run: {len(dry.commands)} command(s) printed, {len(dry.assumptions)} assumption(s), "
+            f"{len(dry.reads)} read(s); nothing was run or written")
+
+
 def emit(data: dict[str, Any], human: str | None = None) -> None:
     """A command's result: its JSON document with --json, else the human line(s); stdout."""
     if state.json:

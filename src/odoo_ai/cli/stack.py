@@ -18,6 +18,7 @@ from odoo_ai.cli.common import (
     TagOpt,
     YesOpt,
     confirm,
+    dry_summary,
     emit,
     err,
     load,
@@ -138,7 +139,7 @@ def up(
                          wait_timeout=wait_timeout)
     where = f" on {result['host']}" if result.get("host") else ""
     human = f"{env} is up at {result['url'].removesuffix('/web/health')}{where} (tag {result.get('tag') or resolved})"
-    emit(result, None if dry_run else human)
+    emit(result, dry_summary() if dry_run else human)
 
 
 @app.command()
@@ -167,7 +168,7 @@ def down(
     state.json = as_json
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
     result = stack_uc.down(stack, on, volumes=volumes, purge=purge, yes=yes)
-    emit(result, None if dry_run else result.get("note") or f"{env} is down")
+    emit(result, dry_summary() if dry_run else result.get("note") or f"{env} is down")
 
 
 @app.command()
