@@ -334,8 +334,21 @@ class SwarmDeployer(Deployer):
             self.host.sleep(1, "rollout: waiting for the tasks")
 
     def _service_output(self, name: str) -> str:
-        logs = self._run(splan.service_logs(self.stack, splan.service(self.stack, name), tail=40))
+        """The last lines of the service's newest container on this node (a failed task's)."""
+        latest = self._run(splan.local_task_containers(self.stack, name, latest=True))
+        ids = [line.split("\t")[0] for line in latest.stdout.splitlines() if line.strip()] if latest.ok else []
+        if not ids:
+            return ""
+        logs = self._run(splan.container_logs(self.stack, ids[0]))
         return failure_excerpt(logs.stdout + logs.stderr)
+
+    def _current_web_tasks(self) -> list[str]:
+        """This node's web containers of tasks meant to run (not those being shut down)."""
+        wanted = self._run(splan.running_tasks(self.stack, "web"))
+        tasks = set(wanted.stdout.split()) if wanted.ok else set()
+        local = self._run(splan.local_task_containers(self.stack, "web"))
+        rows = [line.split("\t") for line in local.stdout.splitlines() if "\t" in line] if local.ok else []
+        return [cid for cid, task in rows if task in tasks]
 
     def _swarm_gate(self, dep: Deployment) -> None:
         required = required_modules(self.stack)
@@ -348,13 +361,13 @@ class SwarmDeployer(Deployer):
         if missing:
             raise DeployFailed("gate", "required module(s) not installed: "
                                + ", ".join(f"{n} ({state_text(s)})" for n, s in sorted(missing.items())))
-        webs = self._run(splan.task_containers(self.stack, "web"))
-        for cid in webs.stdout.split() if webs.ok else []:
+        webs = self._current_web_tasks()
+        for cid in webs:
             probe = self._run(plan.gate_probe(cid, self.stack.db_name))
             if not probe.ok:
                 raise DeployFailed("gate", f"web task {cid[:12]} does not pass the readiness probe: "
                                    f"{probe.stdout.strip() or probe.tail(2)}", output=self._service_output("web"))
-        dep.new_container = ",".join(webs.stdout.split()) if webs.ok else None
+        dep.new_container = ",".join(webs) or None
 
     # ------------------------------------------------------------ undo
     def _undo(self, dep: Deployment) -> list[str]:

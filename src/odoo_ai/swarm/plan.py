@@ -84,6 +84,26 @@ def task_containers(stack: StackConfig, name: str, *, running: bool = True) -> C
 
 
 @_purpose(reads=True)
+def running_tasks(stack: StackConfig, name: str) -> Command:
+    """Ids of the service's tasks meant to run (the current spec's; not those shutting down)."""
+    return Command([stack.docker, "service", "ps", "--quiet", "--no-trunc", "--filter", "desired-state=running",
+                    service(stack, name)], timeout=30)
+
+
+@_purpose(reads=True)
+def local_task_containers(stack: StackConfig, name: str, *, latest: bool = False) -> Command:
+    """`container id<TAB>task id` of the service's containers on this node (--latest: the newest, any state)."""
+    argv = [stack.docker, "ps", "--no-trunc", "--filter", f"label=com.docker.swarm.service.name={service(stack, name)}",
+            "--format", '{{.ID}}\t{{.Label "com.docker.swarm.task.id"}}']
+    return Command(argv + (["--all", "--latest"] if latest else ["--filter", "status=running"]), timeout=30)
+
+
+@_purpose(reads=True)
+def container_logs(stack: StackConfig, container: str, tail: int = 40) -> Command:
+    return Command([stack.docker, "logs", "--tail", str(tail), container], timeout=30)
+
+
+@_purpose(reads=True)
 def container_health(container: str, docker: str) -> Command:
     return Command([docker, "inspect", "--format",
                     "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", container], timeout=30)
@@ -123,7 +143,7 @@ def service_logs(stack: StackConfig, name: str, *, tail: int | None = None, foll
         argv.append("--follow")
     if tail is not None:
         argv += ["--tail", str(tail)]
-    return Command(argv + [name], timeout=None if follow else 120)
+    return Command(argv + [name], timeout=None if follow else 30)
 
 
 @_purpose()

@@ -127,7 +127,7 @@ def _deploy(*, replicas: int, order: str, stop_grace: int, constraint: str | Non
     deploy: dict[str, Any] = {
         "mode": "replicated", "replicas": replicas,
         "update_config": {"parallelism": 1, "delay": "0s", "order": order, "failure_action": "pause",
-                          "monitor": "5s", "max_failure_ratio": 0},
+                          "monitor": "2s", "max_failure_ratio": 0},
         "rollback_config": {"parallelism": 1, "order": order, "failure_action": "pause"},
         "restart_policy": {"condition": "any", "delay": "2s"},
     }
