@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from odoo_ai import charts
 from odoo_ai.lock import EnvLock
 from tests.integration.conftest import (
     BASE_IMAGE,
@@ -27,6 +28,7 @@ from tests.integration.conftest import (
     leftovers,
     standin_build_args,
 )
+from tests.unit.test_charts import mermaid_blocks, parse_gantt
 
 SCENARIOS = {  # addons scenario -> fake commit (tag dev-<first 7>)
     "ok": "1111111aaaa", "ok_v2": "2222222bbbb", "update_fails": "3333333cccc",
@@ -98,8 +100,8 @@ def assert_previous_serving(cli: Cli, port: int, project: str, expected_tag: str
     assert oneoff.stdout.split() == []
 
 
-def deploy_fails(cli: Cli, scenario_tag: str, phase: str) -> dict:
-    proc = cli("deploy", "dev", "--tag", scenario_tag, "--json", check=False)
+def deploy_fails(cli: Cli, scenario_tag: str, phase: str, extra_env: dict[str, str] | None = None) -> dict:
+    proc = cli("deploy", "dev", "--tag", scenario_tag, "--json", check=False, extra_env=extra_env)
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["status"] == "failed" and doc["failed_phase"] == phase, doc
@@ -166,9 +168,20 @@ def test_unknown_tag_fails_in_pull_and_keeps_serving(stack) -> None:
     assert not (state_root / ".env.next").exists()
 
 
-def test_failing_update_restores_and_keeps_serving(stack) -> None:
+def test_failing_update_restores_and_keeps_serving(stack, tmp_path) -> None:
     cli, project, state_root, port = stack
-    doc = deploy_fails(cli, tag("update_fails"), "update")
+    summary = tmp_path / "step-summary.md"
+    doc = deploy_fails(cli, tag("update_fails"), "update", extra_env={"GITHUB_STEP_SUMMARY": str(summary)})
+    # under GitHub Actions: the verdict and the phases as a Mermaid chart, the failing one red,
+    # each bar as long as the release log says; `releases --show 1 --chart` draws the same
+    text = summary.read_text()
+    assert f"→ `{tag('update_fails')}` **failed** in phase `update`" in text
+    (chart,) = mermaid_blocks(text)
+    _, bars = parse_gantt(chart)
+    phases = doc["release"]["phases"]
+    assert [(b.text.split()[0], b.ms, "crit" in b.tags) for b in bars[:len(phases)]] == \
+        [(p["name"], max(charts.ms(p["seconds"]), 1), not p["ok"]) for p in phases] and phases[-1]["name"] == "update"
+    assert mermaid_blocks(cli("releases", "dev", "--show", "1", "--chart").stdout) == [chart]
     assert "exited 255" in doc["error"]
     assert doc["output"]  # the last lines of odoo-bin's output
     assert any("restored database and filestore" in line for line in doc["release"]["undone"])
