@@ -136,9 +136,10 @@ def console() -> Console:
     return Console(stderr=True, highlight=False, width=200, force_terminal=False)
 
 
-def prepare(stack, tmp_path: Path, environ: dict[str, str] | None = None, **kw) -> run_uc.Prepared:
+def prepare(stack, tmp_path: Path, environ: dict[str, str] | None = None, host_stack=None, **kw) -> run_uc.Prepared:
     request = run_uc.RunRequest(**{"tag": "standin-tests_pass", **kw})
-    return run_uc.prepare(stack, request, environ=environ or {}, suffix="0badc0de", tmp_root=tmp_path)
+    return run_uc.prepare(stack, request, environ=environ or {}, suffix="0badc0de", tmp_root=tmp_path,
+                          host_stack=host_stack)
 
 
 # ---------------------------------------------------------------- selection and image
@@ -449,6 +450,58 @@ def test_a_failing_teardown_warns_but_keeps_the_verdict(stack, tmp_path, capsys)
     assert result.status is RunStatus.PASSED
     err = capsys.readouterr().err
     assert "cleanup of opw-dev-test-0badc0de incomplete" in err and "down --remove-orphans" in err
+
+
+class OnAnotherHost(LocalHost):
+    """This machine's files and a FakeRunner, treated as a remote Docker host: what the
+    use-case does differently there (its folder's marker read through the connector)."""
+
+    remote = True
+    target = "ssh://tester@docker.example:22"
+
+
+def test_a_remote_run_keeps_the_project_on_the_host_and_says_where(stack, tmp_path) -> None:
+    prepared = prepare(stack, tmp_path / "host-state" / "test-runs", modules="standin_tests_pass", keep_db=True,
+                       host_stack=stack)
+    assert prepared.cache is None and prepared.cache_reason.startswith("--host: ")
+    result = run_uc.execute(prepared, OnAnotherHost(FakeRunner(SCENARIO_LOG["tests_pass"], 0)), console())
+    assert result.status is RunStatus.PASSED and result.run["template"]["reason"].startswith("--host: ")
+    state = prepared.project.state_dir
+    assert result.kept["host"] == "ssh://tester@docker.example:22" and result.kept["state_dir"] == str(state)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / ".env").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("tamper", ["another project's marker", "not a marker"])
+def test_a_remote_teardown_removes_only_a_folder_with_its_own_marker(stack, tmp_path, capsys, tamper) -> None:
+    prepared = prepare(stack, tmp_path, modules="standin_tests_pass", host_stack=stack)
+    state = prepared.project.state_dir
+
+    def during_the_run() -> None:
+        marker = state / ".odoo-ai-stack"
+        assert json.loads(marker.read_text())["project"] == prepared.project.name
+        marker.write_text('{"project": "someone-else"}\n' if tamper == "another project's marker" else "x\n")
+
+    runner = FakeRunner(SCENARIO_LOG["tests_pass"], 0, on_stream=during_the_run)
+    result = run_uc.execute(prepared, OnAnotherHost(runner), console())
+    assert result.status is RunStatus.PASSED  # the verdict stays the tests' own
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{state} was not removed: its marker is not that of {prepared.project.name}" in err
+    assert (state / ".env").is_file()
+    untampered = prepare(stack, tmp_path / "again", modules="standin_tests_pass", host_stack=stack)
+    run_uc.execute(untampered, OnAnotherHost(FakeRunner(SCENARIO_LOG["tests_pass"], 0)), console())
+    assert not untampered.project.state_dir.exists()
+
+
+def test_cli_host_errors_come_first_and_run_nothing(repo, config_dir, fake_local) -> None:
+    made = fake_local("tests_pass")
+    for host, fragment in (("", "--host is empty"), ("ssh://root@h;id", "invalid host name"),
+                           ("ssh://root@127.0.0.1:22", "must set ODOO_STATE_ROOT")):
+        for dry in ([], ["--dry-run"]):
+            result = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--host", host, *dry)
+            assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+            assert result.stdout == ""
+    assert made == []
 
 
 # ---------------------------------------------------------------- command line
