@@ -125,8 +125,7 @@ def files_outside_the_database(root) -> dict[str, bytes]:
 
 def test_dry_run_prints_argv_and_changes_nothing(cli, dev_stack, project_name) -> None:
     state_root, _ = dev_stack
-    for args in (["up", "dev", "--tag", "dev-5ca1ab1"], ["down", "dev", "--purge"], build_args(),
-                 ["compose", "dev", "--dry-run", "--", "ps"], ["logs", "dev", "web"], ["status", "dev"],
+    for args in (["up", "dev", "--tag", "dev-5ca1ab1"], build_args(), ["status", "dev"],
                  ["deploy", "dev", "--tag", "dev-5ca1ab1"]):
         if "--dry-run" not in args:
             args = [*args, "--dry-run"]
@@ -135,6 +134,15 @@ def test_dry_run_prints_argv_and_changes_nothing(cli, dev_stack, project_name) -
         assert proc.returncode == 0, proc.stderr
         commands = [line for line in proc.stdout.splitlines() if line.startswith((DOCKER, "DOCKER_BUILDKIT=1 "))]
         assert commands, proc.stdout
+    # the real code against the dry connector: where the real run has nothing to do or refuses
+    # (the stack was never brought up), its dry run says the same
+    down = cli("down", "dev", "--purge", "--dry-run")
+    assert "no containers to remove" in down.stdout and "nothing to purge" in down.stderr
+    assert not [line for line in down.stdout.splitlines() if line.startswith(DOCKER)]
+    for args in (["compose", "dev", "--dry-run", "--", "ps"], ["logs", "dev", "web", "--dry-run"]):
+        dry, real = cli(*args, check=False), cli(*[a for a in args if a != "--dry-run"], check=False)
+        assert dry.returncode == real.returncode == 2 and "no rendered" in dry.stderr
+        assert dry.stderr == real.stderr
     up = cli("up", "dev", "--tag", "dev-5ca1ab1", "--dry-run").stdout
     assert f"--project-name {project_name}" in up and "up --detach --remove-orphans" in up
     assert not state_root.exists()

@@ -168,7 +168,8 @@ def down(
     state.json = as_json
     stack, on = on_host(load(env), host, ssh_key, known_hosts, sync=False, dry_run=dry_run)
     result = stack_uc.down(stack, on, volumes=volumes, purge=purge, yes=yes)
-    emit(result, dry_summary() if dry_run else result.get("note") or f"{env} is down")
+    human = result.get("note") or ("" if dry_run else f"{env} is down")
+    emit(result, "\n".join(filter(None, [human, dry_summary() if dry_run else None])))
 
 
 @app.command()
