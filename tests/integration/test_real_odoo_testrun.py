@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from odoo_ai import charts
 from tests.integration.conftest import DOCKER, REPO, image_exists
 from tests.integration.test_test_run import assert_nothing_left, remove_projects, templates_volume
+from tests.unit.test_charts import mermaid_blocks, parse_gantt, parse_pie
 
 DB_IMAGE = "odoo-ai-test/postgres:15"
 IMAGE = "odoo-ai-test/odoo-script-runner:real-tests"
@@ -70,11 +72,13 @@ def env(cli, project_name, tmp_path, real_images):
     assert not state_root.exists()
 
 
-def run(cli, *args: str, cache: bool = False) -> tuple[subprocess.CompletedProcess, dict]:
+def run(cli, *args: str, cache: bool = False,
+        extra_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     """A run on a fresh database (--no-cache: each test has its own env, a template would be
     built for one run only), or with `cache` from a template of the dependencies."""
     proc = cli("test", "run", "--image", IMAGE, "--addons", str(ADDONS), "--timeout", str(TIMEOUT),
-               "--json", *args, *([] if cache else ["--no-cache"]), check=False, timeout=TIMEOUT + 300)
+               "--json", *args, *([] if cache else ["--no-cache"]), check=False, timeout=TIMEOUT + 300,
+               extra_env=extra_env)
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -101,8 +105,9 @@ def test_modules_x_tests_exactly_x(cli, env) -> None:
 
 def test_a_failing_test(cli, env, tmp_path) -> None:
     tmp, prefix = env
-    junit = tmp_path / "results.xml"
-    proc, doc = run(cli, "--modules", "oai_tests_fail", "--junit", str(junit))
+    junit, summary = tmp_path / "results.xml", tmp_path / "summary.md"
+    proc, doc = run(cli, "--modules", "oai_tests_fail", "--junit", str(junit),
+                    extra_env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 1, proc.stderr
     assert doc["status"] == "failed" and doc["odoo_exit_code"] == 1
     assert doc["totals"] == {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
@@ -115,6 +120,14 @@ def test_a_failing_test(cli, env, tmp_path) -> None:
     assert (root.get("tests"), root.get("failures")) == ("2", "1")
     case = next(c for c in root.iter("testcase") if c.get("name") == "test_02_fails")
     assert case.get("file") == str(ADDONS / "oai_tests_fail/tests/test_tests_fail.py")
+    # The job summary's charts parse, and draw the JSON's numbers: outcomes, each module's time.
+    text = summary.read_text()
+    pie, gantt = mermaid_blocks(text)
+    assert parse_pie(pie)[1] == {"passed": 1, "failed": 1}
+    assert [(b.text.split()[0], "crit" in b.tags, b.ms) for b in parse_gantt(gantt)[1]] == \
+        [(m["name"], m["status"] == "failed", max(charts.ms(charts.module_time(m, doc["tests"])), 1))
+         for m in doc["modules"]]
+    assert "#### Slowest 2 tests" in text and all(t["duration"] is not None for t in doc["tests"])
     assert_nothing_left(tmp, prefix)
 
 
