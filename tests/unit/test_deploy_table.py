@@ -425,3 +425,34 @@ def test_converge_is_skipped_when_every_service_runs_its_configuration(stack) ->
     host.answers["config_hashes"] = ok("db h-db2\nproxy h-proxy\nweb h-web\n")  # the db's definition changed
     deploy(stack, host, "dev-3333333")
     assert "converge" in host.trace()
+
+
+def test_the_web_this_deploy_started_counts_as_converged_whatever_config_hash_says(stack) -> None:
+    """`compose config --hash` leaves env_file out, the label `up` writes does not: the web
+    this deploy started from the committed files is current; another web still converges."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), config_hashes=ok("db h-db\nproxy h-proxy\nweb h-cfg\n"))
+    host.ps = lambda: ("db1\tdb\trunning\tUp (healthy)\tFalse\th-db\n"  # type: ignore[method-assign]
+                       "proxy1\tproxy\trunning\tUp\tFalse\th-proxy\n"
+                       + "".join(f"{w}\tweb\trunning\tUp\tFalse\th-label\n" for w in host.webs))
+    deploy(stack, host)
+    assert "converge" not in host.trace()
+    # a web that is not the one this deploy started (and whose label differs): converge
+    host.ps = lambda: ("db1\tdb\trunning\tUp (healthy)\tFalse\th-db\n"  # type: ignore[method-assign]
+                       "proxy1\tproxy\trunning\tUp\tFalse\th-proxy\n"
+                       "other\tweb\trunning\tUp\tFalse\th-label\n")
+    deploy(stack, host, "dev-3333333")
+    assert "converge" in host.trace()
+
+
+def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> None:
+    log = release(OLD, digests={"web": "sha256:" + "1" * 64, "script-runner": "sha256:" + "1" * 64}) + release(NEW)
+    host = serving(stack, log)
+    result = deploy(stack, host, OLD, kind="rollback", update="never",
+                    known_digests={"web": "sha256:" + "1" * 64, "script-runner": "sha256:" + "1" * 64})
+    assert "pull" not in host.trace()
+    assert "the release's images (same digests) are still on the host: no pull" in result["release"]["notes"]
+    # the tag now names other content on the host: pull
+    host = serving(stack, log)
+    deploy(stack, host, OLD, kind="rollback", update="never", known_digests={"web": "sha256:" + "2" * 64,
+                                                                          "script-runner": "sha256:" + "1" * 64})
+    assert host.trace()[0] == "image_inspect" and "pull" in host.trace()

@@ -337,7 +337,8 @@ def rollback(
     for line in warnings:
         err.print(f"warning: {line}", markup=False)
     pinned = target.get("images") or {}
-    run_args = dict(kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot, warnings=warnings)
+    run_args = dict(kind="rollback", pinned=pinned, update="never", restore_snapshot=snapshot, warnings=warnings,
+                    known_digests=target.get("digests") or {})
     try:
         if dry_run:
             result = _dry_run(stack, on, target["image_tag"], lock_timeout, gate_timeout, **run_args)

@@ -196,8 +196,8 @@ class Deployer:
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
 
-    def _web_ids(self, env_file: Path | None = None) -> list[str]:
-        result = self._run(plan.web_container_ids(self.stack, env_file=env_file or self._active_env))
+    def _web_ids(self) -> list[str]:
+        result = self._run(plan.web_container_ids(self.stack))
         return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
 
     def _container_name(self, container_id: str) -> str:
@@ -263,11 +263,27 @@ class Deployer:
             return None  # the pull then fails, and images already on the host may still do
         return config_dir
 
-    def _pull(self, dep: Deployment) -> None:
+    def _local_digests(self, ref: str) -> set[str]:
+        """What names the content of the image `ref` on this host: its ID and its registry
+        digests for that repository (empty: the host does not have it)."""
+        result = self._run(plan.image_inspect(ref))
+        if not result.ok:
+            return set()
+        info = json.loads(result.stdout)
+        repo = repository_of(ref)
+        return {info.get("id"), *(d.split("@", 1)[1] for d in info.get("repo_digests") or []
+                                  if d.split("@")[0] == repo)} - {None}
+
+    def _pull(self, dep: Deployment, known: Mapping[str, str]) -> None:
         if all("@sha256:" in ref for ref in dep.images.values()) and \
                 all(self._run(plan.image_inspect(ref)).ok for ref in dep.images.values()):
             dep.notes.append("images pinned by digest are already on the host: no pull")
             return  # a digest names one content: what is here is exactly what was asked for
+        if known and set(known) >= set(dep.images) and \
+                all(known[target] in self._local_digests(ref) for target, ref in dep.images.items()):
+            # a rollback: the host still has exactly the recorded content under these names
+            dep.notes.append("the release's images (same digests) are still on the host: no pull")
+            return
         config_dir = self._registry_login()
         command = plan.pull(self.stack, self.next_env)
         if config_dir is not None:
@@ -388,7 +404,7 @@ class Deployer:
         if not result.ok:
             self._run(plan.drop_db(self.stack, restored, env_file))
             raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
-        webs = self._web_ids(env_file)
+        webs = self._web_ids()
         paused = bool(webs) and self._run(plan.pause(webs)).ok
         try:
             swap = self._run(plan.swap_restored_db(self.stack, restored, replaced, env_file))
@@ -524,7 +540,7 @@ class Deployer:
         dep.log_offset = self.host.size(self.odoo_log)
         self._save_journal(dep)
         result = self._run(plan.start_web_beside(self.stack, self.next_env, len(dep.old_containers) + 1))
-        new = [cid for cid in self._web_ids(self.next_env) if cid not in dep.old_containers]
+        new = [cid for cid in self._web_ids() if cid not in dep.old_containers]
         if not result.ok or not new:
             if new:
                 dep.new_container = new[0]
@@ -549,7 +565,8 @@ class Deployer:
                 output = self._odoo_log_since(dep.log_offset) or failure_excerpt(logs.stdout + logs.stderr)
                 raise DeployFailed("gate", f"the new web container crashed ({info['status']}, exit "
                                    f"{info.get('exit')}, restarts {info.get('restarts')})", output=output)
-            probe = self._run(plan.gate_probe(dep.new_container, self.stack.db_name))
+            probe = self._run(plan.gate_probe(dep.new_container, self.stack.db_name,
+                                              wait=min(self.settings.gate_interval * 5, deadline - time.monotonic())))
             if probe.ok:
                 errors = 0
                 check = self._run(plan.gate_modules(self.stack, required, self.next_env, container=self._db_id))
@@ -617,7 +634,7 @@ class Deployer:
 
     def _converge(self, dep: Deployment) -> None:
         self._write_upstream(None)
-        if self._converged():
+        if self._converged(dep.new_container):
             dep.notes.append("converge: every service already runs its configuration")
             return
         result = self._run(plan.converge(self.stack))
@@ -627,7 +644,7 @@ class Deployer:
         if dep.new_container and now and dep.new_container not in now:
             dep.notes.append("compose recreated web while converging")
 
-    def _converged(self) -> bool:
+    def _converged(self, new_web: str | None = None) -> bool:
         """Does every active service run exactly one container of its current configuration
         (Compose's config hash) and no container of a service the files no longer have?
         Then `compose up --remove-orphans` would change nothing: skip its ~1 s."""
@@ -639,7 +656,11 @@ class Deployer:
         running_now = [c for c in self._containers() if c.get("oneoff") != "True"]
         for service, digest in wanted.items():
             mine = [c for c in running_now if c.get("service") == service]
-            if len(mine) != 1 or mine[0].get("state") != "running" or mine[0].get("hash") != digest:
+            if len(mine) != 1 or mine[0].get("state") != "running":
+                return False
+            # `config --hash` leaves out what env_file brings in, `up` does not (Compose 2.x):
+            # the web this deploy started from the committed files is current by construction.
+            if mine[0].get("hash") != digest and not (service == "web" and new_web and mine[0].get("id") == new_web):
                 return False
         return all(c.get("service") in wanted for c in running_now)
 
@@ -652,7 +673,7 @@ class Deployer:
         if dep.phase in ("start", "gate", "switch"):
             # Every web container that was not serving before this deploy is new (a
             # killed deploy may not have recorded the one it started).
-            for cid in self._web_ids(self._active_env):
+            for cid in self._web_ids():
                 if cid not in dep.old_containers:
                     self._run(plan.remove_container(cid))
                     done.append("removed the new web container")
@@ -739,7 +760,11 @@ class Deployer:
     # ------------------------------------------------------------ the whole thing
     def run(self, tag: str, *, kind: str = "deploy", pinned: Mapping[str, str] | None = None,
             update: str = "auto", restore_snapshot: str | None = None,
-            warnings: list[str] | None = None, expected_digests: Mapping[str, str] | None = None) -> dict[str, Any]:
+            warnings: list[str] | None = None, expected_digests: Mapping[str, str] | None = None,
+            known_digests: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Deploy (or roll back to) `tag`. `expected_digests` must match what is deployed
+        (--digest); `known_digests` (a rollback's record) only spare the pull when the host
+        still has images with exactly those digests."""
         validate_tag(tag)
         self._candidate(tag)  # refuse a missing secret or a bad value before the first write (exit 2)
         # ... and a state root that another stack owns (its marker), before the lock or the journal
@@ -765,7 +790,7 @@ class Deployer:
                     return unchanged
             try:
                 self._steps(dep, current, pinned=pinned, update=update, restore_snapshot=restore_snapshot,
-                            expected_digests=expected_digests or {})
+                            expected_digests=expected_digests or {}, known_digests=known_digests or {})
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
                 dep.kept_databases_pruned = self._prune_kept_databases(history, dep)
             except (DeployFailed, OdooAiError, KeyboardInterrupt) as exc:
@@ -868,11 +893,12 @@ class Deployer:
         }
 
     def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
-               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str]) -> None:
+               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str],
+               known_digests: Mapping[str, str]) -> None:
         with self._phase(dep, "render"):
             self._render_next(dep, dep.tag, pinned)
         with self._phase(dep, "pull"):
-            self._pull(dep)
+            self._pull(dep, {**known_digests, **expected_digests})
         with self._phase(dep, "inspect"):
             self._inspect(dep)
             for target, digest in expected_digests.items():

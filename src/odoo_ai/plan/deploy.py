@@ -27,7 +27,7 @@ UPSTREAM_CONF = "upstream.conf"
 # redirect elsewhere — Odoo sends a database it cannot use to /web/database/selector,
 # which answers 200 — is the answer itself (a 303), never a pass.
 GATE_PROBE = r"""
-import json, sys, urllib.error, urllib.parse, urllib.request
+import json, sys, time, urllib.error, urllib.parse, urllib.request
 port, db = sys.argv[1], sys.argv[2]
 class SamePath(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
@@ -44,8 +44,14 @@ def get(path):
         return e.code
     except Exception as e:
         return "%s: %s" % (type(e).__name__, e)
-health = get("/web/health")
-login = get("/web/login?db=" + urllib.request.quote(db)) if health == 200 else None
+deadline = time.monotonic() + float(sys.argv[3] if len(sys.argv) > 3 else 0)
+while True:
+    health = get("/web/health")
+    login = get("/web/login?db=" + urllib.request.quote(db)) if health == 200 else None
+    # no answer yet (the server is still starting): ask again in 0.1 s, within the wait
+    if isinstance(health, int) or time.monotonic() + 0.1 > deadline:
+        break
+    time.sleep(0.1)
 print(json.dumps({"health": health, "login": login}))
 sys.exit(0 if health == 200 and login == 200 else 1)
 """
@@ -448,8 +454,13 @@ def unpause(containers: list[str]) -> Command:
 
 
 @_purpose(reads=True)
-def web_container_ids(stack: StackConfig, env_file: Path | None = None) -> Command:
-    return compose(stack, "ps", "--quiet", "web", env_file=env_file, timeout=60)
+def web_container_ids(stack: StackConfig) -> Command:
+    """The running (or paused) containers of the `web` service, full IDs: one `docker ps`
+    on Compose's labels (what `compose ps -q web` lists, without loading the files)."""
+    return Command([docker_binary(), "ps", "--no-trunc", "--quiet",
+                    "--filter", f"label=com.docker.compose.project={stack.project}",
+                    "--filter", "label=com.docker.compose.service=web",
+                    "--filter", "label=com.docker.compose.oneoff=False"], timeout=60)
 
 
 @_purpose()
@@ -470,9 +481,11 @@ def container_state(container: str) -> Command:
 
 
 @_purpose()
-def gate_probe(container: str, db_name: str, port: int = 8069) -> Command:
-    return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), db_name],
-                   timeout=30)
+def gate_probe(container: str, db_name: str, port: int = 8069, wait: float = 0.0) -> Command:
+    """/web/health then /web/login?db= from inside the container; while nothing listens
+    yet it asks again every 0.1 s for up to `wait` seconds (one exec, not one per try)."""
+    return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), db_name,
+                    f"{max(0.0, min(wait, 10.0)):.1f}"], timeout=30)
 
 
 @_purpose(reads=True)
