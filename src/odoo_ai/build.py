@@ -6,45 +6,50 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from odoo_ai.config.envfile import write_private_file
 from odoo_ai.config.stack import StackConfig
-from odoo_ai.errors import CommandFailed, ConfigError
+from odoo_ai.errors import CommandFailed, ConfigError, OdooAiError
 from odoo_ai.plan.build import (
     ADDON_REPOS_FILE,
     TARGETS,
     AddonRepo,
     BuildInputs,
-    build_command,
+    build_commands,
+    built_image_id,
+    git_commit_time,
+    git_head,
+    git_submodules,
     image_tag,
     parse_addon_repos,
 )
-from odoo_ai.runners.base import Command, Runner
+from odoo_ai.runners.base import Command, Result
+
+if TYPE_CHECKING:
+    from odoo_ai.dryhost import DryHost
+    from odoo_ai.hosts import Host
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 LAST_BUILD = "last-build.json"
 DEFAULT_ODOO_GIT_URL = "https://github.com/odoo/odoo.git"
 
 
-def repo_sha(repo_root: Path) -> str:
+def repo_sha(host: Host, repo_root: Path) -> str:
+    """HEAD of the repository (a read through the connector: real in a dry run too)."""
     try:
-        out = subprocess.run(  # noqa: S603 - fixed argv
-            ["git", "-C", str(repo_root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
-    except FileNotFoundError:
-        out = None
-    if out is None or out.returncode != 0:
+        result = host.run(git_head(repo_root), capture=True)
+    except OdooAiError:  # git missing, or it hung
+        result = Result(1)
+    sha = result.stdout.strip() if result.ok else ""
+    if not sha:
         raise ConfigError(f"{repo_root}: cannot read the git commit: pass --sha")
-    return out.stdout.strip()
+    return sha
 
 
-def build_time(repo_root: Path, sha: str) -> str:
+def build_time(host: Host, repo_root: Path, sha: str) -> str:
     """The `created` label: SOURCE_DATE_EPOCH, else the commit's time, else now.
 
     A time taken from the source (not the clock) keeps a rebuild of the same
@@ -53,12 +58,12 @@ def build_time(repo_root: Path, sha: str) -> str:
     if epoch.isdigit():
         when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
     else:
-        out = subprocess.run(  # noqa: S603 - fixed argv
-            ["git", "-C", str(repo_root), "show", "-s", "--format=%ct", sha],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
-        stamp = out.stdout.strip()
-        when = dt.datetime.fromtimestamp(int(stamp), dt.UTC) if out.returncode == 0 and stamp.isdigit() \
+        try:
+            result = host.run(git_commit_time(repo_root, sha), capture=True)
+        except OdooAiError:
+            result = Result(1)
+        stamp = result.stdout.strip()
+        when = dt.datetime.fromtimestamp(int(stamp), dt.UTC) if result.ok and stamp.isdigit() \
             else dt.datetime.now(dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -100,16 +105,13 @@ def addon_repos(stack: StackConfig, path: Path | None) -> tuple[tuple[AddonRepo,
     return parse_addon_repos(data, str(path)), path
 
 
-def check_submodules(repo_root: Path, addons_dir: Path) -> list[str]:
+def check_submodules(host: Host, repo_root: Path, addons_dir: Path) -> list[str]:
     """Git submodules under the addons folder must be checked out: an uninitialised one is an
     empty directory, and its addons would silently be missing from the image. Returns notes
     (a submodule at another commit than the one recorded); raises ConfigError for a missing one."""
     try:
-        out = subprocess.run(  # noqa: S603 - fixed argv
-            ["git", "-C", str(repo_root), "submodule", "status", "--recursive"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        out = host.run(git_submodules(repo_root), capture=True)
+    except OdooAiError:  # git missing, or it hung
         return []
     if out.returncode != 0:
         return []  # not a git work tree (a copy of the sources): nothing to check
@@ -142,6 +144,7 @@ def build_inputs(
     stack: StackConfig,
     *,
     sha: str | None,
+    host: Host | None = None,
     base_image: str | None = None,
     odoo_git_url: str | None = None,
     odoo_ref: str | None = None,
@@ -156,8 +159,14 @@ def build_inputs(
     addons_key: Path | None = None,
     addons_known_hosts: Path | None = None,
 ) -> BuildInputs:
-    """Build inputs: command-line options win over ODOO_BUILD_* settings of the env file."""
-    sha = sha or repo_sha(stack.repo_root)
+    """Build inputs: command-line options win over ODOO_BUILD_* settings of the env file.
+    The git reads (HEAD without `sha`, the commit's time) go through `host` (default: this
+    machine)."""
+    if host is None:
+        from odoo_ai.hosts import LocalHost
+
+        host = LocalHost()
+    sha = sha or repo_sha(host, stack.repo_root)
     if not SHA_RE.match(sha):
         raise ConfigError(f"invalid commit sha {sha!r}: 7 to 40 lowercase hex digits")
     b = stack.build
@@ -196,37 +205,34 @@ def build_inputs(
         enterprise_known_hosts=known,
         ca_file=_path_setting(stack, "ODOO_BUILD_CA_FILE", ca_file, b.ca_file, must_be_dir=False),
         wkhtmltopdf=b.wkhtmltopdf,
-        build_time=build_time(stack.repo_root, sha),
+        build_time=build_time(host, stack.repo_root, sha),
         addon_repos=repos,
         addons_key=addons_key,
         addons_known_hosts=addons_known,
     )
 
 
-def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
+def build(stack: StackConfig, host: Host, inputs: BuildInputs,
           verify: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
-    """Build both targets; `verify(record)` (e.g. the secret scan) runs before the
-    build is recorded as the last one, and its result lands in record["verify"]."""
+    """Build both targets through the connector `host` (this machine, or the dry connector
+    of `dry_connector`); `verify(record)` (e.g. the secret scan) runs before the build is
+    recorded as the last one, and its result lands in record["verify"]."""
+    host = _as_connector(host)
     docker = stack.docker
     tag = image_tag(stack.env, inputs)
     addons_dir = inputs.addons_dir or stack.repo_root / "addons"
-    notes = [] if runner.dry_run else check_submodules(stack.repo_root, addons_dir)
+    notes = check_submodules(host, stack.repo_root, addons_dir)
     images: dict[str, dict[str, Any]] = {}
-    for target in TARGETS:
-        command = build_command(stack, target, inputs, docker)
-        returncode, errors = _docker_build(runner, command)
+    for target, command in zip(TARGETS, build_commands(stack, inputs, docker), strict=True):
+        returncode, errors = _docker_build(host, command)
         if returncode != 0:
             # The Dockerfile's own `ERROR: …` line says why (e.g. an addon repository and the
             # commit it could not fetch); docker's exit code alone does not.
             why = f": {errors[0]}" if errors else ""
             raise CommandFailed(f"docker build --target {target} failed (exit {returncode}){why}")
         ref = stack.image_ref(target, tag)
-        image_id = None
-        if not runner.dry_run:
-            inspect = runner.run(Command([docker, "image", "inspect", "--format", "{{.Id}}", ref], timeout=60),
-                                 capture=True)
-            image_id = inspect.stdout.strip() or None
-        images[target] = {"ref": ref, "id": image_id}
+        inspect = host.run(built_image_id(docker, ref), capture=True)
+        images[target] = {"ref": ref, "id": inspect.stdout.strip() or None}
     record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time,
               "enterprise": bool(inputs.enterprise_git_url),
               "addon_repos": [{"url": r.url, "commit": r.commit, "paths": list(r.paths)} for r in inputs.addon_repos]}
@@ -234,20 +240,49 @@ def build(stack: StackConfig, runner: Runner, inputs: BuildInputs,
         record["notes"] = notes
     if verify is not None:
         record["verify"] = verify(record)
-    if not runner.dry_run:
-        write_private_file(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
+    host.write_private(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def dry_connector(host: Host, *, out: TextIO | None = None) -> DryHost:
+    """The dry connector of a build: git reads and `docker image inspect` of what exists are
+    real, each `docker build` is printed and assumed to succeed, nothing is written."""
+    from odoo_ai.dryhost import DryHost
+
+    class BuildDryHost(DryHost):
+        def _answer_build_command(self, command: Command) -> Result:
+            target = command.argv[command.argv.index("--target") + 1]
+            self._assume(f"docker build --target {target} succeeds (no Dockerfile step runs in a dry run)")
+            return Result(0)
+
+        def _answer_built_image_id(self, command: Command) -> Result:
+            self._assume(f"{command.argv[-1]}: its image ID is known once it is built")
+            return Result(0, "")
+
+    return BuildDryHost(host, out=out)
+
+
+def _as_connector(host: Any) -> Host:
+    """A connector as it is; a bare runner (a caller that has no connector at hand) on this
+    machine: a dry runner becomes the dry connector printing where it prints."""
+    if hasattr(host, "write_private"):
+        return host
+    from odoo_ai.hosts import LocalHost
+
+    if getattr(host, "dry_run", False):
+        return dry_connector(LocalHost(), out=getattr(host, "out", None))
+    return LocalHost(host)
 
 
 ERROR_LINE_RE = re.compile(r"\bERROR: (.+)$")
 
 
-def _docker_build(runner: Runner, command: Command) -> tuple[int, list[str]]:
+def _docker_build(host: Host, command: Command) -> tuple[int, list[str]]:
     """Run one `docker build`: its output goes to stderr as it comes (also with --json),
     and the `ERROR: …` lines the Dockerfile prints are kept for the failure message."""
-    stream = getattr(runner, "stream", None)
-    if runner.dry_run or stream is None:
-        return runner.run(command).returncode, []
+    stream = getattr(host, "stream", None) or getattr(host.runner, "stream", None)
+    if stream is None:
+        return host.run(command, capture=False).returncode, []
     errors: list[str] = []
 
     def line(text: str) -> None:

@@ -15,6 +15,7 @@ import yaml
 from odoo_ai import build
 from odoo_ai.config.stack import load_stack
 from odoo_ai.errors import ConfigError
+from odoo_ai.hosts import LocalHost
 from odoo_ai.plan.build import (
     AddonRepo,
     BuildInputs,
@@ -26,6 +27,7 @@ from odoo_ai.plan.build import (
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "docker" / "addon_repos.sh"
 SHA = "0123456789abcdef0123456789abcdef01234567"
+LOCAL = LocalHost()  # the git reads of a build go through a connector: this machine
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
@@ -223,17 +225,17 @@ def test_an_addons_submodule_that_is_not_checked_out_fails_the_build(tmp_path: P
     main, _ = make_repo(tmp_path, "main", {"addons/README.md": "x", "other/README.md": "y"})
     git(main, "submodule", "add", "-q", str(sub), "addons/sub_addon")
     git(main, "commit", "-q", "-m", "submodule")
-    assert build.check_submodules(main, main / "addons") == []
+    assert build.check_submodules(LOCAL, main, main / "addons") == []
     (sub / "later.py").write_text("")
     git(sub, "add", "-A")
     git(sub, "commit", "-q", "-m", "later")
     git(main / "addons" / "sub_addon", "pull", "-q", "origin", "main")
-    notes = build.check_submodules(main, main / "addons")
+    notes = build.check_submodules(LOCAL, main, main / "addons")
     assert notes == ["submodule addons/sub_addon is checked out at another commit than the one recorded in the repository"]
     git(main, "submodule", "deinit", "-q", "-f", "addons/sub_addon")  # what a checkout without submodules leaves
     with pytest.raises(ConfigError, match=r"git submodule\(s\) addons/sub_addon not checked out: their addons would "
                                           r"be missing from the image") as caught:
-        build.check_submodules(main, main / "addons")
+        build.check_submodules(LOCAL, main, main / "addons")
     assert "git submodule update --init --recursive" in caught.value.hint
-    assert build.check_submodules(main, main / "other") == []  # not under the addons folder built
-    assert build.check_submodules(tmp_path / "sub_addon" / "..", tmp_path) == []  # not a work tree: no check
+    assert build.check_submodules(LOCAL, main, main / "other") == []  # not under the addons folder built
+    assert build.check_submodules(LOCAL, tmp_path / "sub_addon" / "..", tmp_path) == []  # not a work tree: no check

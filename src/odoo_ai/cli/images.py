@@ -1,6 +1,7 @@
 """Images: build (and push), pull, promote, prune-images."""
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -64,26 +65,35 @@ def build(
 
     state.json = as_json
     stack = load(env)
+    # One code path: a dry run is the real build against the dry connector (git reads real,
+    # each docker build printed and assumed, nothing written).
+    from odoo_ai.hosts import LocalHost
+
+    host = LocalHost(runner(False))
+    dry = build_uc.dry_connector(host, out=sys.stderr if as_json else sys.stdout) if dry_run else None
+    on = dry or host
     inputs = build_uc.build_inputs(
-        stack, sha=sha, base_image=base_image, odoo_git_url=odoo_git, odoo_ref=odoo_ref, odoo_src=odoo_src,
-        addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
+        stack, sha=sha, host=on, base_image=base_image, odoo_git_url=odoo_git, odoo_ref=odoo_ref,
+        odoo_src=odoo_src, addons_dir=addons, enterprise_git_url=enterprise_git, enterprise_sha=enterprise_sha,
         enterprise_key=enterprise_key, enterprise_known_hosts=enterprise_known_hosts, ca_file=ca_file,
         addon_repos_file=addon_repos, addons_key=addons_ssh_key, addons_known_hosts=addons_known_hosts,
     )
-    run = runner(dry_run)
     key = inputs.enterprise_key
 
     def scan(record: dict[str, Any]) -> dict[str, Any]:
-        return images_uc.scan_images(run, [i["ref"] for i in record["images"].values()], key,
+        return images_uc.scan_images(on, [i["ref"] for i in record["images"].values()], key,
                                      docker=stack.docker, addons_key=inputs.addons_key)
 
     scanning = key is not None or inputs.addons_key is not None
-    record = build_uc.build(stack, run, inputs, verify=scan if scanning else None)
+    record = build_uc.build(stack, on, inputs, verify=scan if scanning else None)
     human = f"built {record['tag']}: " + ", ".join(i["ref"] for i in record["images"].values())
     if push:
-        record = images_uc.push(stack, run, record, environ=os.environ, progress=_progress,
+        record = images_uc.push(stack, on, record, environ=os.environ, progress=_progress,
                                 enterprise=bool(inputs.enterprise_git_url))
         human += _pushed_lines(record)
+    if dry is not None:
+        record = {**record, "status": "dry-run", "plan": [c.display() for c in dry.commands],
+                  "assumptions": dry.assumptions, "reads": dry.reads}
     emit(record, None if dry_run else human)
 
 

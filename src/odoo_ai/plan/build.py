@@ -10,6 +10,7 @@ from typing import Any
 
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import ConfigError
+from odoo_ai.plan.compose import purpose
 from odoo_ai.runners.base import Command
 
 TARGETS = ("web", "script-runner")
@@ -134,6 +135,7 @@ def _in_context(path: Path, context: Path, what: str) -> str:
     return rel.as_posix() or "."
 
 
+@purpose()
 def build_command(stack: StackConfig, target: str, inputs: BuildInputs, docker: str) -> Command:
     if target not in TARGETS:
         raise ConfigError(f"unknown build target {target!r} (known: {', '.join(TARGETS)})")
@@ -180,3 +182,35 @@ def build_command(stack: StackConfig, target: str, inputs: BuildInputs, docker: 
             argv += ["--secret", f"id={secret_id},src={path}"]
     argv.append(str(context))
     return Command(argv, env={"DOCKER_BUILDKIT": "1"}, timeout=3600)
+
+
+# ------------------------------------------------------------------ git reads of the build
+@purpose(reads=True)
+def git_head(repo_root: Path) -> Command:
+    """The commit the tag names (without --sha)."""
+    return Command(["git", "-C", str(repo_root), "rev-parse", "HEAD"], timeout=30)
+
+
+@purpose(reads=True)
+def git_commit_time(repo_root: Path, sha: str) -> Command:
+    """The commit's time (unix seconds): the images' `created` label."""
+    return Command(["git", "-C", str(repo_root), "show", "-s", "--format=%ct", sha], timeout=30)
+
+
+@purpose(reads=True)
+def git_submodules(repo_root: Path) -> Command:
+    """The state of every submodule (`-` not checked out, `+` at another commit)."""
+    return Command(["git", "-C", str(repo_root), "submodule", "status", "--recursive"], timeout=60)
+
+
+@purpose(reads=True)
+def built_image_id(docker: str, ref: str) -> Command:
+    """The ID of the image a build just tagged `ref` (what push --image-id and deploy check)."""
+    return Command([docker, "image", "inspect", "--format", "{{.Id}}", ref], timeout=60)
+
+
+def build_commands(stack: StackConfig, inputs: BuildInputs, docker: str) -> list[Command]:
+    """The `docker build` invocations of one build, in order: one per target. Docker 20.10's
+    built-in BuildKit exports one image per build, so `web` goes first and `script-runner`
+    reuses every stage it shares from the cache (its context upload sends only what changed)."""
+    return [build_command(stack, target, inputs, docker) for target in TARGETS]
