@@ -11,10 +11,15 @@ failing), rollbacks with and without --restore-db, and the naive sequence.
 
     uv run python bench/deploy.py          (needs scripts/provision-host.sh and
                                              scripts/build-test-images.sh first)
+    uv run python bench/deploy.py --odoo-src vendor/odoo18-test
+                                           (the same on a real Odoo 18 source, with the
+                                            addons of tests/fixtures/real-addons: oai_demo
+                                            v1 → v2, update_fails, import_error)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -31,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCKER = os.environ.get("ODOO_AI_DOCKER", "/usr/bin/docker")
 BASE = os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm")
 SCENARIOS = {"ok": "b100000", "ok_v2": "b200000", "never_healthy": "b300000", "update_fails": "b400000"}
+# The same scenarios with real Odoo: the addons folder of tests/fixtures/real-addons for each.
+REAL_ADDONS = {"ok": "v1", "ok_v2": "v2", "never_healthy": "import_error", "update_fails": "update_fails"}
 CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
@@ -68,7 +75,17 @@ class Poller:
         self._thread.join()
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--odoo-src", type=Path, help="a real Odoo source tree (default: the stand-in)")
+    args = parser.parse_args(argv)
+    real = args.odoo_src is not None
+    if real and not (args.odoo_src / "odoo-bin").is_file():
+        raise SystemExit(f"--odoo-src {args.odoo_src}: no odoo-bin there (scripts/build-test-images.sh --real "
+                         "unpacks ../shared/odoo18 into vendor/odoo18-test)")
+    odoo_src = args.odoo_src.resolve() if real else REPO / "tests/fixtures/standin-odoo"
+    module = "oai_demo" if real else "standin_demo"
+    gate_timeout = 90 if real else 15  # real Odoo loads its registry in seconds, not milliseconds
     tmp = Path(tempfile.mkdtemp(prefix="odoo-ai-bench-"))
     project = f"oaib-{os.getpid()}"
     state = tmp / "state"
@@ -79,7 +96,7 @@ def main() -> int:
     (tmp / "config" / "dev.env").write_text("\n".join([
         f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state}", f"ODOO_PUBLISHED_PORT={port}",
         "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15", "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
-        "ODOO_DB_NAME=opw_bench", "ODOO_UPDATE=standin_demo", "ODOO_DEPLOY_GATE_TIMEOUT=15", "",
+        "ODOO_DB_NAME=opw_bench", f"ODOO_UPDATE={module}", f"ODOO_DEPLOY_GATE_TIMEOUT={gate_timeout}", "",
     ]))
     env = {**os.environ, "ODOO_AI_DOCKER": DOCKER, "ODOO_DB_PASSWORD": "bench-db", "ODOO_MASTER_PASSWORD": "bench-m",
            "ODOO_BUILD_WKHTMLTOPDF": "none"}  # a deploy benchmark: no PDF tooling in the images
@@ -95,9 +112,11 @@ def main() -> int:
     rows: list[tuple[str, str]] = []
     try:
         for scenario, sha in SCENARIOS.items():
-            args = ["build", "dev", "--sha", sha, "--odoo-src", str(REPO / "tests/fixtures/standin-odoo"),
-                    "--addons", str(REPO / "tests/fixtures/standin-addons" / scenario), "--base-image", BASE]
-            cli(*(args + (["--ca-file", CA] if os.path.exists(CA) else [])))
+            addons = REPO / "tests/fixtures/real-addons" / REAL_ADDONS[scenario] if real \
+                else REPO / "tests/fixtures/standin-addons" / scenario
+            build = ["build", "dev", "--sha", sha, "--odoo-src", str(odoo_src), "--addons", str(addons),
+                     "--base-image", BASE]
+            cli(*(build + (["--ca-file", CA] if os.path.exists(CA) else [])))
         tag = {s: f"dev-{sha[:7]}" for s, sha in SCENARIOS.items()}
         cli("deploy", "dev", "--tag", tag["ok"])  # first deploy: creates the database
 
@@ -169,7 +188,7 @@ def main() -> int:
             "--env-file", str(dotenv)]) + "\n")
         with Poller(login) as poller:
             start = time.monotonic()
-            subprocess.run([str(REPO / "bench/naive-deploy.sh"), str(compose_args), "opw_bench", "standin_demo",
+            subprocess.run([str(REPO / "bench/naive-deploy.sh"), str(compose_args), "opw_bench", module,
                             f"http://127.0.0.1:{port}/web/health"], check=True, env=env, capture_output=True)
             naive = time.monotonic() - start
             rows.append(("naive shell sequence (pull, up, -u, curl)",
@@ -189,11 +208,12 @@ def main() -> int:
                        capture_output=True, env=env)
         shutil.rmtree(tmp, ignore_errors=True)
     width = max(len(label) for label, _ in rows)
-    print(f"deploy benchmark (stand-in Odoo, {os.cpu_count()} cores, client polls {login.split('?')[0]} every 100 ms)")
+    source = f"real Odoo from {odoo_src}" if real else "stand-in Odoo"
+    print(f"deploy benchmark ({source}, {os.cpu_count()} cores, client polls {login.split('?')[0]} every 100 ms)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
