@@ -685,6 +685,9 @@ def test_cli_dry_run_fails_where_the_real_run_fails(repo, config_dir) -> None:
     missing = {"ODOO_AI_DOCKER": "/nonexistent/docker"}
     dry = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--dry-run", "--no-cache", env=missing)
     assert dry.exit_code == 3 and "error: /nonexistent/docker: command not found" in dry.stderr
+    assert dry.stderr.count("command not found") == 1 and dry.stdout.count("docker image inspect") == 1
+    real = cli(*base_args(repo, config_dir), "--tag", "t", "--modules", "m", "--no-cache", env=missing)
+    assert real.exit_code == 3 and "error: /nonexistent/docker: command not found" in real.stderr
 
 
 def test_run_help_documents_the_exit_codes_and_options() -> None:

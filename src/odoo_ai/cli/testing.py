@@ -436,7 +436,12 @@ def _dry_run_report(run_uc: Any, prepared: Any, target: Any, console: "Console",
     on stderr with --json so that stdout stays one document), then what it assumed and read."""
     import json
 
-    result, dry = run_uc.dry_run(prepared, target, console, out=sys.stderr if json_output else sys.stdout)
+    try:
+        result, dry = run_uc.dry_run(prepared, target, console, out=sys.stderr if json_output else sys.stdout)
+    except run_uc.DryRunFailed as exc:
+        if json_output:
+            raise  # the one error path: its JSON document on stdout
+        raise typer.Exit(int(exc.exit_code)) from None  # its `error: …` line is out already, as in a real run
     if json_output:
         doc = {"schema": "odoo-ai/1", "dry_run": True, "run": result.run or prepared.run_info(),
                "plan": [c.display() for c in dry.commands], "assumptions": dry.assumptions, "reads": dry.reads}
