@@ -122,3 +122,57 @@ def test_stream_leaves_no_process_behind_after_timeout(tmp_path) -> None:
         time.sleep(0.1)
     else:
         pytest.fail("the grandchild survived the timeout")
+
+
+# ---------------------------------------------------------------- every connector streams
+
+
+@pytest.fixture
+def fake_ssh(tmp_path, monkeypatch):
+    """An `ssh` first on PATH that runs the remote command line with sh, as sshd would;
+    its own argv logged (the remote line is its last argument)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "ssh-argv.log"
+    (bindir / "ssh").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nfor last; do :; done\nexec sh -c "$last"\n')
+    (bindir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    return log
+
+
+def test_the_ssh_connector_streams_lines_back_and_times_out_like_the_local_one(fake_ssh) -> None:
+    from odoo_ai.hosts import LocalHost, RemoteHost
+    from odoo_ai.runners.ssh import SshTarget
+
+    remote = RemoteHost(SshTarget.parse("ssh://tester@docker.example:2222"))
+    code = "import sys, time\nprint('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\nsys.exit(4)\n"
+    lines: list[str] = []
+    assert remote.stream(py(code), lines.append) == 4
+    assert lines == ["one", "two"]
+    assert "StrictHostKeyChecking=yes" in fake_ssh.read_text() and "-p 2222" in fake_ssh.read_text()
+
+    slow = py("import time\nprint('x', flush=True)\ntime.sleep(60)", timeout=1)
+    errors = []
+    for host in (LocalHost(LocalRunner()), remote):
+        start = time.monotonic()
+        with pytest.raises(CommandTimedOut) as caught:
+            host.stream(slow, lambda _l: None)
+        assert time.monotonic() - start < 10
+        errors.append(caught.value)
+    assert all(e.exit_code == ExitCode.INFRA and e.message.startswith("timed out after 1s") for e in errors)
+    assert " on ssh://tester@docker.example:2222: " in errors[1].message
+
+
+def test_the_dry_connector_streams_nothing_and_runs_nothing(capsys) -> None:
+    from odoo_ai.dryhost import DryHost
+    from odoo_ai.hosts import LocalHost
+
+    class NoRunner:
+        dry_run = False
+
+        def run(self, command, *, capture=False):
+            raise AssertionError("the dry connector ran something")
+
+    dry = DryHost(LocalHost(NoRunner()))
+    assert dry.stream(py("print('never')"), lambda _l: pytest.fail("no output in a dry run")) == 0
+    assert capsys.readouterr().out == py("print('never')").display() + "\n"
