@@ -93,7 +93,17 @@ def test_web_runs_n_replicas_without_crons_and_rolls_start_first_behind_the_read
     test = web["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python3", "-c"] and "/web/login?db=" in test[3] and test[-1] == "opw_dev"
     assert web["healthcheck"]["start_period"] == "20s"
-    assert "depends_on" not in web and "restart" not in web and "command" not in web
+    assert "depends_on" not in web and "restart" not in web
+
+
+def test_a_leaving_web_task_serves_on_while_nginx_may_still_send_to_it(stack_for) -> None:
+    doc = render(stack_for, drain_seconds=1.5)
+    web = doc["services"]["web"]
+    assert web["entrypoint"][:2] == ["/bin/sh", "-c"] and "odoo-entrypoint" in web["entrypoint"][2]
+    assert web["command"] == ["/odoo/odoo-bin"]  # an entrypoint override resets the image's CMD
+    assert float(web["environment"]["ODOO_AI_DRAIN"]) > 2  # longer than nginx keeps a resolved address
+    assert "$$" in web["entrypoint"][2]  # escaped for the stack file's interpolation
+    assert "entrypoint" not in doc["services"]["cron"]
 
 
 def test_one_cron_service_with_no_http_never_two_at_once(stack_for) -> None:

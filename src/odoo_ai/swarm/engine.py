@@ -147,7 +147,7 @@ class SwarmDeployer(Deployer):
                         hashes[source] = hashlib.sha256(text.encode()).hexdigest()
         doc = render_stack(self._config, self.stack, file_hashes=hashes, gate_interval=self.settings.gate_interval,
                            start_period=self.settings.gate_timeout, stop_grace=self.settings.stop_grace,
-                           web_replicas=web_replicas)
+                           web_replicas=web_replicas, drain_seconds=self.settings.drain_seconds)
         self.host.write_private(path, "# odoo-ai: the stack file of a swarm env (rendered, mode 0600)\n"
                                 + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
@@ -176,11 +176,12 @@ class SwarmDeployer(Deployer):
             self.host.sleep(1, "waiting for the db task")
 
     def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
-               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str]) -> None:
+               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str],
+               known_digests: Mapping[str, str] | None = None) -> None:
         with self._phase(dep, "render"):
             self._render_next(dep, dep.tag, pinned)
         with self._phase(dep, "pull"):
-            self._pull(dep)
+            self._pull(dep, {**(known_digests or {}), **expected_digests})
         with self._phase(dep, "inspect"):
             self._inspect(dep)
             for target, digest in expected_digests.items():

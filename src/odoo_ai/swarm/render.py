@@ -42,6 +42,18 @@ NOT_STACK_SERVICES = ("script-runner",)
 KEEP_KEYS = ("image", "command", "entrypoint", "environment", "healthcheck", "labels", "stop_grace_period",
              "stop_signal", "user", "working_dir", "extra_hosts", "cap_add", "cap_drop", "ulimits", "logging",
              "tmpfs", "sysctls", "hostname", "init")
+# A web task leaving (an update, a scale-down) is out of swarm's DNS at once, but nginx keeps
+# the addresses it resolved for `valid=2s` (docker/proxy/odoo.conf): a container gone in that
+# window is an address nobody answers (a connect timeout, not a refusal nginx retries at
+# once). So the task's shell receives SIGTERM, keeps Odoo serving DRAIN seconds longer, then
+# passes it on; Odoo then shuts down gracefully as it does on compose.
+DRAIN_SH = (
+    'odoo-entrypoint "$@" & pid=$!; '
+    'trap \'sleep "$ODOO_AI_DRAIN"; kill -TERM "$pid" 2>/dev/null\' TERM INT; '
+    'wait "$pid"; code=$?; if [ "$code" -gt 128 ]; then wait "$pid"; code=$?; fi; exit "$code"'
+)
+DNS_TTL = 2.0  # nginx's resolver valid= in docker/proxy/odoo.conf
+IMAGE_CMD = ["/odoo/odoo-bin"]  # docker/Dockerfile's web target CMD (an entrypoint override resets it)
 UPDATE_LABEL = "org.odoo-ai.update"  # the module update job services of a stack (value: the project)
 
 
@@ -153,9 +165,18 @@ def _db_environment(env: dict[str, Any], stack: StackConfig) -> dict[str, Any]:
     return env
 
 
+def with_drain(service: dict[str, Any], seconds: float, default_command: list[str]) -> dict[str, Any]:
+    """The service run under DRAIN_SH (unless the Compose files set their own entrypoint)."""
+    if service.get("entrypoint"):
+        return service
+    command = service.get("command") or default_command
+    return {**service, "entrypoint": ["/bin/sh", "-c", escape(DRAIN_SH), "odoo-drain"], "command": command,
+            "environment": {**(service.get("environment") or {}), "ODOO_AI_DRAIN": f"{seconds:g}"}}
+
+
 def render_stack(config: Mapping[str, Any], stack: StackConfig, *, file_hashes: Mapping[str, str],
                  gate_interval: float = 2.0, start_period: float = 180.0, stop_grace: int = 30,
-                 web_replicas: int | None = None) -> dict[str, Any]:
+                 web_replicas: int | None = None, drain_seconds: float = 2.0) -> dict[str, Any]:
     """The stack file (as data, to be written as YAML) of `config` (compose config's JSON).
     `file_hashes`: sha256 of each repository file a service bind-mounts (they become swarm
     configs). `web_replicas`: override (0 for the services a first deploy starts before
@@ -191,6 +212,7 @@ def render_stack(config: Mapping[str, Any], stack: StackConfig, *, file_hashes: 
                                    "ODOO_WORKERS": "0", "ODOO_LOGFILE": ""}
             cron["command"] = ["--no-http"]
             cron["healthcheck"] = {"disable": True}
+            out = with_drain(out, DNS_TTL + max(drain_seconds, 1.0), IMAGE_CMD)
             cron["deploy"] = _deploy(replicas=1 if replicas else 0, order="stop-first", stop_grace=stop_grace)
             services["cron"] = cron
         elif out.get("ports"):
