@@ -134,6 +134,7 @@ def test_remote_dry_run_reads_over_ssh_and_writes_nothing(remote) -> None:
     out = proc.stdout
     assert "#   read: odoo-ai-test/odoo-script-runner:standin-tests_pass is on the host" in out
     assert "#   assume: Odoo runs the tests" in out
+    assert f"# sync the Compose files to {tmp / 'host-repo'} on ssh://root@127.0.0.1:{sshd.port}" in out
     assert f"# mkdir (0700) {state_root / 'test-runs'}/odoo-ai-{project}-test-" in out
     assert any(line.startswith("# write ") and line.endswith(".env (0600, " + line.split("(0600, ")[-1])
                for line in out.splitlines())

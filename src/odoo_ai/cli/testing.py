@@ -401,7 +401,12 @@ def run(
     if target is None:
         target = LocalHost(LocalRunner(echo=echo))
     if dry_run:
-        _dry_run_report(run_uc, prepared, target, console, json_output=json_output)
+        from odoo_ai.cli.common import dry_host
+
+        dry = dry_host(target)
+        if host_stack is not None and prepared.project is not None:
+            dry.note(f"sync the Compose files to {host_stack.repo_root} on {target.target}")
+        _dry_run_report(run_uc, prepared, dry, console, json_output=json_output)
         raise typer.Exit(0)
     if host_stack is not None and prepared.project is not None:
         target.sync_stack_files(stack.repo_root, host_stack.repo_root)  # its Compose files

@@ -328,14 +328,14 @@ class DryRunFailed(OdooAiError):
 
 
 def dry_run(prepared: Prepared, host: Host, console: Console, *, out: Any = None) -> tuple[TestRunResult, Any]:
-    """execute() against the dry connector around `host` (odoo_ai.dryhost.DryHost): every
-    command and file write printed (to `out`), none done; reads real, the rest assumed and
-    said so. Returns the run's result (its verdict is meaningless: no test ran) and the dry
+    """execute() against the dry connector around `host` (odoo_ai.dryhost.DryHost; `host`
+    itself when it is one): every command and file write printed (to `out`), none done;
+    reads real, the rest assumed and said so. Returns the run's result (its verdict is meaningless: no test ran) and the dry
     connector (its commands, assumptions and reads). Raises DryRunFailed where the real run
     would stop before running Odoo, with its message."""
     from odoo_ai.dryhost import DryHost
 
-    dry = DryHost(host, out=out)
+    dry = host if isinstance(host, DryHost) else DryHost(host, out=out)
     result, failed = _execute(prepared, dry, console)
     if failed is not None:
         raise DryRunFailed(failed)
