@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import DOCKER, REPO, Cli, free_port, image_exists
+from tests.integration.sshd import start_sshd
 
 TAGS = {"ok": "standin", "ok_v2": "standin-ok_v2", "update_fails": "standin-update_fails",
         "never_healthy": "standin-never_healthy"}
@@ -70,8 +71,8 @@ def stack(swarm, tmp_path_factory):
         f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state_root}", f"ODOO_PUBLISHED_PORT={port}",
         "ODOO_IMAGE=odoo-ai-test/odoo", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15",
         "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1", "ODOO_DB_NAME=opw_sw", "ODOO_UPDATE=standin_demo",
-        "ODOO_ENGINE=swarm", "ODOO_SWARM_WEB_REPLICAS=2",
-        "ODOO_DEPLOY_GATE_TIMEOUT=15", "ODOO_DEPLOY_LOCK_TIMEOUT=2", "ODOO_DEPLOY_KEEP_SNAPSHOTS=1", "",
+        "ODOO_ENGINE=swarm", "ODOO_SWARM_WEB_REPLICAS=2", f"ODOO_REMOTE_REPO_DIR={tmp / 'host-repo'}",
+        "ODOO_DEPLOY_GATE_TIMEOUT=12", "ODOO_DEPLOY_DRAIN_SECONDS=0.5", "ODOO_DEPLOY_LOCK_TIMEOUT=2", "ODOO_DEPLOY_KEEP_SNAPSHOTS=1", "",
     ]))
     yield cli, project, state_root, port
     docker("stack", "rm", project)
@@ -200,6 +201,29 @@ def test_a_failing_update_leaves_the_old_release_serving_with_its_data(stack) ->
     records = cli.json("releases", "dev")["releases"]
     assert [r["status"] for r in records][-2:] == ["failed", "failed"]
     assert records[-1]["phase"] == "update"
+
+
+def test_deploy_status_and_releases_with_host_over_ssh(stack, tmp_path) -> None:
+    """The same env driven through --host (a real OpenSSH server on 127.0.0.1 in front of
+    the same engine: the manager CI talks to)."""
+    cli, project, state_root, port = stack
+    sshd = start_sshd(tmp_path / "sshd")
+    try:
+        ssh = {"ODOO_AI_SSH_KEY": str(sshd.client_key), "ODOO_AI_KNOWN_HOSTS": str(sshd.known_hosts)}
+        with Poller(port) as poll:
+            proc = cli("deploy", "dev", "--tag", TAGS["ok_v2"], "--any-tag", "--host", sshd.url, "--json",
+                       extra_env=ssh)
+        result = json.loads(proc.stdout)
+        assert result["status"] == "success" and "update" not in [p["name"] for p in result["phases"]]
+        assert poll.failed == [], poll.failed
+        assert (state_root.parent / "host-repo" / "docker-compose.yml").exists()  # the files synced to the manager
+        status = json.loads(cli("status", "dev", "--host", sshd.url, "--json", extra_env=ssh, check=False).stdout)
+        assert status["ok"] and status["release"]["image_tag"] == TAGS["ok_v2"], status
+        records = json.loads(cli("releases", "dev", "--host", sshd.url, "--json", extra_env=ssh).stdout)["releases"]
+        assert records[-1]["status"] == "success" and records[-1]["image_tag"] == TAGS["ok_v2"]
+        assert "Accepted publickey" in sshd.log.read_text()
+    finally:
+        sshd.stop()
 
 
 def test_rollback_logs_and_down(stack) -> None:
