@@ -202,6 +202,21 @@ def test_the_compose_engines_db_and_tools_commands_are_translated_to_the_stacks_
     assert splan.translate(["docker", "ps"], stack=stack, db_container=None, tools_image=None) is None
 
 
+def test_with_an_external_postgresql_the_db_commands_run_in_a_client_container(stack_for) -> None:
+    from odoo_ai.plan import deploy as plan
+
+    stack = stack_for("ODOO_SWARM_EXTERNAL_DB=pg.internal:6432", "ODOO_DB_IMAGE=postgres:16")
+    pg_env = stack.state_root / ".external-db.env"
+    argv = splan.translate(plan.snapshot_db(stack, "s1").argv, stack=stack, db_container=None, tools_image="i",
+                           pg_env=pg_env)
+    assert argv == [stack.docker, "run", "--rm", "-i", "--network", f"{stack.project}_default",
+                    "--env-file", str(pg_env),  # PGHOST/PGPORT/PGPASSWORD: never in argv
+                    "--mount", f"type=bind,source={stack.state_root / 'snapshots'},target=/snapshots",
+                    "postgres:16", "pg_dump", "-U", "odoo", "-Fc", "--no-acl", "-f", "/snapshots/s1.dump", "opw_dev"]
+    psql = splan.translate(plan.db_exists(stack).argv, stack=stack, db_container=None, tools_image="i", pg_env=pg_env)
+    assert psql is not None and psql[psql.index("postgres:16") + 1] == "psql"
+
+
 def test_volume_mount_quotes_options_with_commas(stack_for) -> None:
     stack = stack_for("ODOO_SWARM_FILESTORE_OPTIONS='type=nfs o=addr=10.0.0.5,rw device=:/srv/fs'")
     mount = volume_mount(stack)

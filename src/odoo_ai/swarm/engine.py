@@ -54,6 +54,7 @@ from odoo_ai.swarm.render import env_file_text, job_spec, render_stack
 STACK_FILE = "stack.yml"
 NEXT_STACK_FILE = "stack.next.yml"
 JOB_ENV = ".update-job.env"
+PG_ENV = ".external-db.env"  # PGHOST/PGPORT/PGPASSWORD of ODOO_SWARM_EXTERNAL_DB for client containers
 ROLLED = ("web", "cron")  # the services a deploy rolls
 FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove", "shutdown")
@@ -68,6 +69,7 @@ class SwarmHost:
         self.inner = inner
         self.stack = stack
         self.db_container: str | None = None
+        self.pg_env = stack.state_root / PG_ENV
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -88,10 +90,11 @@ class SwarmHost:
     def run(self, command: Command, *, capture: bool = True) -> Result:
         argv = command.argv
         if len(argv) > 1 and argv[1] == "compose":
-            if "exec" in argv and self.db_container is None:
+            if "exec" in argv and self.db_container is None and not self.stack.swarm.external_db:
                 self.find_db()
             tools = self._tools_image(argv) if "run" in argv else None
-            translated = splan.translate(argv, stack=self.stack, db_container=self.db_container, tools_image=tools)
+            translated = splan.translate(argv, stack=self.stack, db_container=self.db_container, tools_image=tools,
+                                         pg_env=self.pg_env)
             if translated is not None:
                 command = Command(translated, env=command.env, timeout=command.timeout, stdin=command.stdin,
                                   purpose=command.purpose, reads=command.reads)
@@ -126,10 +129,6 @@ class SwarmDeployer(Deployer):
             raise DeployFailed("services", f"the Docker engine is not a swarm manager ({' '.join(words) or result.tail(1)})",
                                hint="ODOO_ENGINE=swarm: run odoo-ai against a manager (locally or --host), "
                                     "or `docker swarm init` on a single host")
-        if self.stack.swarm.external_db:
-            raise DeployFailed("services", "ODOO_SWARM_EXTERNAL_DB: deploys with an external PostgreSQL are not "
-                               "supported yet (the snapshot and restore run in the db service)",
-                               hint="leave ODOO_SWARM_EXTERNAL_DB empty (docs/multi-host.md)")
 
     def _render_stack_file(self, env_file: Path, path: Path, *, web_replicas: int | None = None) -> None:
         result = self._must(splan.stack_config(self.stack, env_file), "services", "docker compose config")
@@ -151,10 +150,36 @@ class SwarmDeployer(Deployer):
         self.host.write_private(path, "# odoo-ai: the stack file of a swarm env (rendered, mode 0600)\n"
                                 + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
+    def _ensure_external_db(self, dep: Deployment) -> None:
+        """ODOO_SWARM_EXTERNAL_DB: the stack's network exists (a first deploy starts the stack
+        without web and cron) and the server answers from a client container on it."""
+        host, _, port = (self.stack.swarm.external_db or "").rpartition(":")
+        password = self._next_values.get("ODOO_DB_PASSWORD", "")
+        self.host.write_private(self.swarm_host.pg_env, f"PGHOST={host}\nPGPORT={port}\nPGPASSWORD={password}\n")
+        net = self._run(splan.network_exists(self.stack))
+        if not (net.ok and net.stdout.strip()):
+            source = self.stack.state_root / "stack.db.yml"
+            self._render_stack_file(self.next_env, source, web_replicas=0)
+            dep.notes.append("started the stack's services without web and cron (external PostgreSQL)")
+            self._must(splan.stack_deploy(self.stack, source), "services", "docker stack deploy")
+        deadline = time.monotonic() + max(self.settings.gate_timeout, 60)
+        while True:
+            probe = self._run(plan.db_exists(self.stack, self.next_env))
+            if probe.ok:
+                self._db_id = None  # every db command goes through a client container
+                return
+            if time.monotonic() > deadline:
+                raise DeployFailed("services", f"the external PostgreSQL {self.stack.swarm.external_db} does not "
+                                   "answer from the stack's network", output=probe.tail())
+            self.host.sleep(1, "waiting for the external PostgreSQL")
+
     def _ensure_db(self, dep: Deployment) -> None:
         """db running and healthy: a first deploy starts the stack without web and cron."""
         for path in (self.stack.data_dir, self.stack.db_dir, self.stack.log_dir, self.stack.state_root / "snapshots"):
             self.host.mkdir(path)
+        if self.stack.swarm.external_db:
+            self._ensure_external_db(dep)
+            return
         if self.swarm_host.find_db() is None:
             if self.host.read_text(self.stack_file) is not None:
                 source = self.stack_file
@@ -384,7 +409,7 @@ class SwarmDeployer(Deployer):
             except DeployFailed as exc:
                 done.append(f"WARNING: the previous release's services did not all come back: {exc.message}")
         if dep.db_may_change:
-            if self._db_id is None:
+            if self._db_id is None and not self.stack.swarm.external_db:
                 self._db_id = self.swarm_host.find_db()
             if dep.db_created:
                 self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))

@@ -11,7 +11,7 @@ from pathlib import Path
 from odoo_ai.config.stack import StackConfig
 from odoo_ai.plan.compose import compose
 from odoo_ai.plan.compose import purpose as _purpose
-from odoo_ai.plan.deploy import SNAPSHOT_DIR_TOOLS
+from odoo_ai.plan.deploy import SNAPSHOT_DIR_DB, SNAPSHOT_DIR_TOOLS
 from odoo_ai.runners.base import Command
 from odoo_ai.swarm.render import UPDATE_LABEL, volume_mount
 
@@ -169,10 +169,13 @@ def volume_rm(stack: StackConfig, name: str) -> Command:
 
 
 def translate(argv: list[str], *, stack: StackConfig, db_container: str | None, tools_image: str | None,
-              ) -> list[str] | None:
+              pg_env: Path | None = None) -> list[str] | None:
     """The compose engine's `compose exec -T db …` and `compose run --rm … script-runner …`
     as the docker commands that do the same on a swarm stack (None: not one of them; it
-    runs as it is). Pure: the db task's container and the script-runner image are given."""
+    runs as it is). Pure: the db task's container and the script-runner image are given.
+    With an external PostgreSQL (ODOO_SWARM_EXTERNAL_DB) the db commands run in a client
+    container of ODOO_DB_IMAGE on the stack's network, PGHOST/PGPORT/PGPASSWORD from the
+    0600 env file `pg_env`, the snapshots folder mounted where the db service has it."""
     if len(argv) < 2 or argv[1] != "compose":
         return None
     i = 2
@@ -180,6 +183,10 @@ def translate(argv: list[str], *, stack: StackConfig, db_container: str | None, 
         i += 2
     sub = argv[i:]
     docker = argv[0]
+    if sub[:3] == ["exec", "-T", "db"] and stack.swarm.external_db:
+        return [docker, "run", "--rm", "-i", "--network", network(stack), "--env-file", str(pg_env),
+                "--mount", f"type=bind,source={stack.state_root / 'snapshots'},target={SNAPSHOT_DIR_DB}",
+                stack.db_image, *sub[3:]]
     if sub[:3] == ["exec", "-T", "db"]:
         if not db_container:
             return [docker, "exec", "-i", "odoo-ai-no-running-db-task", *sub[3:]]
