@@ -1,9 +1,9 @@
 """Benchmark of the image pipeline (stand-in Odoo unless --odoo-src is given), side by side
 in one run:
 
-- cold build (a new CACHE_EPOCH build argument: no step comes from the layer cache; the
-  apt/pip cache MOUNTS stay warm, as on a CI runner that keeps them), the build odoo-ai
-  runs (both targets), and the same build again with nothing changed;
+- cold build (on a base image of its own, the base plus a nonce label: no step comes from
+  the layer cache; the apt/pip cache MOUNTS stay warm, as on a CI runner that keeps them),
+  the build odoo-ai runs (both targets), and the same build again with nothing changed;
 - rebuild after an addon-only change (a custom addon edited), and its ratio to the cold build;
 - rebuild after an Odoo source change that leaves requirements.txt alone (a copy of the
   source with one .py file edited), its ratio, and whether the dependency layers (the
@@ -48,6 +48,7 @@ from odoo_ai.plan.build import TARGETS, build_commands, image_tag  # noqa: E402
 
 DOCKER = os.environ.get("ODOO_AI_DOCKER", "/usr/bin/docker")
 CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+BASE_IMAGE = os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm")
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None) -> tuple[float, str]:
@@ -61,15 +62,15 @@ def run(argv: list[str], env: dict[str, str] | None = None, stdin: bytes | None 
     return seconds, output
 
 
-def build(stack, addons: Path, odoo_src: Path, epoch: str) -> dict:
+def build(stack, addons: Path, odoo_src: Path, base_image: str) -> dict:
     """Both targets as `odoo-ai build` builds them: seconds, steps cached/total, whether
     the venv's pip install step came from the cache, the tag."""
     inputs = build_inputs(stack, sha=f"{uuid.uuid4().hex[:7]}", odoo_src=odoo_src, addons_dir=addons,
-                          base_image=os.environ.get("ODOO_AI_BASE_IMAGE", "odoo-ai-test/debian:bookworm"),
+                          base_image=base_image,
                           ca_file=Path(CA_FILE) if os.path.exists(CA_FILE) else None)
     total, cached, steps, pip_cached = 0.0, 0, 0, None
     for command in build_commands(stack, inputs, DOCKER):
-        argv = command.argv[:2] + ["--build-arg", f"CACHE_EPOCH={epoch}", "--progress", "plain"] + command.argv[2:]
+        argv = command.argv[:2] + ["--progress", "plain"] + command.argv[2:]
         seconds, output = run(argv, env=command.env)
         total += seconds
         names = dict(re.findall(r"^#(\d+) (\[(?!internal).*)$", output, re.M))
@@ -128,14 +129,18 @@ def main() -> int:
         init = changed_src / "odoo" / "__init__.py"
         init.write_text(init.read_text() + f"\n# bench {uuid.uuid4().hex}\n")
         runs = {}
-        # cold: a new CACHE_EPOCH gives every step a new cache key (not --no-cache: Docker
-        # 20.10's BuildKit panics when a --no-cache build shares steps with a concurrent one)
-        epoch = uuid.uuid4().hex
+        # cold: a base image of its own (the base plus a nonce label: a new image ID) gives
+        # every step a new cache key. Not --no-cache: Docker 20.10's BuildKit panics when a
+        # --no-cache build shares steps with a concurrent build (moby/buildkit#2303).
+        base = f"odoo-ai-bench/base:{uuid.uuid4().hex[:12]}"
+        run([DOCKER, "build", "--quiet", "--tag", base, "-"], env={"DOCKER_BUILDKIT": "1"},
+            stdin=f"FROM {BASE_IMAGE}\nLABEL org.odoo-ai.bench-nonce={uuid.uuid4().hex}\n".encode())
+        refs.append(base)
         for name, addon_dir, src in (("cold", addons["cold"], args.odoo_src), ("same", addons["cold"], args.odoo_src),
                                      ("addon", addons["changed"], args.odoo_src),
                                      ("source", addons["changed"], changed_src)):
-            runs[name] = build(stack, addon_dir, src, epoch)
-            refs += [stack.image_ref(t, runs[name]["tag"]) for t in TARGETS]
+            runs[name] = build(stack, addon_dir, src, base)
+            refs[:0] = [stack.image_ref(t, runs[name]["tag"]) for t in TARGETS]  # removed before the base
         tag2 = runs["addon"]["tag"]
         sizes = {t: image_size(stack.image_ref(t, tag2)) for t in TARGETS}
 
@@ -176,7 +181,7 @@ def main() -> int:
         print(f"odoo source: {result['odoo_src']} ({result['invocations_per_build']} docker build invocation(s) "
               "per build)")
         print(f"{'':44} {'seconds':>8} {'/ cold':>8} {'steps cached':>13} {'pip layer':>10}")
-        for key, label in (("cold_build", "cold build (new CACHE_EPOCH, both targets)"),
+        for key, label in (("cold_build", "cold build (new base image ID, both targets)"),
                            ("unchanged_rebuild", "rebuild, nothing changed"),
                            ("addon_rebuild", "rebuild after an addon-only change"),
                            ("source_rebuild", "rebuild after an Odoo source change")):
