@@ -96,11 +96,13 @@ def status(cli: Cli, sshd, *, expect: int = 0) -> dict:
 
 def test_every_stack_command_over_ssh(ops) -> None:
     cli, sshd, project, state_root, port, tmp = ops
-    # nothing there yet: status says so (exit 2), a purge over ssh finds nothing to delete
+    # nothing there yet: status says so (exit 2); the state root holds only the builds' records
+    # (this host is the build machine too) and no marker: a purge over ssh refuses to delete it
     assert remote(cli, sshd, "status", "dev", check=False).returncode == 2
+    before = sorted(p.name for p in state_root.iterdir())
     purge = remote(cli, sshd, "down", "dev", "--purge", "--yes", check=False)
-    assert purge.returncode == 0 and f"nothing to purge: {state_root} does not exist on {sshd.url}" in purge.stderr
-    assert not state_root.exists()
+    assert purge.returncode == 2 and f"refusing to delete {state_root}: it carries no odoo-ai marker" in purge.stderr
+    assert sorted(p.name for p in state_root.iterdir()) == before
 
     # env render over ssh: .env 0600 and the marker on the host, secrets only on ssh's stdin
     rendered = json.loads(remote(cli, sshd, "env", "render", "dev", "--tag", A, "--json").stdout)
