@@ -21,6 +21,7 @@ run against the stack's tasks through SwarmHost (plan.translate).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -250,13 +251,29 @@ class SwarmDeployer(Deployer):
             dep.notes.append(f"module update skipped: {step.reason}")
         dep.old_containers = self._web_ids()
         with self._phase(dep, "rollout"):
-            self._must(splan.stack_deploy(self.stack, self.next_stack_file), "rollout", "docker stack deploy")
+            deployed = self._with_registry(splan.stack_deploy(self.stack, self.next_stack_file))
+            if not deployed.ok:
+                raise DeployFailed("rollout", f"docker stack deploy (exit {deployed.returncode})", output=deployed.tail())
             self._wait_rollout("rollout", time.monotonic() + self.settings.gate_timeout + 60)
         with self._phase(dep, "gate"):
             self._swarm_gate(dep)
         self._commit_env()
         self.host.replace(self.next_stack_file, self.stack_file)
         self.host.unlink(self.job_env)
+        self.host.unlink(self.stack.state_root / "stack.db.yml")
+
+    def _with_registry(self, command: Command) -> Result:
+        """Run a command that makes swarm pull (stack deploy, service create --with-registry-auth)
+        logged in with the deploy's registry credentials when there are some (the nodes get
+        them with the task); else with the manager's own docker login."""
+        config_dir = self._registry_login()
+        if config_dir is not None:
+            command = dataclasses.replace(command, env={**command.env, "DOCKER_CONFIG": str(config_dir)})
+        try:
+            return self._run(command)
+        finally:
+            if config_dir is not None:
+                self.host.remove_tree(config_dir)
 
     # ------------------------------------------------------------ the module update job
     def _update(self, dep: Deployment, step: UpdatePlan) -> None:
@@ -294,7 +311,8 @@ class SwarmDeployer(Deployer):
     def _run_job(self, name: str, image: str, argv: list[str], deploy_id: str) -> tuple[int | str, str]:
         """Create the job service, wait for its task to end, collect its exit code and its
         logs, remove it. (exit code or the task's state, output)."""
-        created = self._run(splan.job_create(self.stack, name, image, self.job_env, argv, deploy_id=deploy_id))
+        created = self._with_registry(splan.job_create(self.stack, name, image, self.job_env, argv,
+                                                       deploy_id=deploy_id))
         if not created.ok:
             return f"not started ({created.tail(1)})", created.stdout + created.stderr
         try:
@@ -402,7 +420,7 @@ class SwarmDeployer(Deployer):
         previous = self.host.read_text(self.stack_file) is not None
         rolled = dep.phase in ("rollout", "gate")
         if previous and rolled:
-            self._run(splan.stack_deploy(self.stack, self.stack_file))
+            self._with_registry(splan.stack_deploy(self.stack, self.stack_file))
             try:
                 self._wait_rollout("undo", time.monotonic() + self.settings.gate_timeout + 60)
                 done.append("services back on the previous release's digests")
