@@ -157,10 +157,13 @@ def _dry_run(stack: "StackConfig", host: "Host", tag: str, lock_timeout: float |
     stderr with --json so that stdout stays one document)."""
     from odoo_ai import deploy as deploy_uc
 
-    if stack.engine == "swarm":
-        raise OdooAiError(f"{stack.env}: --dry-run is not available with ODOO_ENGINE=swarm yet",
-                          exit_code=ExitCode.USAGE)
     settings = deploy_uc.DeploySettings.from_stack(stack, lock_timeout=lock_timeout, gate_timeout=gate_timeout)
+    if stack.engine == "swarm":  # the swarm engine against the same dry connector
+        from odoo_ai.swarm.dry import dry_run as swarm_dry_run
+
+        return swarm_dry_run(stack, host, tag, settings=settings, environ=os.environ,
+                             out=sys.stderr if state.json else sys.stdout, image_lookup=_image_lookup(stack),
+                             **run_args)
     return deploy_uc.dry_run(stack, host, tag, settings=settings, environ=os.environ,
                              out=sys.stderr if state.json else sys.stdout, image_lookup=_image_lookup(stack),
                              **run_args)
