@@ -158,6 +158,12 @@ def test_first_deploy_starts_web_replicas_one_cron_and_serves(stack) -> None:
 
 def test_rolling_deploy_of_two_replicas_loses_no_request(stack) -> None:
     cli, project, state_root, port = stack
+    log = (state_root / "releases.log").read_text()
+    dry = cli("deploy", "dev", "--tag", TAGS["ok_v2"], "--any-tag", "--dry-run")
+    assert "docker stack deploy --with-registry-auth --prune" in dry.stdout and "--mode replicated-job" in dry.stdout
+    assert SECRETS["ODOO_DB_PASSWORD"] not in dry.stdout + dry.stderr
+    assert service_image(project, "web") == f"odoo-ai-test/odoo-web:{TAGS['ok']}"  # the dry run changed nothing
+    assert (state_root / "releases.log").read_text() == log and not (state_root / "stack.next.yml").exists()
     with Poller(port) as poll:
         result = deploy(cli, TAGS["ok_v2"])
     assert result["status"] == "success" and result["release"]["updated"] is True
