@@ -385,15 +385,16 @@ def test_deploy_and_prune_workflows(stage: Stage) -> None:
     sha2 = stage.commit()
     tag2 = f"testing-{sha2[:7]}"
     sim.base_env["ODOO_AI_FAULT_HOLD_PHASE"] = "gate"  # the deploy waits at the gate to be cancelled there
-    try:
+    try:  # cancelled once the deploy says it is in the gate (the hold starts after that line)
         run = sim.run(deploy_yml, event="push", ref="refs/heads/testing", sha=sha2,
-                      cancel={"deploy_testing": ("Deploy (or roll back) over SSH", 45.0)})
+                      cancel={"deploy_testing": ("Deploy (or roll back) over SSH", 300.0, "… gate")})
     finally:
         del sim.base_env["ODOO_AI_FAULT_HOLD_PHASE"]
     assert run.job("build").result == "success", run.log()
     cancelled = run.job("deploy_testing")
     assert cancelled.result == "cancelled", run.log()
     assert cancelled.step("Deploy (or roll back) over SSH").outcome == "cancelled"
+    assert "… gate" in cancelled.step("Deploy (or roll back) over SSH").log  # cancelled in the gate
     assert cancelled.step("Remove the SSH key and the settings").outcome == "success"
     print("cancelled deploy:", cancelled.step("Deploy (or roll back) over SSH").log[-1500:])
     assert stage.http("testing") == 200  # the previous release serves

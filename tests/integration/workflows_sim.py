@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -458,6 +459,49 @@ class Artifacts:
             self.uploaded[name] = target
 
 
+class _Output:
+    """A step's output (stdout and stderr), read by a thread as it comes, so that a cancel
+    can wait for a line to appear while the step runs."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+            with self._lock:
+                self._chunks.append(chunk)
+
+    def text(self) -> str:
+        with self._lock:
+            return b"".join(self._chunks).decode("utf-8", "replace")
+
+    def wait(self, seconds: float, until: str | None = None) -> bool:
+        """Wait up to `seconds` for the step to end (its process exited and its output
+        closed): True if it did. With `until`, also stop waiting (False) once the output
+        holds that text."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if until is None:
+                try:
+                    self.proc.wait(timeout=max(left, 0))
+                except subprocess.TimeoutExpired:
+                    return False
+                self._thread.join(timeout=max(end - time.monotonic(), 0))
+                return not self._thread.is_alive()
+            if self.proc.poll() is not None:
+                self._thread.join(timeout=max(left, 0))
+                return not self._thread.is_alive()
+            if until in self.text() or left <= 0:
+                return False
+            time.sleep(min(0.1, left))
+
+
 class Simulator:
     """Runs workflow files against one workspace, like a single self-hosted runner."""
 
@@ -488,12 +532,14 @@ class Simulator:
     # -- public
     def run(self, workflow: Path, *, event: str, ref: str, sha: str,
             inputs: Mapping[str, Any] | None = None, jobs: list[str] | None = None,
-            cancel: Mapping[str, tuple[str, float]] | None = None,
+            cancel: Mapping[str, tuple[str, float] | tuple[str, float, str]] | None = None,
             before_step: Callable[[str, str], None] | None = None) -> RunResult:
         """One run of `workflow` for `event` on `ref` at `sha`. `jobs` limits the run to
         those jobs (the others count as skipped); `cancel` {job: (step name, seconds)}
-        cancels that job that long after that step started; `before_step(job, step name)`
-        is called before each step runs (to change the world between two steps)."""
+        cancels that job that long after that step started, {job: (step name, seconds, text)}
+        as soon as that text appears in the step's output (at the latest after the seconds);
+        `before_step(job, step name)` is called before each step runs (to change the world
+        between two steps)."""
         self._cancel = dict(cancel or {})
         self._before_step = before_step
         self._workflow_file = workflow.name
@@ -650,13 +696,14 @@ class Simulator:
             begin = time.monotonic()
             if self._before_step:
                 self._before_step(job_id, name)
-            cancel_after = None
+            cancel_after, cancel_on = None, None
             if not cancelled and job_id in self._cancel and self._cancel[job_id][0] == name:
-                cancel_after = self._cancel[job_id][1]
+                cancel_after, cancel_on = (*self._cancel[job_id][1:], None)[:2]
             if "uses" in step:
                 outcome, log, outputs = self._uses(step, ctx, env)
             else:
-                outcome, log = self._run(step, shell, env, deadline, job, cancel_after=cancel_after)
+                outcome, log = self._run(step, shell, env, deadline, job, cancel_after=cancel_after,
+                                         cancel_on=cancel_on)
                 outputs = parse_command_file(files["GITHUB_OUTPUT"])
             if outcome == "cancelled":
                 cancelled = True
@@ -703,7 +750,7 @@ class Simulator:
         return "success", f"(simulated {action} with {with_})", outputs
 
     def _run(self, step: dict[str, Any], shell: str | None, env: dict[str, str], deadline: float,
-             job: dict[str, Any], cancel_after: float | None = None) -> tuple[str, str]:
+             job: dict[str, Any], cancel_after: float | None = None, cancel_on: str | None = None) -> tuple[str, str]:
         script = step["run"]
         if "${{" in script:
             raise SimulationError(f"step {step.get('name')!r}: ${{{{ }}}} inside run: (pass it through env:)")
@@ -719,38 +766,32 @@ class Simulator:
             limit = min(limit, 60 * float(step["timeout-minutes"]))
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        output = _Output(proc)
         try:
             if cancel_after is not None and cancel_after < limit:
-                try:
-                    out, _ = proc.communicate(timeout=max(cancel_after, 0.1))
-                except subprocess.TimeoutExpired:
-                    return "cancelled", self._cancel_step(proc)
-            else:
-                out, _ = proc.communicate(timeout=max(limit, 1))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            return "failure", out.decode("utf-8", "replace") + f"\n(simulator: timed out after {limit:.0f}s)"
+                # the job is cancelled `cancel_after` s into this step or, with `cancel_on`, as
+                # soon as that text appears in its output (whichever comes first)
+                if not output.wait(max(cancel_after, 0.1), until=cancel_on):
+                    return "cancelled", self._cancel_step(proc, output)
+            elif not output.wait(max(limit, 1)):
+                os.killpg(proc.pid, signal.SIGKILL)
+                output.wait(30)
+                return "failure", output.text() + f"\n(simulator: timed out after {limit:.0f}s)"
         finally:
             script_file.unlink(missing_ok=True)
-        log = out.decode("utf-8", "replace")
+        log = output.text()
         return ("success" if proc.returncode == 0 else "failure"), log + (
             f"\n(exit {proc.returncode})" if proc.returncode else "")
 
     @staticmethod
-    def _cancel_step(proc: subprocess.Popen) -> str:
+    def _cancel_step(proc: subprocess.Popen, output: _Output) -> str:
         """What the runner does to a running step when its job is cancelled (or times out):
         SIGINT to the step's process group, SIGTERM after 7.5 s, SIGKILL after 2.5 s more."""
-        chunks: list[bytes] = []
         for sig, grace in ((signal.SIGINT, 7.5), (signal.SIGTERM, 2.5), (signal.SIGKILL, 30.0)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
                 break
-            try:
-                out, _ = proc.communicate(timeout=grace)
-                chunks.append(out or b"")
+            if output.wait(grace):
                 break
-            except subprocess.TimeoutExpired:
-                continue
-        return b"".join(chunks).decode("utf-8", "replace") + f"\n(simulator: cancelled, exit {proc.returncode})"
+        return output.text() + f"\n(simulator: cancelled, exit {proc.returncode})"
