@@ -121,10 +121,14 @@ def assert_consistent(cli: Cli, project: str, state_root, port: int, expected_ta
     current = current_release(cli)
     assert current["image_tag"] == expected_tag
     version = VERSIONS[SCENARIO_OF[expected_tag]]
-    assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'") == version
-    assert sql(cli, "SELECT count(*) FROM ir_module_module WHERE state <> 'installed' AND state <> 'uninstalled'") \
-        == "0"
-    assert sql(cli, "SELECT string_agg(note, ',') FROM odoo_ai_probe") == "written before"
+    # one psql (one `compose exec`) for three answers, a line each:
+    # (1) the module's version, (2) no module left mid-update, (3) the data written before
+    answers = sql(cli, " UNION ALL ".join([
+        "(SELECT 1, latest_version FROM ir_module_module WHERE name = 'standin_demo')",
+        "(SELECT 2, count(*)::text FROM ir_module_module WHERE state <> 'installed' AND state <> 'uninstalled')",
+        "(SELECT 3, string_agg(note, ',') FROM odoo_ai_probe)",
+    ]) + " ORDER BY 1")
+    assert answers.splitlines() == [f"1|{version}", "2|0", "3|written before"]
     assert httpx.get(f"http://127.0.0.1:{port}/web/login", timeout=10).status_code == 200
     assert containers(project, "label=org.odoo-ai.role=update") == []
     assert containers(project, "label=com.docker.compose.oneoff=True") == []
