@@ -124,6 +124,8 @@ def _signals(mode: str) -> Iterator[None]:
 
 
 class Deployer:
+    update_how = ""  # how the update runs, said after its reason (an engine's own words)
+
     def __init__(self, stack: StackConfig, host: Host, *, settings: DeploySettings,
                  environ: Mapping[str, str], progress: Callable[[str], None] | None = None):
         self.stack = stack
@@ -144,6 +146,7 @@ class Deployer:
         self._image_sums: dict[str, str] | None = None
         self._proxy_id: str | None = None  # the running proxy container, once known
         self._db_id: str | None = None  # the running db container, once known
+        self._webs_before: list[str] = []  # the web containers serving when the deploy began
         self._old_proxy_workers: set[str] = set()
 
     # ------------------------------------------------------------ helpers
@@ -907,12 +910,7 @@ class Deployer:
                                        f"not the {digest} that was asked for (--digest): refusing to deploy it",
                                        hint="deploy exactly what CI built and tested: check the build's digests")
         with self._phase(dep, "services"):
-            containers = self._containers()
-            if not services_ready(containers):
-                self._ensure_services()
-                containers = self._containers()
-            self._proxy_id = next(iter(running(containers, "proxy")), None)
-            self._db_id = next(iter(running(containers, "db")), None)
+            self._services(dep)
             required = required_modules(self.stack)
             db = self._db_state(required, "services")
         if restore_snapshot:
@@ -940,7 +938,7 @@ class Deployer:
                     self._snapshot(dep)
             dep.db_created = fresh
             with self._phase(dep, "update"):
-                self.progress(f"  odoo-bin {step.describe()} ({step.reason})")
+                self.progress(f"  odoo-bin {step.describe()} ({step.reason}){self.update_how}")
                 self._update(dep, step)
                 if self.stack.update_modules in ("auto", "all"):  # every installed module is at the image's code
                     self._record_checksums(dep, replace=True)
@@ -949,9 +947,23 @@ class Deployer:
             if update != "never" and db.recorded is None and step.reason.endswith("no addon changed") \
                     and self.stack.update_modules in ("auto", "all"):
                 self._record_checksums(dep, replace=True)  # the code matches: start recording
+        self._serve(dep)
+
+    def _services(self, dep: Deployment) -> None:
+        """The db and the proxy up (the web stays as it is), their containers noted."""
+        containers = self._containers()
+        if not services_ready(containers):
+            self._ensure_services()
+            containers = self._containers()
+        self._proxy_id = next(iter(running(containers, "proxy")), None)
+        self._db_id = next(iter(running(containers, "db")), None)
+        self._webs_before = running(containers, "web")
+
+    def _serve(self, dep: Deployment) -> None:
+        """Blue/green: the new web beside the old, gated, the proxy switched, the old drained."""
         # Known (and journaled by the phase) before anything starts: an undo removes every
         # web container but these.
-        dep.old_containers = running(containers, "web")
+        dep.old_containers = self._webs_before
         with self._phase(dep, "start"):
             self._start_new_web(dep)
         with self._phase(dep, "gate"):

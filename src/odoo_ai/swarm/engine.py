@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from odoo_ai.deploy.policy import (
     UpdatePlan,
     gate_rows,
     kept_name,
-    plan_update,
     state_text,
 )
 from odoo_ai.errors import ExitCode, OdooAiError
@@ -103,6 +101,8 @@ class SwarmHost:
 
 
 class SwarmDeployer(Deployer):
+    update_how = " as a replicated-job service"
+
     def __init__(self, stack: StackConfig, host: Host, **kwargs: Any):
         self.swarm_host = SwarmHost(host, stack)
         super().__init__(stack, self.swarm_host, **kwargs)  # type: ignore[arg-type]
@@ -201,54 +201,16 @@ class SwarmDeployer(Deployer):
                 raise DeployFailed("services", "the db service did not become healthy")
             self.host.sleep(1, "waiting for the db task")
 
-    def _steps(self, dep: Deployment, current: dict[str, Any] | None, *, pinned: Mapping[str, str] | None,
-               update: str, restore_snapshot: str | None, expected_digests: Mapping[str, str],
-               known_digests: Mapping[str, str] | None = None) -> None:
-        with self._phase(dep, "render"):
-            self._render_next(dep, dep.tag, pinned)
-        with self._phase(dep, "pull"):
-            self._pull(dep, {**(known_digests or {}), **expected_digests})
-        with self._phase(dep, "inspect"):
-            self._inspect(dep)
-            for target, digest in expected_digests.items():
-                if dep.digests.get(target) != digest:
-                    raise DeployFailed("inspect", f"the {target} image has digest {dep.digests.get(target)}, "
-                                       f"not the {digest} that was asked for (--digest): refusing to deploy it")
-        with self._phase(dep, "services"):
-            self._check_manager()
-            self._render_stack_file(self.next_env, self.next_stack_file)
-            self._ensure_db(dep)
-            required = required_modules(self.stack)
-            db = self._db_state(required, "services")
-        if restore_snapshot:
-            with self._phase(dep, "restore"):
-                self._snapshot(dep)
-                dep.db_may_change = True
-                self._save_journal(dep)
-                self.restore_snapshot(restore_snapshot)
-                dep.restored_snapshot = restore_snapshot
-            db = self._db_state(required, "restore")
-        step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,
-                           addons_hash=dep.addons_hash, previous_hash=(current or {}).get("addons_hash"),
-                           image_sums=self._image_sums)
-        dep.install, dep.update_modules, dep.update_reason = list(step.install), step.update, step.reason
-        dep.changed, dep.removed = list(step.changed), list(step.removed)
-        if step.removed:
-            dep.warnings.append(f"installed module(s) no longer in the image: {', '.join(step.removed)} "
-                                "(left as they are: uninstall them in Odoo first)")
-        fresh = not db.exists or not db.initialized
-        if step.runs:
-            if not fresh and not dep.snapshot:
-                with self._phase(dep, "snapshot"):
-                    self._snapshot(dep)
-            dep.db_created = fresh
-            with self._phase(dep, "update"):
-                self.progress(f"  odoo-bin {step.describe()} ({step.reason}) as a replicated-job service")
-                self._update(dep, step)
-                if self.stack.update_modules in ("auto", "all"):
-                    self._record_checksums(dep, replace=True)
-        else:
-            dep.notes.append(f"module update skipped: {step.reason}")
+    def _services(self, dep: Deployment) -> None:
+        """A manager, the stack file of the candidate .env, the db service up (or the external
+        PostgreSQL reachable): the web services stay as they are until the rollout."""
+        self._check_manager()
+        self._render_stack_file(self.next_env, self.next_stack_file)
+        self._ensure_db(dep)
+
+    def _serve(self, dep: Deployment) -> None:
+        """Swarm's rolling update (start-first, our readiness probe as the health check),
+        then the gate through the tasks before the release counts."""
         dep.old_containers = self._web_ids()
         with self._phase(dep, "rollout"):
             deployed = self._with_registry(splan.stack_deploy(self.stack, self.next_stack_file))
