@@ -450,6 +450,7 @@ def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> N
     result = deploy(stack, host, OLD, kind="rollback", update="never",
                     known_digests={"web": "sha256:" + "1" * 64, "script-runner": "sha256:" + "1" * 64})
     assert "pull" not in host.trace()
+    assert host.trace()[:3] == ["image_inspect", "image_inspect", "read_addons_hash"]  # inspected once
     assert "the release's images (same digests) are still on the host: no pull" in result["release"]["notes"]
     # the tag now names other content on the host: pull
     host = serving(stack, log)

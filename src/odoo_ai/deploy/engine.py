@@ -147,6 +147,7 @@ class Deployer:
         self._proxy_id: str | None = None  # the running proxy container, once known
         self._db_id: str | None = None  # the running db container, once known
         self._webs_before: list[str] = []  # the web containers serving when the deploy began
+        self._inspected: dict[str, Result] = {}  # image ref -> its inspect, when no pull came after
         self._old_proxy_workers: set[str] = set()
 
     # ------------------------------------------------------------ helpers
@@ -272,6 +273,7 @@ class Deployer:
         result = self._run(plan.image_inspect(ref))
         if not result.ok:
             return set()
+        self._inspected[ref] = result  # no pull follows: what `_inspect` would read again
         info = json.loads(result.stdout)
         repo = repository_of(ref)
         return {info.get("id"), *(d.split("@", 1)[1] for d in info.get("repo_digests") or []
@@ -279,7 +281,7 @@ class Deployer:
 
     def _pull(self, dep: Deployment, known: Mapping[str, str]) -> None:
         if all("@sha256:" in ref for ref in dep.images.values()) and \
-                all(self._run(plan.image_inspect(ref)).ok for ref in dep.images.values()):
+                all(self._local_digests(ref) for ref in dep.images.values()):
             dep.notes.append("images pinned by digest are already on the host: no pull")
             return  # a digest names one content: what is here is exactly what was asked for
         if known and set(known) >= set(dep.images) and \
@@ -287,6 +289,7 @@ class Deployer:
             # a rollback: the host still has exactly the recorded content under these names
             dep.notes.append("the release's images (same digests) are still on the host: no pull")
             return
+        self._inspected.clear()  # a pull may change what a tag names
         config_dir = self._registry_login()
         command = plan.pull(self.stack, self.next_env)
         if config_dir is not None:
@@ -307,7 +310,8 @@ class Deployer:
     def _inspect(self, dep: Deployment) -> None:
         pinned: dict[str, str] = {}
         for target, ref in dep.images.items():
-            result = self._must(plan.image_inspect(ref), "inspect", f"docker image inspect {ref}")
+            result = self._inspected.pop(ref, None) or \
+                self._must(plan.image_inspect(ref), "inspect", f"docker image inspect {ref}")
             info = json.loads(result.stdout)
             repo = repository_of(ref)
             digest = next((d.split("@", 1)[1] for d in info.get("repo_digests") or [] if d.split("@")[0] == repo), None)
