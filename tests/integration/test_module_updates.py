@@ -59,9 +59,10 @@ def sql(cli: Cli, query: str) -> str:
 
 
 def upgrades(cli: Cli) -> list[str]:
-    return sql(cli, "SELECT string_agg(module, ',' ORDER BY id) FROM standin_module_log "
-                    "WHERE action = 'upgrade'").split(",") if sql(cli, "SELECT count(*) FROM standin_module_log "
-                                                                        "WHERE action = 'upgrade'") != "0" else []
+    """The modules upgraded so far, in order (one psql: '' when none)."""
+    listed = sql(cli, "SELECT coalesce(string_agg(module, ',' ORDER BY id), '') FROM standin_module_log "
+                      "WHERE action = 'upgrade'")
+    return listed.split(",") if listed else []
 
 
 def test_first_deploy_installs_and_records_the_checksums(stack) -> None:
