@@ -45,23 +45,13 @@ def _failure(result: dict[str, Any]) -> list[str]:
 
 
 def deploy(result: dict[str, Any], env: str) -> list[str]:
+    """`odoo-ai deploy`/`rollback` write their own summary under GitHub Actions (verdict,
+    digests, the phases as a Mermaid chart, notes), also when they fail before recording a
+    release; only a refused input (exit 2: nothing was done) is said here."""
+    if result.get("exit_code") != 2:
+        return []
     kind = result.get("kind") or "deploy"
-    status = result.get("status") or ("failed" if result.get("error") else "?")
-    lines = [f"### {kind} of `{result.get('tag', '?')}` to {result.get('env') or env}: **{status}**", ""]
-    release = result.get("release") or {}
-    rows = [("previous release", result.get("previous_tag")), ("commit", release.get("commit")),
-            ("duration", f"{release['duration']:.1f} s" if isinstance(release.get("duration"), int | float) else None),
-            ("module update", release.get("updated")), ("snapshot", release.get("snapshot"))]
-    rows += [(f"{target} digest", digest) for target, digest in (result.get("digests") or {}).items()]
-    lines += ["| | |", "|---|---|"] + [f"| {name} | `{_cell(value)}` |" for name, value in rows if value not in (None, "")]
-    phases = result.get("phases") or []
-    if phases:
-        lines += ["", "| phase | seconds | ok |", "|---|---:|---|"]
-        lines += [f"| {_cell(p.get('name'))} | {p.get('seconds', 0):.1f} | {'yes' if p.get('ok') else '**no**'} |"
-                  for p in phases]
-    for note in release.get("notes") or []:
-        lines.append(f"- note: {_cell(note)}")
-    return lines + [""] + _failure(result)
+    return [f"### {kind} to {result.get('env') or env}: **refused** (bad input, nothing changed)", ""] + _failure(result)
 
 
 def promote(result: dict[str, Any], env: str) -> list[str]:
@@ -152,7 +142,8 @@ def summary(kind: str, path: str, env: str) -> int:
                  "The command ended before it printed its JSON document: see this step's log above."]
     else:
         lines = KINDS[kind](result, env)
-    _append("GITHUB_STEP_SUMMARY", "\n".join(lines) + "\n\n")
+    if lines:
+        _append("GITHUB_STEP_SUMMARY", "\n".join(lines) + "\n\n")
     return 0
 
 

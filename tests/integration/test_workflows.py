@@ -340,8 +340,10 @@ def test_deploy_and_prune_workflows(stage: Stage) -> None:
     deploy = run.job("deploy_dev")
     assert deploy.environment == {"name": "dev", "url": f"http://127.0.0.1:{stage.ports['dev']}"}
     assert deploy.concurrency == {"group": "deploy-dev", "cancel-in-progress": False, "queue": "max"}
-    assert f"### deploy of `{tag1}` to dev: **success**" in deploy.summary, deploy.summary
-    assert "| phase | seconds | ok |" in deploy.summary and "| gate |" in deploy.summary
+    # the CLI's own summary, once: its verdict, the phases as a Mermaid Gantt chart
+    assert f"### ✅ deploy dev: none → `{tag1}` **success**" in deploy.summary, deploy.summary
+    assert deploy.summary.count("**success**") == 1 and "```mermaid\ngantt" in deploy.summary
+    assert "gate" in deploy.summary.split("```mermaid", 1)[1]
     # progress lines reach the job log as the phases happen, although stdout is the JSON document
     log = deploy.step("Deploy (or roll back) over SSH").log
     assert "… pull" in log and "✓ gate" in log and log.index("… pull") < log.index("✓ gate")
@@ -412,7 +414,7 @@ def test_deploy_and_prune_workflows(stage: Stage) -> None:
     run = sim.run(deploy_yml, event="push", ref="refs/heads/testing", sha=sha2, before_step=move_the_tag)
     assert_ok(run, ["build", "deploy_testing"])
     assert {t: run.job("build").outputs[f"{t}-digest"] for t in targets} == sha2_digests  # built once: same images
-    assert f"| previous release | `{promoted}` |" in run.job("deploy_testing").summary
+    assert f"`{promoted}` → `{tag2}` **success**" in run.job("deploy_testing").summary
     last = stage.releases("testing")[-1]
     assert (last["image_tag"], last["status"]) == (tag2, "success")
     assert last["digests"] == sha2_digests != {t: stage.registry.digest(stage.repo(t), tag2) for t in targets}
@@ -430,7 +432,7 @@ def test_deploy_and_prune_workflows(stage: Stage) -> None:
     run = sim.run(deploy_yml, event="workflow_dispatch", ref="refs/heads/testing", sha=sha2,
                   inputs={"action": "rollback", "env": "testing"})
     assert_ok(run, ["deploy_testing"])
-    assert f"### rollback of `{promoted}` to testing: **success**" in run.job("deploy_testing").summary
+    assert f"### ✅ rollback testing: `{tag2}` → `{promoted}` **success**" in run.job("deploy_testing").summary
     last = stage.releases("testing")[-1]
     assert (last["kind"], last["image_tag"], last["status"]) == ("rollback", promoted, "success")
     assert stage.http("testing") == 200

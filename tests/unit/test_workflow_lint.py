@@ -335,14 +335,17 @@ def test_report_summaries(report, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     failed.write_text(json.dumps({"status": "failed", "tag": "dev-3333333", "error": "gate: no 200",
                                   "failed_phase": "gate", "hint": "see odoo-ai logs dev", "output": "x\ny",
                                   "phases": [{"name": "gate", "seconds": 60, "ok": False}]}))
+    refused = tmp_path / "refused.json"
+    refused.write_text(json.dumps({"error": "dev: unknown tag | x", "exit_code": 2}))
+    # a deploy's outcome is summarised by odoo-ai itself (odoo_ai.stepsummary): nothing twice
     assert report.main(["summary", "deploy", str(ok), "dev"]) == 0
     assert report.main(["summary", "deploy", str(failed), "dev"]) == 0
+    assert not summary.exists()
+    assert report.main(["summary", "deploy", str(refused), "dev"]) == 0
     assert report.main(["summary", "deploy", str(tmp_path / "missing.json"), "dev"]) == 0
     text = summary.read_text()
-    assert "### deploy of `dev-2222222` to dev: **success**" in text
-    assert "| pull | 1.2 | yes |" in text and "| previous release | `dev-1111111` |" in text
-    assert "a \\| note" in text
-    assert "**Error in phase `gate`:** gate: no 200" in text and "| gate | 60.0 | **no** |" in text
+    assert "### deploy to dev: **refused** (bad input, nothing changed)" in text
+    assert "**Error:** dev: unknown tag \\| x" in text
     assert "### deploy dev: no result" in text
 
 
