@@ -66,6 +66,11 @@ class Poller:
                     self.errors.append(type(exc).__name__)
                 self._stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
 
+    def why(self) -> str:
+        """What the failed requests got, e.g. ` (502 x1)`."""
+        counts = {e: self.errors.count(e) for e in dict.fromkeys(self.errors)}
+        return f" ({', '.join(f'{e} x{n}' for e, n in counts.items())})" if counts else ""
+
     def __enter__(self) -> Poller:
         self._thread.start()
         return self
@@ -141,7 +146,7 @@ def main(argv: list[str]) -> int:
                 seconds = time.monotonic() - start
             phases = result.get("phases", [])
             text = phase_text(phases, seconds)
-            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
+            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed{poller.why()} / {poller.ok + poller.failed} requests"
                                 f" [{result.get('status')}] {text}"))
             figures[label] = seconds
             # time to serve: from the command's start to the end of the switch (the new release
@@ -164,7 +169,7 @@ def main(argv: list[str]) -> int:
                 seconds = time.monotonic() - start
             phases = result.get("phases", [])
             text = phase_text(phases, seconds)
-            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed / {poller.ok + poller.failed} requests"
+            rows.append((label, f"{seconds:.2f}s total, {poller.failed} failed{poller.why()} / {poller.ok + poller.failed} requests"
                                 f" [{result.get('status')}] {text}"))
             figures[label] = seconds
             figures[label + " gate+start+switch"] = sum(p["seconds"] for p in phases
