@@ -11,7 +11,7 @@ failing), rollbacks with and without --restore-db, and the naive sequence.
 
     uv run python bench/deploy.py          (needs scripts/provision-host.sh and
                                              scripts/build-test-images.sh first)
-    uv run python bench/deploy.py --odoo-src vendor/odoo18-test
+    uv run python bench/deploy.py --odoo-src vendor/odoo18-test/odoo-18.0
                                            (the same on a real Odoo 18 source, with the
                                             addons of tests/fixtures/real-addons: oai_demo
                                             v1 → v2, update_fails, import_error)
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     real = args.odoo_src is not None
     if real and not (args.odoo_src / "odoo-bin").is_file():
         raise SystemExit(f"--odoo-src {args.odoo_src}: no odoo-bin there (scripts/build-test-images.sh --real "
-                         "unpacks ../shared/odoo18 into vendor/odoo18-test)")
+                         "unpacks ../shared/odoo18 into vendor/odoo18-test/odoo-18.0)")
     odoo_src = args.odoo_src.resolve() if real else REPO / "tests/fixtures/standin-odoo"
     module = "oai_demo" if real else "standin_demo"
     gate_timeout = 90 if real else 15  # real Odoo loads its registry in seconds, not milliseconds
