@@ -687,20 +687,7 @@ class Deployer:
         for cid in self._oneoff_ids():
             self._run(plan.remove_container(cid))
         if dep.db_may_change:
-            if dep.db_created:
-                self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
-                done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
-            elif dep.snapshot:
-                kept = kept_name(self.stack.db_name, time.time())
-                self.restore_snapshot(dep.snapshot, keep_as=kept)
-                dep.kept_database = kept
-                done.append(f"restored database and filestore from snapshot {dep.snapshot}")
-                done.append(f"kept the database the failed update touched as {kept} (filestore: filestore/{kept})")
-                writes = self._user_writes(kept, dep.snapshot_time)
-                if writes:
-                    dep.warnings.append(f"{writes}: they are in {kept}, not in the restored database")
-            else:
-                done.append("WARNING: the database may have changed and no snapshot was taken")
+            done += self._undo_data(dep)
         self._active_env = self.stack.dotenv_path
         if self.host.read_text(self.stack.dotenv_path) is not None:
             if not self._web_ids():
@@ -723,6 +710,25 @@ class Deployer:
         prev = self.stack.state_root / (APP_ENV + ".prev")
         if self.host.read_text(prev) is not None:
             self.host.replace(prev, self.stack.state_root / APP_ENV)
+        return done
+
+    def _undo_data(self, dep: Deployment) -> list[str]:
+        """The database back as it was before this deploy changed it (both engines)."""
+        done: list[str] = []
+        if dep.db_created:
+            self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
+            done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
+        elif dep.snapshot:
+            kept = kept_name(self.stack.db_name, time.time())
+            self.restore_snapshot(dep.snapshot, keep_as=kept)
+            dep.kept_database = kept
+            done.append(f"restored database and filestore from snapshot {dep.snapshot}")
+            done.append(f"kept the database the failed update touched as {kept} (filestore: filestore/{kept})")
+            writes = self._user_writes(kept, dep.snapshot_time)
+            if writes:
+                dep.warnings.append(f"{writes}: they are in {kept}, not in the restored database")
+        else:
+            done.append("WARNING: the database may have changed and no snapshot was taken")
         return done
 
     def _oneoff_ids(self) -> list[str]:

@@ -39,7 +39,6 @@ from odoo_ai.deploy.policy import (
     LOCK_ERRORS,
     UpdatePlan,
     gate_rows,
-    kept_name,
     state_text,
 )
 from odoo_ai.errors import ExitCode, OdooAiError
@@ -391,20 +390,7 @@ class SwarmDeployer(Deployer):
         if dep.db_may_change:
             if self._db_id is None and not self.stack.swarm.external_db:
                 self._db_id = self.swarm_host.find_db()
-            if dep.db_created:
-                self._run(plan.drop_db(self.stack, self.stack.db_name, self._active_env))
-                done.append(f"dropped the database {self.stack.db_name} this deploy had started to create")
-            elif dep.snapshot:
-                kept = kept_name(self.stack.db_name, time.time())
-                self.restore_snapshot(dep.snapshot, keep_as=kept)
-                dep.kept_database = kept
-                done.append(f"restored database and filestore from snapshot {dep.snapshot}")
-                done.append(f"kept the database the failed update touched as {kept} (filestore: filestore/{kept})")
-                writes = self._user_writes(kept, dep.snapshot_time)
-                if writes:
-                    dep.warnings.append(f"{writes}: they are in {kept}, not in the restored database")
-            else:
-                done.append("WARNING: the database may have changed and no snapshot was taken")
+            done += self._undo_data(dep)
         if not previous:
             result = self._run(splan.stack_rm(self.stack))
             if result.ok:
