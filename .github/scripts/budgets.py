@@ -73,7 +73,8 @@ def deploy_phases() -> dict[str, float]:
         "start": _t(d.proxy_reload(s, env)) + _t(d.start_web_beside(s, env, 2)),
         "gate": cfg.gate_timeout + _t(d.gate_probe("c", "db")) + _t(d.gate_modules(s, ["base"], env)),
         "switch": _t(d.proxy_reload(s, env)),
-        "drain": cfg.drain_seconds + _t(d.stop_container("c")) + _t(d.remove_container("c")),
+        "drain": cfg.drain_seconds + _t(d.signal_container("c")) + _t(d.wake_workers("c"))
+        + _t(d.wait_container("c", 30)) + _t(d.remove_container("c")),
         "converge": _t(d.proxy_reload(s, env)) + _t(d.converge(s)),
         "undo of the failed deploy (restore)": undo,
         "snapshot pruning": _t(d.remove_snapshots(s, ["x"], env)),

@@ -564,7 +564,8 @@ class Databases:
 
     def _web_ids(self) -> list[str]:
         result = self._run(dplan.web_container_ids(self.stack))
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+        return [line.split("\t")[0].strip() for line in result.stdout.splitlines() if line.strip()] \
+            if result.ok else []
 
     # ------------------------------------------------------------ journal and recovery
     def _save_journal(self, journal: dict[str, Any]) -> None:

@@ -121,8 +121,19 @@ def test_deploy_installs_a_module_added_to_the_list(stack) -> None:
 def test_deploy_of_a_changed_module_updates_the_schema(stack) -> None:
     cli, project, state_root, port = stack
     assert not has_column(cli, "oai_demo", "note")
+    old_web = subprocess.run([DOCKER, "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={project}",
+                              "--filter", "label=com.docker.compose.service=web"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    since = str(int(time.time()) - 1)
     result = cli.json("deploy", "dev", "--tag", tag("v2"), timeout=900)
     assert result["status"] == "success" and result["release"]["updated"] is True
+    # The old web stopped gracefully (exit 0, not killed): its prefork workers, woken again
+    # if they slept through the stop signal, all exited on their own.
+    died = subprocess.run([DOCKER, "events", "--since", since, "--until", str(int(time.time()) + 1),
+                           "--filter", f"container={old_web[0]}", "--filter", "event=die",
+                           "--format", "{{.Actor.Attributes.exitCode}}"], capture_output=True, text=True, check=True)
+    assert len(old_web) == 1 and died.stdout.split() == ["0"], died
+    assert "Stopping forcefully" not in (state_root / "logs" / "odoo.log").read_text()
     assert {k: result["modules"][k] for k in ("install", "update", "reason")} == \
         {"install": [], "update": "oai_demo", "reason": "an addon changed"}
     assert module(cli, "oai_demo") == "installed 18.0.1.1.0"

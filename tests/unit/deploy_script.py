@@ -40,7 +40,7 @@ class ScriptedHost:
             "gate_probe": ok('{"health": 200, "login": 200}\n'),
             "container_state": lambda c: ok(json.dumps({"name": f"/{c.argv[-1]}", "status": "running",
                                                         "restarts": 0, "exit": 0})),
-            "web_container_ids": lambda c: ok("\n".join(self.webs) + "\n"),
+            "web_container_ids": lambda c: ok("".join(f"{cid}\tstack-{cid}\n" for cid in self.webs)),
             **(answers or {}),
         }
         self.files: dict[Path, str] = dict(files or {})
@@ -53,7 +53,7 @@ class ScriptedHost:
         rows = [("db1", "db", "running", "Up 1 hour (healthy)"), ("proxy1", "proxy", "running", "Up 1 hour")] \
             if self.services_up else []
         rows += [(cid, "web", "running", "Up 5 minutes (healthy)") for cid in self.webs]
-        return "".join(f"{cid}\t{svc}\t{state}\t{status}\tFalse\n" for cid, svc, state, status in rows)
+        return "".join(f"{cid}\t{svc}\t{state}\t{status}\tFalse\t\tstack-{cid}\n" for cid, svc, state, status in rows)
 
     # connector: commands
     def run(self, command: Command, *, capture: bool = True) -> Result:

@@ -66,7 +66,7 @@ from odoo_ai.plan import deploy as plan
 from odoo_ai.plan import images as images_plan
 from odoo_ai.plan.compose import docker_binary
 from odoo_ai.registry import registry_settings, split_image
-from odoo_ai.runners.base import Command, Result
+from odoo_ai.runners.base import Command, CommandTimedOut, Result
 
 NEXT_ENV = ".env.next"
 MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
@@ -149,6 +149,7 @@ class Deployer:
         self._webs_before: list[str] = []  # the web containers serving when the deploy began
         self._inspected: dict[str, Result] = {}  # image ref -> its inspect, when no pull came after
         self._old_proxy_workers: set[str] = set()
+        self._names: dict[str, str] = {}  # container id -> name, from `docker ps`
 
     # ------------------------------------------------------------ helpers
     def _run(self, command: Command, *, capture: bool = True) -> Result:
@@ -202,9 +203,18 @@ class Deployer:
 
     def _web_ids(self) -> list[str]:
         result = self._run(plan.web_container_ids(self.stack))
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+        return [self._note_name(*line.strip().split("\t")) for line in result.stdout.splitlines()
+                if line.strip()] if result.ok else []
+
+    def _note_name(self, container_id: str, name: str = "", *_rest: str) -> str:
+        if name:
+            self._names[container_id] = name.lstrip("/")
+        return container_id
 
     def _container_name(self, container_id: str) -> str:
+        """The name the proxy reaches the container by: known from `docker ps`, else inspected."""
+        if container_id in self._names:
+            return self._names[container_id]
         result = self._run(plan.container_state(container_id))
         try:
             return json.loads(result.stdout)["name"].lstrip("/")
@@ -370,9 +380,12 @@ class Deployer:
     def _containers(self) -> list[dict[str, str]]:
         """The project's containers (one `docker ps`): id, service, state, status, oneoff."""
         result = self._run(plan.project_containers(self.stack))
-        keys = ("id", "service", "state", "status", "oneoff", "hash")
-        return [dict(zip(keys, line.split("\t"), strict=False)) for line in result.stdout.splitlines()
+        keys = ("id", "service", "state", "status", "oneoff", "hash", "name")
+        rows = [dict(zip(keys, line.split("\t"), strict=False)) for line in result.stdout.splitlines()
                 if line.strip()] if result.ok else []
+        for row in rows:
+            self._note_name(row["id"], row.get("name", ""))
+        return rows
 
     def _db_state(self, required: list[str], phase: str) -> DbState:
         """(does the database exist, {required module: state} of those not installed)."""
@@ -616,23 +629,39 @@ class Deployer:
         self._write_upstream(self._container_name(dep.new_container))
 
     def _drain(self, dep: Deployment) -> None:
-        """The old web keeps serving what it had in flight: wait until it has no HTTP request
-        left (nginx opens one connection per request), at most ODOO_DEPLOY_DRAIN_SECONDS."""
+        """The old web keeps serving what it had in flight: wait until nginx's workers of the
+        old configuration are gone (a worker exits once what it proxied is answered), or, when
+        they cannot be known, until the old web has no HTTP request left (nginx opens one
+        connection per request); at most ODOO_DEPLOY_DRAIN_SECONDS."""
         deadline = time.monotonic() + self.settings.drain_seconds
+        drained = False
         while self._old_proxy_workers and self._proxy_id and time.monotonic() < deadline:
             workers = self._run(plan.proxy_workers(self._proxy_id))
-            if not workers.ok or not self._old_proxy_workers & set(workers.stdout.split()):
+            if not workers.ok:
+                break
+            if not self._old_proxy_workers & set(workers.stdout.split()):
+                drained = True
                 break
             self.host.sleep(0.05, "drain: nginx workers of the old configuration still serving")
-        for cid in dep.old_containers:
+        for cid in [] if drained else dep.old_containers:
             while time.monotonic() < deadline:
                 probe = self._run(plan.inflight_requests(cid))
                 if not probe.ok or probe.stdout.strip() in ("", "0"):
                     break
                 self.host.sleep(0.1, "drain: the old web still has requests in flight")
         for cid in dep.old_containers:
-            self._run(plan.stop_container(cid, self.settings.stop_grace))
-            self._run(plan.remove_container(cid))
+            self._stop(cid)
+
+    def _stop(self, container: str) -> None:
+        """`docker stop`, with Odoo's prefork workers woken if they slept through the signal
+        (plan.WAKE_WORKERS), killed after the stop grace (30 s, as `docker stop`); then removed."""
+        self._run(plan.signal_container(container, "TERM"))
+        self._run(plan.wake_workers(container))
+        try:
+            self._run(plan.wait_container(container, self.settings.stop_grace))
+        except CommandTimedOut:
+            self.progress(f"  {container[:12]} did not stop within {self.settings.stop_grace}s: killed")
+        self._run(plan.remove_container(container))  # --force: SIGKILL for what is left
 
     def _commit_env(self) -> None:
         self.host.replace(self.next_env, self.stack.dotenv_path)

@@ -156,6 +156,35 @@ for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         pass
 print(n)
 """
+# Odoo's prefork workers (ODOO_WORKERS > 0) get the master's SIGINT on a graceful stop,
+# but a worker whose select() woke from the signal's wakeup byte before the Python handler
+# had cleared its `alive` flag goes back to sleep for its 4 s beat (a cron worker: 60 s,
+# cut at the stop grace): `docker stop` of an idle Odoo takes 1-5 s, at times 30. Another
+# SIGINT wakes such a worker with the flag already cleared: it exits (a cron worker in the
+# middle of a job still finishes it: the signal only clears the flag). Threaded Odoo has
+# no child process: nothing to do.
+WAKE_WORKERS = r"""
+import os, signal, sys, time
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    time.sleep(0.1)
+    children = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/status" % name) as fh:
+                    if any(line.split() == ["PPid:", "1"] for line in fh):
+                        children.append(int(name))
+            except OSError:
+                pass
+    if not children:
+        break
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            pass
+"""
 # The gate's database check: modules left mid-way, then the required ones not installed.
 GATE_SQL = (
     "SELECT 'pending' || E'\t' || count(*) FROM ir_module_module "
@@ -374,9 +403,10 @@ def dependents(stack: StackConfig, modules: list[str], env_file: Path | None = N
 
 @_purpose(reads=True)
 def project_containers(stack: StackConfig) -> Command:
-    """Every container of the project: id, service, state, status (with health), one-off."""
+    """Every container of the project: id, service, state, status (with health), one-off,
+    config hash, name."""
     fmt = ('{{.ID}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
-           '\t{{.Label "com.docker.compose.oneoff"}}\t{{.Label "com.docker.compose.config-hash"}}')
+           '\t{{.Label "com.docker.compose.oneoff"}}\t{{.Label "com.docker.compose.config-hash"}}\t{{.Names}}')
     return Command([docker_binary(), "ps", "--all", "--no-trunc", "--filter",
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
@@ -455,9 +485,9 @@ def unpause(containers: list[str]) -> Command:
 
 @_purpose(reads=True)
 def web_container_ids(stack: StackConfig) -> Command:
-    """The running (or paused) containers of the `web` service, full IDs: one `docker ps`
-    on Compose's labels (what `compose ps -q web` lists, without loading the files)."""
-    return Command([docker_binary(), "ps", "--no-trunc", "--quiet",
+    """The running (or paused) containers of the `web` service: `ID<TAB>NAME`, full IDs, by one
+    `docker ps` on Compose's labels (what `compose ps web` lists, without loading the files)."""
+    return Command([docker_binary(), "ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}",
                     "--filter", f"label=com.docker.compose.project={stack.project}",
                     "--filter", "label=com.docker.compose.service=web",
                     "--filter", "label=com.docker.compose.oneoff=False"], timeout=60)
@@ -499,8 +529,23 @@ def proxy_reload(stack: StackConfig, env_file: Path | None = None) -> Command:
 
 
 @_purpose()
-def stop_container(container: str, grace: int = 30) -> Command:
-    return Command([docker_binary(), "stop", "--time", str(grace), container], timeout=grace + 60)
+def signal_container(container: str, signal: str = "TERM") -> Command:
+    """Send the signal to the container's main process and return (`docker stop` without its wait)."""
+    return Command([docker_binary(), "kill", "--signal", signal, container], timeout=30)
+
+
+@_purpose()
+def wake_workers(container: str, seconds: float = 1.0) -> Command:
+    """SIGINT, every 0.1 s for up to `seconds`, to the children of the container's PID 1
+    while any is left: see WAKE_WORKERS."""
+    return Command([docker_binary(), "exec", container, "python3", "-c", WAKE_WORKERS, f"{seconds:.1f}"],
+                   timeout=30)
+
+
+@_purpose(reads=True)
+def wait_container(container: str, seconds: int) -> Command:
+    """Until the container has exited (its exit code on stdout); timing out after `seconds`."""
+    return Command([docker_binary(), "wait", container], timeout=seconds)
 
 
 @_purpose()
