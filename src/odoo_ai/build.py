@@ -7,7 +7,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -35,6 +37,15 @@ if TYPE_CHECKING:
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 LAST_BUILD = "last-build.json"
 DEFAULT_ODOO_GIT_URL = "https://github.com/odoo/odoo.git"
+BUILD_LOCK_TIMEOUT = 3600.0
+
+
+def build_lock_path() -> Path:
+    """One `odoo-ai build` at a time per user on this machine: Docker 20.10's BuildKit
+    (Debian 12's docker.io) can take dockerd down when two builds share steps
+    (moby/buildkit#2303); a CI runner builds one at a time anyway."""
+    folder = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(folder) / f"odoo-ai-build-{os.getuid()}.lock"
 
 
 def repo_sha(host: Host, repo_root: Path) -> str:
@@ -223,16 +234,17 @@ def build(stack: StackConfig, host: Host, inputs: BuildInputs,
     addons_dir = inputs.addons_dir or stack.repo_root / "addons"
     notes = check_submodules(host, stack.repo_root, addons_dir)
     images: dict[str, dict[str, Any]] = {}
-    for target, command in zip(TARGETS, build_commands(stack, inputs, docker), strict=True):
-        returncode, errors = _docker_build(host, command)
-        if returncode != 0:
-            # The Dockerfile's own `ERROR: …` line says why (e.g. an addon repository and the
-            # commit it could not fetch); docker's exit code alone does not.
-            why = f": {errors[0]}" if errors else ""
-            raise CommandFailed(f"docker build --target {target} failed (exit {returncode}){why}")
-        ref = stack.image_ref(target, tag)
-        inspect = host.run(built_image_id(docker, ref), capture=True)
-        images[target] = {"ref": ref, "id": inspect.stdout.strip() or None}
+    with _build_lock(host, stack.env):
+        for target, command in zip(TARGETS, build_commands(stack, inputs, docker), strict=True):
+            returncode, errors = _docker_build(host, command)
+            if returncode != 0:
+                # The Dockerfile's own `ERROR: …` line says why (e.g. an addon repository and the
+                # commit it could not fetch); docker's exit code alone does not.
+                why = f": {errors[0]}" if errors else ""
+                raise CommandFailed(f"docker build --target {target} failed (exit {returncode}){why}")
+            ref = stack.image_ref(target, tag)
+            inspect = host.run(built_image_id(docker, ref), capture=True)
+            images[target] = {"ref": ref, "id": inspect.stdout.strip() or None}
     record = {"env": stack.env, "tag": tag, "sha": inputs.sha, "images": images, "built_at": inputs.build_time,
               "enterprise": bool(inputs.enterprise_git_url),
               "addon_repos": [{"url": r.url, "commit": r.commit, "paths": list(r.paths)} for r in inputs.addon_repos]}
@@ -242,6 +254,26 @@ def build(stack: StackConfig, host: Host, inputs: BuildInputs,
         record["verify"] = verify(record)
     host.write_private(stack.state_root / LAST_BUILD, json.dumps(record, indent=2) + "\n")
     return record
+
+
+@contextmanager
+def _build_lock(host: Host, env: str) -> Iterator[None]:
+    """build_lock_path(), waited for (saying so) up to BUILD_LOCK_TIMEOUT."""
+    from odoo_ai.lock import LockHeld
+
+    path, command = build_lock_path(), f"build {env}"
+    lock = host.lock(path, command=command, timeout=0)
+    try:
+        lock.__enter__()
+    except LockHeld:
+        sys.stderr.write(f"waiting for another odoo-ai build on this machine ({path}, at most "
+                         f"{BUILD_LOCK_TIMEOUT:.0f}s): Docker 20.10's BuildKit fails on concurrent builds\n")
+        lock = host.lock(path, command=command, timeout=BUILD_LOCK_TIMEOUT)
+        lock.__enter__()
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def dry_connector(host: Host, *, out: TextIO | None = None) -> DryHost:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from odoo_ai import build
 from odoo_ai.config.stack import load_stack
 from odoo_ai.hosts import LocalHost
@@ -147,3 +149,22 @@ def test_a_bare_dry_runner_still_gets_the_dry_connector(repo: Path, tmp_path: Pa
     record = build.build(stack, DryRunner(out=out), inputs)
     assert record["images"]["web"]["id"] is None and "assume: docker build --target web succeeds" in out.getvalue()
     assert not (tmp_path / "state").exists()
+
+
+def test_one_build_at_a_time_on_a_machine(repo: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Docker 20.10's BuildKit can crash dockerd on concurrent builds: a second build waits
+    for the first (saying so), and gives up after BUILD_LOCK_TIMEOUT without building."""
+    from odoo_ai.lock import EnvLock, LockHeld
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(build, "BUILD_LOCK_TIMEOUT", 0.3)
+    stack = a_stack(repo, tmp_path)
+    host = Scripted({})
+    inputs = build.build_inputs(stack, sha="1a2b3c4", odoo_git_url="https://example.invalid/odoo.git")
+    assert build.build_lock_path().parent == tmp_path
+    with EnvLock(build.build_lock_path(), command="build testing"), pytest.raises(LockHeld, match="build testing"):
+        build.build(stack, host, inputs)
+    assert "build_command" not in [c.purpose for c in host.commands]
+    assert "waiting for another odoo-ai build on this machine" in capsys.readouterr().err
+    build.build(stack, host, inputs)  # free again: builds
+    assert [c.purpose for c in host.commands].count("build_command") == 2
