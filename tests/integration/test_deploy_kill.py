@@ -134,6 +134,9 @@ def assert_consistent(cli: Cli, project: str, state_root, port: int, expected_ta
     assert containers(project, "label=com.docker.compose.oneoff=True") == []
     assert len(containers(project, "label=com.docker.compose.service=web")) == 1
     assert not (state_root / "deploy-journal.json").exists() and not (state_root / ".env.next").exists()
+    # snapshots and restores copy the filestore; never into itself (a copy nested per round)
+    live = state_root / "filestore" / "filestore" / "opw_kill"
+    assert sorted(p.name for p in live.iterdir()) == ["standin"], sorted(live.iterdir())
     with EnvLock(state_root / "deploy.lock", command="test: is the lock free", timeout=0):
         pass
 

@@ -190,20 +190,25 @@ GATE_SQL = (
     "SELECT 'pending' || E'\t' || count(*) FROM ir_module_module "
     "WHERE state IN ('to upgrade', 'to install', 'to remove');\n" + MODULE_STATES_SQL
 )
-# Filestore snapshot: hardlinks (Odoo never rewrites a filestore file in place),
-# a plain copy where the snapshot dir is on another filesystem.
-FILESTORE_SNAPSHOT_SH = 'if [ -d "$1" ]; then rm -rf "$2" && { cp -al "$1" "$2" 2>/dev/null || cp -a "$1" "$2"; }; fi'
+# Filestore snapshot: hardlinks (Odoo never rewrites a filestore file in place), a plain
+# copy where they cannot be made (another filesystem, or another bind mount: EXDEV).
+FILESTORE_SNAPSHOT_SH = ('if [ -d "$1" ]; then rm -rf "$2" && '
+                         '{ cp -al "$1" "$2" 2>/dev/null || { rm -rf "$2" && cp -a "$1" "$2"; }; }; fi')
 # Restore in two steps: copy the snapshot beside the live filestore (slow, while the old
 # web serves), then swap the two by rename (instant, while the web is paused).
+# A failed `cp -al` (EXDEV: the data and the snapshots are two bind mounts in the tools
+# container) leaves its target half made: removed before the plain copy, or `cp -a` would
+# copy the tree *into* it, nesting one more level at each snapshot and restore.
 FILESTORE_PREPARE_SH = (
-    'rm -rf "$1.restored"; if [ -d "$2" ]; then cp -al "$2" "$1.restored" 2>/dev/null || cp -a "$2" "$1.restored"; '
-    'else mkdir -p "$1.restored"; fi'
+    'rm -rf "$1.restored"; if [ -d "$2" ]; then cp -al "$2" "$1.restored" 2>/dev/null || '
+    '{ rm -rf "$1.restored" && cp -a "$2" "$1.restored"; }; else mkdir -p "$1.restored"; fi'
 )
 # $3: where the replaced filestore goes: beside it under the kept database's name (so the
-# kept database and its filestore open together in Odoo), or "" to delete it.
+# kept database and its filestore open together in Odoo), or "" to delete it. `mv -T`
+# never moves a folder into an existing one.
 FILESTORE_SWAP_SH = (
-    'set -e; out=${3:-$1.replaced}; rm -rf "$1.replaced"; if [ -d "$1" ]; then mv "$1" "$out"; fi; '
-    'mv "$1.restored" "$1"; rm -rf "$1.replaced"'
+    'set -e; out=${3:-$1.replaced}; rm -rf "$1.replaced"; if [ -d "$1" ]; then mv -T "$1" "$out"; fi; '
+    'mv -T "$1.restored" "$1"; rm -rf "$1.replaced"'
 )
 FILESTORE_REMOVE_SH = 'rm -rf -- "$1"'
 # Rows that users wrote (write_uid is not Odoo's superuser 1, which the update runs as)
