@@ -10,6 +10,17 @@ REPO = Path(__file__).resolve().parents[1]
 # modules (test_*.py importing `odoo`), which run inside the images, never here.
 collect_ignore_glob = ["fixtures/*"]
 
+# The longest test files first (pyproject: --dist loadfile --no-loadscope-reorder hands the
+# two workers whole files in this order): a long file started last would run alone at the end.
+SLOW_FIRST = ("test_deploy_kill", "test_operator_view", "test_real_odoo_deploy", "test_workflows",
+              "test_swarm", "test_real_odoo_testrun", "test_deploy", "test_remote_deploy",
+              "test_test_run_templates", "test_module_updates", "test_conformance", "test_databases")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
