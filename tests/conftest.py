@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set: the CLI run by the tests would
+# fit its tables to 80 columns in a pipe. The environment of a one-process run instead.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 # Test data, not our tests: the Odoo addons under tests/fixtures carry Odoo's own test
 # modules (test_*.py importing `odoo`), which run inside the images, never here.
 collect_ignore_glob = ["fixtures/*"]
