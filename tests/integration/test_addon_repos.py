@@ -7,6 +7,7 @@ fails the build naming the repository and the commit; the key is in no layer."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -73,8 +74,9 @@ def test_pinned_addon_repositories_are_fetched_keyed_on_their_commit(cli, sshd: 
         pin(second)
         web_layers = layers(refs[0])
         rebuilt_run = cli(*standin_build_args("dev", "a11a11a"), *key, "--json")
-        # the first of the two `docker build`s (web): the second one finds everything in the cache
-        first_build = rebuilt_run.stderr.split("#1 [internal] load build definition")[1]
+        # the first of the two `docker build`s (web): the second one finds everything in the cache.
+        # (Its step number is #1 or #2: BuildKit numbers the two `[internal] load` steps as they start.)
+        first_build = re.split(r"#\d+ \[internal\] load build definition", rebuilt_run.stderr)[1]
         report = cache_report(first_build)
         print("\ncache hits of the rebuild after a changed pin:")
         for name, hit in report.items():
