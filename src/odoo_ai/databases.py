@@ -564,8 +564,7 @@ class Databases:
 
     def _web_ids(self) -> list[str]:
         result = self._run(dplan.web_container_ids(self.stack))
-        return [line.split("\t")[0].strip() for line in result.stdout.splitlines() if line.strip()] \
-            if result.ok else []
+        return [container_id for container_id, _ in dplan.web_containers(result.stdout)] if result.ok else []
 
     # ------------------------------------------------------------ journal and recovery
     def _save_journal(self, journal: dict[str, Any]) -> None:

@@ -203,13 +203,14 @@ class Deployer:
 
     def _web_ids(self) -> list[str]:
         result = self._run(plan.web_container_ids(self.stack))
-        return [self._note_name(*line.strip().split("\t")) for line in result.stdout.splitlines()
-                if line.strip()] if result.ok else []
+        found = plan.web_containers(result.stdout) if result.ok else []
+        for container_id, name in found:
+            self._note_name(container_id, name)
+        return [container_id for container_id, _ in found]
 
-    def _note_name(self, container_id: str, name: str = "", *_rest: str) -> str:
+    def _note_name(self, container_id: str, name: str) -> None:
         if name:
             self._names[container_id] = name.lstrip("/")
-        return container_id
 
     def _container_name(self, container_id: str) -> str:
         """The name the proxy reaches the container by: known from `docker ps`, else inspected."""

@@ -498,6 +498,12 @@ def web_container_ids(stack: StackConfig) -> Command:
                     "--filter", "label=com.docker.compose.oneoff=False"], timeout=60)
 
 
+def web_containers(stdout: str) -> list[tuple[str, str]]:
+    """(ID, name) of each line web_container_ids printed (the name empty where not given)."""
+    rows = [line.strip().split("\t") for line in stdout.splitlines() if line.strip()]
+    return [(row[0], row[1] if len(row) > 1 else "") for row in rows]
+
+
 @_purpose()
 def start_web_beside(stack: StackConfig, env_file: Path, count: int) -> Command:
     return compose(stack, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"web={count}", "web",
