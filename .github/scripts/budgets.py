@@ -54,9 +54,9 @@ def deploy_phases() -> dict[str, float]:
     s = _stack()
     cfg = s.deploy
     env = s.dotenv_path
-    restore = (_t(d.restore_db_into(s, "x", "y", env)) + _t(d.prepare_filestore(s, "x", env))
-               + _t(d.pause(["c"])) + _t(d.swap_restored_db(s, "y", "z", env)) + _t(d.swap_filestore(s, env))
-               + _t(d.unpause(["c"])) + _t(d.drop_db(s, "z", env)))
+    restore = (_t(d.restore_db_into(s, "x", "y", env)) + _t(d.tools_start(s, env)) + _t(d.prepare_filestore(s, "x", "t"))
+               + _t(d.pause(["c"])) + _t(d.swap_restored_db(s, "y", "z", env)) + _t(d.swap_filestore(s, "t"))
+               + _t(d.unpause(["c"])) + _t(d.remove_container("t")) + _t(d.drop_db(s, "z", env)))
     undo = (_t(d.update_containers(s)) + _t(d.remove_container("c")) + restore + _t(d.restart_web(s))
             + _t(d.proxy_reload(s, env)))
     update = (1 + cfg.update_retries) * _t(d.module_update(s, env, install=[], update="all", name="n",
@@ -72,10 +72,11 @@ def deploy_phases() -> dict[str, float]:
         f"update ({1 + cfg.update_retries} attempts)": update,
         "start": _t(d.proxy_reload(s, env)) + _t(d.start_web_beside(s, env, 2)),
         "gate": cfg.gate_timeout + _t(d.gate_probe("c", "db")) + _t(d.gate_modules(s, ["base"], env)),
-        "switch": _t(d.proxy_reload(s, env)),
-        "drain": cfg.drain_seconds + _t(d.signal_container("c")) + _t(d.wake_workers("c"))
-        + _t(d.wait_container("c", 30)) + _t(d.remove_container("c")),
-        "converge": _t(d.proxy_reload(s, env)) + _t(d.converge(s)),
+        "switch": _t(d.proxy_switch("p")),
+        # the config hashes are read at the same time (Host.together), as are the wake and the wait
+        "drain": _t(d.proxy_workers_gone("p", ["1"], cfg.drain_seconds)) + _t(d.signal_container("c"))
+        + max(_t(d.wake_workers("c")), _t(d.wait_container("c", 30))) + _t(d.remove_container("c")),
+        "converge": max(_t(d.proxy_reload(s, env)), _t(d.project_containers(s))) + _t(d.converge(s)),
         "undo of the failed deploy (restore)": undo,
         "snapshot pruning": _t(d.remove_snapshots(s, ["x"], env)),
     }

@@ -85,6 +85,9 @@ class DryHost:
     def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
         return self.run(command).returncode
 
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        return [call() for call in calls]  # printed in order
+
     def sleep(self, seconds: float, why: str = "") -> None:
         self._print(f"# wait {seconds:g}s{f' ({why})' if why else ''}")
 
@@ -160,6 +163,10 @@ class DryHost:
 
     def _answer_web_container_ids(self, command: Command) -> Result:
         return Result(0, "\n".join(self._webs) + "\n")
+
+    def _answer_tools_start(self, command: Command) -> Result:
+        self._assume("the tools container starts")
+        return Result(0, "<tools>\n")
 
     def _answer_start_web_beside(self, command: Command) -> Result:
         self._new += 1

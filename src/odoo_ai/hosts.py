@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +69,7 @@ class Host(Protocol):
     dry_run: bool
 
     def run(self, command: Command, *, capture: bool = True) -> Result: ...
+    def together(self, *calls: Callable[[], Any]) -> list[Any]: ...
     def note(self, text: str) -> None: ...
     def sleep(self, seconds: float, why: str = "") -> None: ...
     def read_text(self, path: Path) -> str | None: ...
@@ -94,6 +96,32 @@ class Host(Protocol):
     def mkdir_private(self, path: Path) -> None: ...
 
 
+def run_together(calls: Sequence[Callable[[], Any]], *, at_once: bool) -> list[Any]:
+    """Host.together: `calls` in threads (at_once) or one after the other."""
+    if not at_once or len(calls) < 2:
+        return [call() for call in calls]
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(calls)
+
+    def work(index: int) -> None:
+        try:
+            outcomes[index] = (True, calls[index]())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcomes[index] = (False, exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(1, len(calls))]
+    for thread in threads:
+        thread.start()
+    try:
+        work(0)  # the first in this thread: a signal handler's exception lands here, not lost
+    finally:
+        for thread in threads:
+            thread.join()
+    for done, value in outcomes:
+        if not done:
+            raise value
+    return [value for _, value in outcomes]
+
+
 class _Commands:
     """run/note/sleep of a connector, through its runner."""
 
@@ -102,6 +130,13 @@ class _Commands:
 
     def run(self, command: Command, *, capture: bool = True) -> Result:
         return self.runner.run(command, capture=capture)
+
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run the calls at once, each in its own thread; their results, in order. They must
+        not depend on each other (probes, or steps on different containers). Once all have
+        ended, the first exception raised (in order) is raised. A dry runner runs them one
+        after the other, so the printed plan reads in order."""
+        return run_together(calls, at_once=not self.dry_run)
 
     def note(self, text: str) -> None:
         self.runner.note(text)

@@ -35,7 +35,7 @@ class ScriptedHost:
         self.webs = list(webs if webs is not None else ["old"])
         self.answers: dict[str, Answer] = {
             "image_inspect": image(), "read_addons_hash": ok("hash-new\n"), "db_exists": ok("1\n"),
-            "db_state": ok("exists 1\ninitialized t\nchecksums f\n"), "db_now": ok("2026-11-29 10:00:00.000000\n"), "module_states": ok(""), "gate_modules": ok("pending\t0\n"),
+            "db_state": ok("exists 1\ninitialized t\nchecksums f\n"), "db_now": ok("2026-11-29 10:00:00.000000\n"), "module_states": ok(""), "gate_modules": ok("pending\t0\n"), "tools_start": ok("tools1\n"),
             "project_containers": lambda c: ok(self.ps()),
             "gate_probe": ok('{"health": 200, "login": 200}\n'),
             "container_state": lambda c: ok(json.dumps({"name": f"/{c.argv[-1]}", "status": "running",
@@ -69,6 +69,9 @@ class ScriptedHost:
         if isinstance(answer, list):
             answer = answer.pop(0) if len(answer) > 1 else answer[0]
         return answer(command) if callable(answer) else answer
+
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        return [call() for call in calls]  # in order: the trace is the plan's order
 
     def note(self, text: str) -> None:
         pass

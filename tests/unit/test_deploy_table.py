@@ -5,6 +5,7 @@ Every scenario of a deploy and a rollback, and the recovery after a kill at each
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,13 +27,14 @@ HEAD = ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_c
 START_GATE_SWITCH = ["proxy_reload_in",  # pin the proxy to the old one (its name from docker ps)
                      "start_web_beside", "web_container_ids",
                      "container_state", "gate_probe", "gate_modules",
-                     "proxy_workers", "proxy_reload_in"]  # switch (nginx's old workers noted)
-DRAIN_CONVERGE = ["inflight_requests",  # none in flight: no wait
+                     "proxy_switch"]  # switch: nginx's workers listed and the reload in one exec
+DRAIN_CONVERGE = ["config_hashes",  # read while the old web drains: something to converge (the script says so)
+                  "inflight_requests",  # nginx's old workers unknown, none in flight: no wait
                   "signal_container", "wake_workers", "wait_container", "remove_container", "proxy_reload_in",
-                  "config_hashes",  # something to converge (the script says so): compose up
                   "converge", "web_container_ids"]
-SWAP = ["restore_db_into", "restore_db_into", "restore_db_into", "prepare_filestore", "web_container_ids",
-        "pause", "swap_restored_db", "swap_filestore", "unpause"]
+SWAP = ["restore_db_into", "restore_db_into", "restore_db_into",
+        "tools_start", "prepare_filestore",  # in a sleeping tools container: the swap is a docker exec
+        "web_container_ids", "pause", "swap_restored_db", "swap_filestore", "unpause", "remove_container"]
 RESTORE = [*SWAP, "drop_db"]  # rollback --restore-db: the replaced data is in the snapshot taken first
 UNDO_RESTORE = [*SWAP, "user_writes"]  # a failed update: its database is kept, checked for users' writes
 UNDO_HEAD = ["update_containers", "paused_containers"]
@@ -75,7 +77,7 @@ def test_first_deploy_installs_every_required_module(stack) -> None:
     assert host.trace() == ["pull", "image_inspect", "image_inspect", "read_addons_hash", "project_containers",
                             "ensure_services", "project_containers", "db_state", "module_update",
                             "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
-                            "proxy_workers", "proxy_reload_in", "proxy_reload_in", "config_hashes",
+                            "proxy_switch", "config_hashes", "proxy_reload_in",
                             "converge", "web_container_ids"]
     argv = host.argv("module_update")
     assert argv[argv.index("-i") + 1] == "base,extra,demo" and "-u" not in argv
@@ -248,11 +250,11 @@ def test_recovery_after_a_kill_at_each_phase(stack, phase: str, fields: dict, ex
     assert stack.state_root / JOURNAL not in host.files
 
 
-@pytest.mark.parametrize("workers", [ok(""), Result(1, "", "no such container")], ids=["none-listed", "unreadable"])
+@pytest.mark.parametrize("workers", [ok(""), Result(0, "", "sh: 1: tr: not found")], ids=["none-listed", "unreadable"])
 def test_drain_waits_while_the_old_web_has_requests_in_flight(stack, workers) -> None:
     """nginx's workers cannot be told apart: the old web's own connections decide."""
     host = serving(stack, read_addons_hash=ok("hash-old\n"), inflight_requests=[ok("2\n"), ok("1\n"), ok("0\n")],
-                   proxy_workers=workers)
+                   proxy_switch=workers)
     deploy(stack, host)
     assert host.trace().count("inflight_requests") == 3 and host.slept == [0.1, 0.1]
     assert host.argv("inflight_requests")[2] == "old"
@@ -409,13 +411,27 @@ def test_the_drain_waits_for_nginx_workers_of_the_old_configuration(stack) -> No
     """After the switch, nginx's old workers (pinned to the old web) may still serve what
     they accepted: the old web is stopped only once they are gone."""
     host = serving(stack, read_addons_hash=ok("hash-old\n"),
-                   proxy_workers=[ok("11\n12\n"), ok("11\n12\n21\n22\n"), ok("12\n21\n22\n"), ok("21\n22\n")])
+                   proxy_switch=ok("11\n12\n"), proxy_workers_gone=ok("gone\n"))
     deploy(stack, host)
     trace = host.trace()
-    drain = trace[trace.index("proxy_reload_in", trace.index("gate_probe")) + 1:trace.index("signal_container")]
-    # once they are gone, what they proxied was answered: no in-flight probe of the old web
-    assert drain == ["proxy_workers", "proxy_workers", "proxy_workers"]
-    assert host.slept == [0.05, 0.05]
+    drain = trace[trace.index("proxy_switch") + 1:trace.index("signal_container")]
+    # one exec waits in the proxy; once they are gone, what they proxied was answered: no
+    # in-flight probe of the old web
+    assert drain == ["config_hashes", "proxy_workers_gone"]
+    assert host.argv("proxy_workers_gone")[-2:] == ["11", "12"]
+
+
+def test_nginx_workers_still_serving_at_the_drain_bound_fall_back_to_nothing_more(stack) -> None:
+    """Workers that outlive ODOO_DEPLOY_DRAIN_SECONDS (a long download): the bound is spent,
+    the old web is stopped (its stop grace is what is left for them)."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), proxy_switch=ok("11\n"),
+                   proxy_workers_gone=ok("left\n"), inflight_requests=ok("3\n"))
+    settings = DeploySettings.from_stack(stack)
+    Deployer(stack, host, settings=dataclasses.replace(settings, drain_seconds=0.0),
+             environ=SECRETS).run(NEW)
+    trace = host.trace()
+    assert trace[trace.index("proxy_workers_gone") + 1] == "signal_container"
+    assert "inflight_requests" not in trace
 
 
 def test_converge_is_skipped_when_every_service_runs_its_configuration(stack) -> None:

@@ -114,3 +114,29 @@ def test_deploy_plan_quotes_hostile_values_and_keeps_secrets_off_argv(stack) -> 
     assert snap.argv[-3:] == ["sh", "/volumes/data/filestore/opw_dev", "/volumes/snapshots/dev-1-2.filestore"]
     assert dplan.upstream_conf(None).count("set ") == 0
     assert "set $odoo_http http://p-web-2:8069;" in dplan.upstream_conf("p-web-2")
+
+
+def test_a_restore_runs_its_filestore_steps_as_execs_in_one_sleeping_tools_container(stack) -> None:
+    from odoo_ai.plan import deploy as dplan
+
+    start = dplan.tools_start(stack, stack.dotenv_path)
+    at = start.argv.index("run")
+    assert start.argv[at:] == ["run", "--detach", "--rm", "--no-deps", "--entrypoint", "sleep", "script-runner",
+                               str(dplan.TOOLS_IDLE_SECONDS)]
+    prepare = dplan.prepare_filestore(stack, "dev-1-2", "c0ffee")
+    assert prepare.argv[1:5] == ["exec", "c0ffee", "sh", "-c"] and prepare.argv[5] == dplan.FILESTORE_PREPARE_SH
+    assert prepare.argv[6:] == ["sh", "/volumes/data/filestore/opw_dev", "/volumes/snapshots/dev-1-2.filestore"]
+    swap = dplan.swap_filestore(stack, "c0ffee", keep_as="opw_dev__failed_1")
+    assert swap.argv[5] == dplan.FILESTORE_SWAP_SH
+    assert swap.argv[6:] == ["sh", "/volumes/data/filestore/opw_dev", "", "/volumes/data/filestore/opw_dev__failed_1"]
+
+
+def test_the_switch_lists_nginx_workers_and_reloads_in_one_exec() -> None:
+    from odoo_ai.plan import deploy as dplan
+
+    switch = dplan.proxy_switch("px")
+    assert switch.argv[1:5] == ["exec", "px", "sh", "-c"]
+    assert switch.argv[5] == dplan.PROXY_WORKERS_SH + "; exec nginx -s reload"
+    gone = dplan.proxy_workers_gone("px", ["12", "13;rm -rf /", "14"], 2.0)
+    assert gone.argv[-4:] == ["sh", "40", "12", "14"]  # 0.05 s checks; only pids pass
+    assert gone.timeout == 32.0

@@ -197,6 +197,11 @@ def test_the_compose_engines_db_and_tools_commands_are_translated_to_the_stacks_
     assert ["--entrypoint", "sh", "img", "-c", plan.FILESTORE_SNAPSHOT_SH] == argv[argv.index("--entrypoint"):][:5]
     assert volume_mount(stack) in argv  # the stack's filestore volume, with its driver and options
     assert f"type=bind,source={stack.state_root / 'snapshots'},target=/volumes/snapshots" in argv
+    # the restore's sleeping tools container: detached (its ID on stdout), same mounts
+    tools = splan.translate(plan.tools_start(stack).argv, stack=stack, db_container="c0ffee", tools_image="img")
+    assert tools[:4] == [stack.docker, "run", "--rm", "--detach"] and "-i" not in tools
+    assert tools[tools.index("--entrypoint"):] == ["--entrypoint", "sleep", "img", str(plan.TOOLS_IDLE_SECONDS)]
+    assert volume_mount(stack) in tools
     assert splan.translate(plan.pull(stack, stack.dotenv_path).argv, stack=stack, db_container="c",
                            tools_image="i") is None  # pull runs as it is
     assert splan.translate(["docker", "ps"], stack=stack, db_container=None, tools_image=None) is None

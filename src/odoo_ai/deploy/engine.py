@@ -20,6 +20,7 @@ decisions are the pure functions of policy.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -187,19 +188,23 @@ class Deployer:
     def _save_journal(self, dep: Deployment) -> None:
         self.host.write_private(self.journal_path, journal.dump(dep))
 
-    def _write_upstream(self, container: str | None) -> None:
+    def _write_upstream(self, container: str | None, *, note_workers: bool = False) -> list[str]:
         """Pin the proxy to one container, to the maintenance page (MAINTENANCE), or (None)
-        back to the `web` alias; nginx reloads gracefully."""
+        back to the `web` alias; nginx reloads gracefully. With `note_workers`, the pids of
+        nginx's workers before the reload (listed by the same exec)."""
         if container is None:
             self.host.unlink(self.upstream_path)
         else:  # the temp file of the atomic write never ends in .conf, so nginx never includes it
             conf = plan.MAINTENANCE_CONF if container == MAINTENANCE else plan.upstream_conf(container)
             self.host.write_private(self.upstream_path, conf)
-        command = plan.proxy_reload_in(self._proxy_id) if self._proxy_id else \
-            plan.proxy_reload(self.stack, env_file=self._active_env)
+        if self._proxy_id:
+            command = plan.proxy_switch(self._proxy_id) if note_workers else plan.proxy_reload_in(self._proxy_id)
+        else:
+            command = plan.proxy_reload(self.stack, env_file=self._active_env)
         result = self._run(command)
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
+        return [pid for pid in result.stdout.split() if pid.isdigit()] if note_workers and self._proxy_id else []
 
     def _web_ids(self) -> list[str]:
         result = self._run(plan.web_container_ids(self.stack))
@@ -291,12 +296,16 @@ class Deployer:
                                   if d.split("@")[0] == repo)} - {None}
 
     def _pull(self, dep: Deployment, known: Mapping[str, str]) -> None:
-        if all("@sha256:" in ref for ref in dep.images.values()) and \
-                all(self._local_digests(ref) for ref in dep.images.values()):
+        by_digest = all("@sha256:" in ref for ref in dep.images.values())
+        rollback = bool(known) and set(known) >= set(dep.images)
+        # What the host has of each image, inspected at once (no pull: see below).
+        local = dict(zip(dep.images, self.host.together(
+            *(functools.partial(self._local_digests, ref) for ref in dep.images.values())))) \
+            if by_digest or rollback else {}
+        if by_digest and all(local.values()):
             dep.notes.append("images pinned by digest are already on the host: no pull")
             return  # a digest names one content: what is here is exactly what was asked for
-        if known and set(known) >= set(dep.images) and \
-                all(known[target] in self._local_digests(ref) for target, ref in dep.images.items()):
+        if rollback and all(known[target] in local[target] for target in dep.images):
             # a rollback: the host still has exactly the recorded content under these names
             dep.notes.append("the release's images (same digests) are still on the host: no pull")
             return
@@ -421,22 +430,29 @@ class Deployer:
             if not result.ok:
                 self._run(plan.drop_db(self.stack, restored, env_file))
                 raise OdooAiError(f"restoring snapshot {snapshot_id} failed: {result.tail(3)}")
-        result = self._run(plan.prepare_filestore(self.stack, snapshot_id, env_file))
-        if not result.ok:
-            self._run(plan.drop_db(self.stack, restored, env_file))
-            raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
-        webs = self._web_ids()
-        paused = bool(webs) and self._run(plan.pause(webs)).ok
+        started = self._run(plan.tools_start(self.stack, env_file))
+        tools = started.stdout.split()[-1] if started.ok and started.stdout.split() else None
         try:
-            swap = self._run(plan.swap_restored_db(self.stack, restored, replaced, env_file))
-            if not swap.ok:
-                raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
-            result = self._run(plan.swap_filestore(self.stack, env_file, keep_as=keep_as))
+            result = self._run(plan.prepare_filestore(self.stack, snapshot_id, tools)) if tools else \
+                Result(1, "", started.tail(3) or "the tools container did not start")
             if not result.ok:
-                raise OdooAiError(f"swapping in the filestore of {snapshot_id} failed: {result.tail(3)}")
+                self._run(plan.drop_db(self.stack, restored, env_file))
+                raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
+            webs = self._web_ids()
+            paused = bool(webs) and self._run(plan.pause(webs)).ok
+            try:
+                swap = self._run(plan.swap_restored_db(self.stack, restored, replaced, env_file))
+                if not swap.ok:
+                    raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
+                result = self._run(plan.swap_filestore(self.stack, tools, keep_as=keep_as))
+                if not result.ok:
+                    raise OdooAiError(f"swapping in the filestore of {snapshot_id} failed: {result.tail(3)}")
+            finally:
+                if paused:
+                    self._run(plan.unpause(webs))
         finally:
-            if paused:
-                self._run(plan.unpause(webs))
+            if tools:
+                self._run(plan.remove_container(tools))
         if not keep_as:
             self._run(plan.drop_db(self.stack, replaced, env_file))
 
@@ -624,10 +640,8 @@ class Deployer:
         assert dep.new_container
         # nginx's workers of the old configuration (pinned to the old web) finish what they
         # accepted after the reload: the drain waits for them to be gone.
-        if self._proxy_id:
-            workers = self._run(plan.proxy_workers(self._proxy_id))
-            self._old_proxy_workers = set(workers.stdout.split()) if workers.ok else set()
-        self._write_upstream(self._container_name(dep.new_container))
+        self._old_proxy_workers = set(self._write_upstream(self._container_name(dep.new_container),
+                                                           note_workers=True))
 
     def _drain(self, dep: Deployment) -> None:
         """The old web keeps serving what it had in flight: wait until nginx's workers of the
@@ -636,14 +650,10 @@ class Deployer:
         connection per request); at most ODOO_DEPLOY_DRAIN_SECONDS."""
         deadline = time.monotonic() + self.settings.drain_seconds
         drained = False
-        while self._old_proxy_workers and self._proxy_id and time.monotonic() < deadline:
-            workers = self._run(plan.proxy_workers(self._proxy_id))
-            if not workers.ok:
-                break
-            if not self._old_proxy_workers & set(workers.stdout.split()):
-                drained = True
-                break
-            self.host.sleep(0.05, "drain: nginx workers of the old configuration still serving")
+        if self._old_proxy_workers and self._proxy_id:  # one exec waits in the proxy
+            gone = self._run(plan.proxy_workers_gone(self._proxy_id, sorted(self._old_proxy_workers),
+                                                     self.settings.drain_seconds))
+            drained = gone.ok and gone.stdout.strip() == "gone"
         for cid in [] if drained else dep.old_containers:
             while time.monotonic() < deadline:
                 probe = self._run(plan.inflight_requests(cid))
@@ -657,10 +667,16 @@ class Deployer:
         """`docker stop`, with Odoo's prefork workers woken if they slept through the signal
         (plan.WAKE_WORKERS), killed after the stop grace (30 s, as `docker stop`); then removed."""
         self._run(plan.signal_container(container, "TERM"))
-        self._run(plan.wake_workers(container))
-        try:
-            self._run(plan.wait_container(container, self.settings.stop_grace))
-        except CommandTimedOut:
+
+        def exited() -> bool:
+            try:
+                self._run(plan.wait_container(container, self.settings.stop_grace))
+            except CommandTimedOut:
+                return False
+            return True
+
+        _, stopped = self.host.together(lambda: self._run(plan.wake_workers(container)), exited)
+        if not stopped:
             self.progress(f"  {container[:12]} did not stop within {self.settings.stop_grace}s: killed")
         self._run(plan.remove_container(container))  # --force: SIGKILL for what is left
 
@@ -669,9 +685,10 @@ class Deployer:
         self._active_env = self.stack.dotenv_path
         self.host.unlink(self.stack.state_root / (APP_ENV + ".prev"))
 
-    def _converge(self, dep: Deployment) -> None:
-        self._write_upstream(None)
-        if self._converged(dep.new_container):
+    def _converge(self, dep: Deployment, hashes: Result | None = None) -> None:
+        _, converged = self.host.together(lambda: self._write_upstream(None),
+                                          lambda: self._converged(dep.new_container, hashes))
+        if converged:
             dep.notes.append("converge: every service already runs its configuration")
             return
         result = self._run(plan.converge(self.stack))
@@ -681,11 +698,11 @@ class Deployer:
         if dep.new_container and now and dep.new_container not in now:
             dep.notes.append("compose recreated web while converging")
 
-    def _converged(self, new_web: str | None = None) -> bool:
+    def _converged(self, new_web: str | None = None, hashes: Result | None = None) -> bool:
         """Does every active service run exactly one container of its current configuration
-        (Compose's config hash) and no container of a service the files no longer have?
-        Then `compose up --remove-orphans` would change nothing: skip its ~1 s."""
-        hashes = self._run(plan.config_hashes(self.stack))
+        (Compose's config hash: `hashes`, else read now) and no container of a service the
+        files no longer have? Then `compose up --remove-orphans` would change nothing: skip its ~1 s."""
+        hashes = hashes or self._run(plan.config_hashes(self.stack))
         wanted = dict(line.split(None, 1) for line in hashes.stdout.splitlines() if len(line.split()) == 2) \
             if hashes.ok else {}
         if not wanted:
@@ -1010,11 +1027,18 @@ class Deployer:
             self._gate(dep)
         with self._phase(dep, "switch"):
             self._switch(dep)
+        def config_hashes() -> Result | None:
+            try:
+                return self._run(plan.config_hashes(self.stack, self.next_env))
+            except OdooAiError:  # the drain goes on; converge reads them again
+                return None
+
         with self._phase(dep, "drain"):
-            self._drain(dep)
+            # What Compose would run on the files being committed, read while the old web drains.
+            hashes, _ = self.host.together(config_hashes, lambda: self._drain(dep))
         self._commit_env()
         with self._phase(dep, "converge"):
-            self._converge(dep)
+            self._converge(dep, hashes)
 
     def _fail(self, dep: Deployment, exc: BaseException, started_clock: float) -> DeployFailed:
         """Undo, record and describe a failed (or interrupted) deploy."""

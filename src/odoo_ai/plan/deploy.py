@@ -7,6 +7,7 @@ line or into SQL text.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from odoo_ai.config.stack import StackConfig
@@ -312,17 +313,33 @@ def snapshot_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | No
                      f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
 
 
-@_purpose()
-def prepare_filestore(stack: StackConfig, snapshot_id: str, env_file: Path | None = None) -> Command:
-    return _tools_sh(stack, FILESTORE_PREPARE_SH, f"/volumes/data/filestore/{stack.db_name}",
-                     f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore", env_file=env_file)
+TOOLS_IDLE_SECONDS = 600  # a tools container left by a killed run exits (and is removed) by itself
 
 
 @_purpose()
-def swap_filestore(stack: StackConfig, env_file: Path | None = None, *, keep_as: str | None = None) -> Command:
+def tools_start(stack: StackConfig, env_file: Path | None = None) -> Command:
+    """A tools container (the script-runner image, data and snapshots mounted, as `_tools_sh`)
+    that only sleeps: what a restore runs in it is a `docker exec`, so the swap that holds
+    the web paused is two renames, not a container start. Its ID on stdout."""
+    return compose(stack, "run", "--detach", "--rm", "--no-deps", "--entrypoint", "sleep", "script-runner",
+                   str(TOOLS_IDLE_SECONDS), env_file=env_file, timeout=120)
+
+
+def _tools_exec(container: str, script: str, *args: str) -> Command:
+    return Command([docker_binary(), "exec", container, "sh", "-c", script, "sh", *args], timeout=1800)
+
+
+@_purpose()
+def prepare_filestore(stack: StackConfig, snapshot_id: str, tools: str) -> Command:
+    """The snapshot's filestore copied beside the live one, in the tools container `tools`."""
+    return _tools_exec(tools, FILESTORE_PREPARE_SH, f"/volumes/data/filestore/{stack.db_name}",
+                       f"{SNAPSHOT_DIR_TOOLS}/{snapshot_id}.filestore")
+
+
+@_purpose()
+def swap_filestore(stack: StackConfig, tools: str, *, keep_as: str | None = None) -> Command:
     keep = f"/volumes/data/filestore/{keep_as}" if keep_as else ""
-    return _tools_sh(stack, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", "", keep,
-                     env_file=env_file)
+    return _tools_exec(tools, FILESTORE_SWAP_SH, f"/volumes/data/filestore/{stack.db_name}", "", keep)
 
 
 @_purpose()
@@ -421,9 +438,31 @@ PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do case "$(tr "\\0" " " < "$p/cmdlin
                     '"nginx: worker process"*) echo "${p#/proc/}";; esac; done')
 
 
+@_purpose()
+def proxy_switch(container: str) -> Command:
+    """The pids of nginx's workers (those of the configuration being left), then a graceful
+    `nginx -s reload`: one exec."""
+    return Command([docker_binary(), "exec", container, "sh", "-c", PROXY_WORKERS_SH + "; exec nginx -s reload"],
+                   timeout=60)
+
+
+# Until none of the given pids is an nginx worker any more (a worker of a configuration
+# left by a reload exits once what it proxied is answered), checking every 0.05 s, at most
+# $1 times: prints "gone", or "left" when some still serve.
+PROXY_WORKERS_GONE_SH = (
+    'n=$1; shift; while :; do left=; for p in "$@"; do '
+    'case "$(tr "\\0" " " < "/proc/$p/cmdline" 2>/dev/null)" in "nginx: worker process"*) left=1;; esac; done; '
+    '[ -z "$left" ] && { echo gone; exit 0; }; n=$((n - 1)); [ "$n" -le 0 ] && { echo left; exit 0; }; '
+    'sleep 0.05 2>/dev/null || sleep 1; done')
+
+
 @_purpose(reads=True)
-def proxy_workers(container: str) -> Command:
-    return Command([docker_binary(), "exec", container, "sh", "-c", PROXY_WORKERS_SH], timeout=30)
+def proxy_workers_gone(container: str, pids: list[str], seconds: float) -> Command:
+    """Wait, inside the proxy container (one exec), for nginx's workers `pids` to be gone:
+    at most `seconds`."""
+    checks = max(1, math.ceil(seconds / 0.05))
+    return Command([docker_binary(), "exec", container, "sh", "-c", PROXY_WORKERS_GONE_SH, "sh", str(checks),
+                    *[pid for pid in pids if pid.isdigit()]], timeout=seconds + 30)
 
 
 @_purpose()

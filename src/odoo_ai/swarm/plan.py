@@ -197,7 +197,8 @@ def translate(argv: list[str], *, stack: StackConfig, db_container: str | None, 
         entrypoint: list[str] = []
         if "--entrypoint" in options:
             entrypoint = ["--entrypoint", options[options.index("--entrypoint") + 1]]
-        return [docker, "run", "--rm", "-i", "--network", "none", "--mount", volume_mount(stack),
+        attach = ["--detach"] if "--detach" in options else ["-i"]
+        return [docker, "run", "--rm", *attach, "--network", "none", "--mount", volume_mount(stack),
                 "--mount", f"type=bind,source={stack.state_root / 'snapshots'},target={SNAPSHOT_DIR_TOOLS}",
                 *entrypoint, tools_image or "odoo-ai-no-script-runner-image", *sub[at + 1:]]
     return None
