@@ -61,6 +61,8 @@ class Poller:
             response = client.get(self.url)
         except httpx.HTTPError as exc:
             return type(exc).__name__
+        if response.status_code == 503 and "retry-after" in response.headers:
+            return "503 maintenance page"  # said on purpose (rollback --restore-db), still not served
         return None if response.status_code == 200 else str(response.status_code)
 
     def _loop(self) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -226,8 +227,32 @@ def test_release_log_records_every_attempt(stack) -> None:
 def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     cli, project, state_root, port = stack
     sql(cli, "INSERT INTO odoo_ai_probe VALUES ('written after the update')")
-    result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db", "--yes")
+    answers: list[str] = []
+    done = threading.Event()
+
+    def poll() -> None:  # a client during the rollback: what did it get?
+        with httpx.Client(timeout=10) as client:
+            while not done.is_set():
+                try:
+                    r = client.get(f"http://127.0.0.1:{port}/web/login", headers={"Connection": "close"})
+                    answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}")
+                except httpx.HTTPError as exc:
+                    answers.append(type(exc).__name__)
+                done.wait(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db", "--yes")
+    finally:
+        done.set()
+        poller.join()
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
+    # From the swap to the switch the maintenance page answers (the newer code never runs on
+    # the restored data); before and after, the release of the moment; nothing else.
+    assert set(answers) == {"200", "503 retry-after"}, answers
+    first, last = answers.index("503 retry-after"), len(answers) - answers[::-1].index("503 retry-after")
+    assert set(answers[first:last]) == {"503 retry-after"} and answers[-1] == "200", answers
     names = [p["name"] for p in result["phases"]]
     assert "update" not in names and "restore" in names
     assert health(port) == 200

@@ -199,7 +199,7 @@ def test_sigterm_during_the_update_stops_it_and_undoes_before_exiting(stack) -> 
     assert time.monotonic() - started < 60  # it did not wait for the 20 s update to end... nor hang
     doc = json.loads(out)
     assert doc["status"] == "failed" and doc["failed_phase"] == "update"
-    assert doc["error"].endswith("interrupted by SIGTERM"), doc["error"]
+    assert doc["error"].endswith("interrupted by SIGTERM"), (doc["error"], doc["release"].get("notes"), doc.get("output"))
     assert any("module update container" in n for n in doc["release"]["undone"])
     assert any("restored database and filestore" in n for n in doc["release"]["undone"])
     assert_consistent(cli, project, state_root, port, old_tag)

@@ -35,7 +35,6 @@ DRAIN_CONVERGE = ["config_hashes",  # read while the old web drains: something t
 SWAP = ["restore_db_into", "restore_db_into", "restore_db_into",
         "tools_start", "prepare_filestore",  # in a sleeping tools container: the swap is a docker exec
         "web_container_ids", "pause", "swap_restored_db", "swap_filestore", "unpause", "remove_container"]
-RESTORE = [*SWAP, "drop_db"]  # rollback --restore-db: the replaced data is in the snapshot taken first
 UNDO_RESTORE = [*SWAP, "user_writes"]  # a failed update: its database is kept, checked for users' writes
 UNDO_HEAD = ["update_containers", "paused_containers"]
 
@@ -181,12 +180,26 @@ def test_rollback_without_restore_runs_no_update(stack) -> None:
 
 
 def test_rollback_with_restore_snapshots_first_then_restores(stack) -> None:
+    """The current data into a snapshot, the target's restored beside the live data; then,
+    before the swap, the maintenance page and the old web drained and stopped: its (newer)
+    code never runs on the restored (older) data. No pause: no web is left to hold."""
     host = serving(stack, release(OLD) + release(NEW, snapshot="s-new"))
+    upstream = stack.state_root / "proxy" / "upstream.conf"
+    at_swap: list[str | None] = []
+    host.answers["swap_restored_db"] = lambda c: (at_swap.append(host.files.get(upstream)), ok())[1]
     result = deploy(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
-    assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", *RESTORE,
-                            "db_state", *START_GATE_SWITCH, *DRAIN_CONVERGE]
+    assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore",
+                            "restore_db_into", "restore_db_into", "restore_db_into", "tools_start", "prepare_filestore",
+                            "proxy_switch", "inflight_requests",  # the maintenance page; the old web drained
+                            "signal_container", "wake_workers", "wait_container", "remove_container",  # and stopped
+                            "web_container_ids", "swap_restored_db", "swap_filestore", "remove_container", "drop_db",
+                            "db_state",
+                            "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
+                            "proxy_switch", "config_hashes", "proxy_reload_in", "converge", "web_container_ids"]
+    assert at_swap and "503" in (at_swap[0] or "")
     assert host.argv("restore_db_into", 2)[-1].endswith("/s-new.dump")
     assert result["release"]["restored_snapshot"] == "s-new" and result["release"]["snapshot"].startswith(OLD)
+    assert any("maintenance page" in n for n in result["release"]["notes"])
 
 
 def test_failed_rollback_with_restore_puts_the_current_data_back(stack) -> None:
@@ -196,6 +209,10 @@ def test_failed_rollback_with_restore_puts_the_current_data_back(stack) -> None:
     fails(stack, host, OLD, kind="rollback", update="never", restore_snapshot="s-new")
     restores = [c.argv[-1] for c in host.calls if c.purpose == "restore_db_into" and c.argv[-1].endswith(".dump")]
     assert restores[0].endswith("/s-new.dump") and restores[1].split("/")[-1].startswith(OLD)
+    # the old web, stopped for the swap, runs again on its own data; the maintenance page is gone
+    trace = host.trace()
+    assert "restart_web" in trace and trace.index("restart_web") > trace.index("restore_db_into", 5)
+    assert stack.state_root / "proxy" / "upstream.conf" not in host.files
 
 
 def journal_at(stack, phase: str, **fields) -> dict[Path, str]:
@@ -477,3 +494,25 @@ def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> N
     deploy(stack, host, OLD, kind="rollback", update="never", known_digests={"web": "sha256:" + "2" * 64,
                                                                           "script-runner": "sha256:" + "1" * 64})
     assert host.trace()[0] == "image_inspect" and "pull" in host.trace()
+
+
+def test_the_old_web_is_removed_once_odoos_master_has_reaped_its_workers(stack) -> None:
+    """Its last worker gone, Odoo's prefork master holds nothing but Python's exit: the
+    container is removed then (the wait for its exit runs beside and ends with it)."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), wake_workers=ok("gone\n"))
+    deploy(stack, host)
+    trace = host.trace()
+    stop = trace[trace.index("signal_container"):trace.index("wait_container") + 1]
+    assert stop == ["signal_container", "wake_workers", "remove_container", "wait_container"]
+    assert trace.count("remove_container") == 1
+
+
+@pytest.mark.parametrize("woke", [ok("none\n"), ok("left\n"), Result(1, "", "python3: not found")])
+def test_an_old_web_without_reaped_workers_is_waited_for(stack, woke) -> None:
+    """Threaded Odoo (no worker), workers still busy at the wake's end, or no python3 in the
+    image: the stop waits for the container's exit (up to the stop grace), then removes it."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), wake_workers=woke)
+    deploy(stack, host)
+    trace = host.trace()
+    stop = trace[trace.index("signal_container"):trace.index("remove_container") + 1]
+    assert stop == ["signal_container", "wake_workers", "wait_container", "remove_container"]

@@ -71,8 +71,6 @@ from odoo_ai.runners.base import Command, CommandTimedOut, Result
 
 NEXT_ENV = ".env.next"
 MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
-NEXT_ENV = ".env.next"
-MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
 # Probes in a row that must answer HTTP 500 before the gate gives up at once: Odoo
 # answers 500 to every request when the database's registry cannot load.
 GATE_ERROR_PROBES = 3
@@ -300,7 +298,7 @@ class Deployer:
         rollback = bool(known) and set(known) >= set(dep.images)
         # What the host has of each image, inspected at once (no pull: see below).
         local = dict(zip(dep.images, self.host.together(
-            *(functools.partial(self._local_digests, ref) for ref in dep.images.values())))) \
+            *(functools.partial(self._local_digests, ref) for ref in dep.images.values())), strict=True)) \
             if by_digest or rollback else {}
         if by_digest and all(local.values()):
             dep.notes.append("images pinned by digest are already on the host: no pull")
@@ -416,11 +414,13 @@ class Deployer:
         dep.snapshot = snapshot_id
         self._save_journal(dep)
 
-    def restore_snapshot(self, snapshot_id: str, *, keep_as: str | None = None) -> None:
+    def restore_snapshot(self, snapshot_id: str, *, keep_as: str | None = None,
+                         before_swap: Callable[[], None] | None = None) -> None:
         """Bring the database and filestore back to `snapshot_id`: restored beside the live
-        ones while the web serves, then swapped in by rename while the web containers are
-        paused, so requests wait a moment instead of failing (nginx holds them). The
-        replaced database is dropped, or kept as `keep_as` with its filestore beside it."""
+        ones while the web serves, then (after `before_swap`) swapped in by rename while the
+        web containers left are paused, so requests wait a moment instead of failing (nginx
+        holds them). The replaced database is dropped, or kept as `keep_as` with its
+        filestore beside it."""
         stamp = f"{int(time.time())}_{os.getpid()}"
         restored = f"{self.stack.db_name}__restore_{stamp}"[-63:]
         replaced = keep_as or f"{self.stack.db_name}__replaced_{stamp}"[-63:]
@@ -438,6 +438,8 @@ class Deployer:
             if not result.ok:
                 self._run(plan.drop_db(self.stack, restored, env_file))
                 raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
+            if before_swap:
+                before_swap()
             webs = self._web_ids()
             paused = bool(webs) and self._run(plan.pause(webs)).ok
             try:
@@ -455,6 +457,21 @@ class Deployer:
                 self._run(plan.remove_container(tools))
         if not keep_as:
             self._run(plan.drop_db(self.stack, replaced, env_file))
+
+    def _retire_web(self, dep: Deployment) -> None:
+        """Before a rollback's restored data is swapped in: the proxy answers the maintenance
+        page (503, Retry-After), the old web finishes what it had in flight and stops. Its
+        code is not the restored data's (newer code on older tables fails): no release
+        serves from the swap to the switch."""
+        dep.maintenance = dep.web_stopped = True
+        self._save_journal(dep)
+        dep.old_containers = list(self._webs_before)
+        self._old_proxy_workers = set(self._write_upstream(MAINTENANCE, note_workers=True))
+        self._drain(dep)
+        dep.old_containers = self._webs_before = []
+        self._save_journal(dep)
+        dep.notes.append("maintenance page from the data swap to the switch: the old web's code does not run on "
+                         "the restored data")
 
     def _user_writes(self, database: str, since: str | None) -> str | None:
         """What users wrote through the old web after the snapshot (rows whose write_date is
@@ -665,8 +682,19 @@ class Deployer:
 
     def _stop(self, container: str) -> None:
         """`docker stop`, with Odoo's prefork workers woken if they slept through the signal
-        (plan.WAKE_WORKERS), killed after the stop grace (30 s, as `docker stop`); then removed."""
+        (plan.WAKE_WORKERS), killed after the stop grace (30 s, as `docker stop`); then removed.
+        Once the prefork master has reaped its last worker it holds nothing: its listening
+        socket closed at SIGTERM, its database connections before it forked the workers;
+        what is left is Python's exit (0.4 s for the trimmed Odoo 18, more with a big
+        registry): the container is removed then, without waiting for it."""
         self._run(plan.signal_container(container, "TERM"))
+
+        def wake() -> bool:
+            woke = self._run(plan.wake_workers(container))
+            if woke.ok and woke.stdout.split()[-1:] == ["gone"]:
+                self._run(plan.remove_container(container))
+                return True
+            return False
 
         def exited() -> bool:
             try:
@@ -675,10 +703,11 @@ class Deployer:
                 return False
             return True
 
-        _, stopped = self.host.together(lambda: self._run(plan.wake_workers(container)), exited)
+        removed, stopped = self.host.together(wake, exited)
         if not stopped:
             self.progress(f"  {container[:12]} did not stop within {self.settings.stop_grace}s: killed")
-        self._run(plan.remove_container(container))  # --force: SIGKILL for what is left
+        if not removed:
+            self._run(plan.remove_container(container))  # --force: SIGKILL for what is left
 
     def _commit_env(self) -> None:
         self.host.replace(self.next_env, self.stack.dotenv_path)
@@ -977,7 +1006,7 @@ class Deployer:
                 self._snapshot(dep)
                 dep.db_may_change = True
                 self._save_journal(dep)
-                self.restore_snapshot(restore_snapshot)
+                self.restore_snapshot(restore_snapshot, before_swap=lambda: self._retire_web(dep))
                 dep.restored_snapshot = restore_snapshot
             db = self._db_state(required, "restore")
         step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,

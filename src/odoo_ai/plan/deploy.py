@@ -163,12 +163,14 @@ print(n)
 # cut at the stop grace): `docker stop` of an idle Odoo takes 1-5 s, at times 30. Another
 # SIGINT wakes such a worker with the flag already cleared: it exits (a cron worker in the
 # middle of a job still finishes it: the signal only clears the flag). Threaded Odoo has
-# no child process: nothing to do.
+# no child process: nothing to do. Prints "gone" when it saw children and the master has
+# reaped them all, "none" when there were none, "left" when some outlived the deadline.
 WAKE_WORKERS = r"""
 import os, signal, sys, time
 deadline = time.monotonic() + float(sys.argv[1])
+seen = children = False
 while time.monotonic() < deadline:
-    time.sleep(0.1)
+    time.sleep(0.05)
     children = []
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -180,11 +182,13 @@ while time.monotonic() < deadline:
                 pass
     if not children:
         break
+    seen = True
     for pid in children:
         try:
             os.kill(pid, signal.SIGINT)
         except OSError:
             pass
+print("left" if children else "gone" if seen else "none")
 """
 # The gate's database check: modules left mid-way, then the required ones not installed.
 GATE_SQL = (
@@ -586,7 +590,7 @@ def signal_container(container: str, signal: str = "TERM") -> Command:
 
 @_purpose()
 def wake_workers(container: str, seconds: float = 1.0) -> Command:
-    """SIGINT, every 0.1 s for up to `seconds`, to the children of the container's PID 1
+    """SIGINT, every 0.05 s for up to `seconds`, to the children of the container's PID 1
     while any is left: see WAKE_WORKERS."""
     return Command([docker_binary(), "exec", container, "python3", "-c", WAKE_WORKERS, f"{seconds:.1f}"],
                    timeout=30)

@@ -298,6 +298,11 @@ class SwarmDeployer(Deployer):
         finally:
             self._run(splan.service_rm(self.stack, [name]))
 
+    def _retire_web(self, dep: Deployment) -> None:
+        """The swarm's web tasks keep serving until the rolling update replaces them: the
+        swap holds them paused (a known gap: for that moment they run their code on the
+        restored data)."""
+
     def _remove_update_containers(self) -> list[str]:
         result = self._run(splan.update_jobs(self.stack))
         ids = result.stdout.split() if result.ok else []
