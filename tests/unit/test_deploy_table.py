@@ -516,3 +516,12 @@ def test_an_old_web_without_reaped_workers_is_waited_for(stack, woke) -> None:
     trace = host.trace()
     stop = trace[trace.index("signal_container"):trace.index("remove_container") + 1]
     assert stop == ["signal_container", "wake_workers", "wait_container", "remove_container"]
+
+
+def test_a_failed_early_removal_of_the_old_web_is_done_again_after_its_exit(stack) -> None:
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), wake_workers=ok("gone\n"),
+                   remove_container=[Result(1, "", "Error response from daemon: conflict"), ok()])
+    deploy(stack, host)
+    trace = host.trace()
+    stop = trace[trace.index("signal_container"):trace.index("wait_container") + 2]
+    assert stop == ["signal_container", "wake_workers", "remove_container", "wait_container", "remove_container"]

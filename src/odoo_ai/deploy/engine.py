@@ -691,10 +691,9 @@ class Deployer:
 
         def wake() -> bool:
             woke = self._run(plan.wake_workers(container))
-            if woke.ok and woke.stdout.split()[-1:] == ["gone"]:
-                self._run(plan.remove_container(container))
-                return True
-            return False
+            # removed here, or (the removal failed too) after the wait below
+            return woke.ok and woke.stdout.split()[-1:] == ["gone"] and \
+                self._run(plan.remove_container(container)).ok
 
         def exited() -> bool:
             try:
@@ -1056,6 +1055,7 @@ class Deployer:
             self._gate(dep)
         with self._phase(dep, "switch"):
             self._switch(dep)
+
         def config_hashes() -> Result | None:
             try:
                 return self._run(plan.config_hashes(self.stack, self.next_env))
