@@ -299,9 +299,9 @@ class SwarmDeployer(Deployer):
             self._run(splan.service_rm(self.stack, [name]))
 
     def _retire_web(self, dep: Deployment) -> None:
-        """The swarm's web tasks keep serving until the rolling update replaces them: the
-        swap holds them paused (a known gap: for that moment they run their code on the
-        restored data)."""
+        """The swarm's web tasks are only paused for the swap, then serve until the rolling
+        update replaces them: a known gap, for that time they run their code on the restored
+        data (the compose engine answers the maintenance page instead)."""
 
     def _remove_update_containers(self) -> list[str]:
         result = self._run(splan.update_jobs(self.stack))
