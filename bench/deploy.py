@@ -7,7 +7,9 @@ port every 100 ms sees during (a) a successful deploy, (b) a deploy whose image
 never gets healthy (no module changed), (c) a deploy whose update fails, (d) a
 deploy whose image never gets healthy after its update (both restore the
 database: swapped in while the web is paused, so requests wait instead of
-failing), rollbacks with and without --restore-db, and the naive sequence.
+failing), rollbacks with and without --restore-db (the latter answers the maintenance
+page from the data swap to the switch: counted as "503 maintenance page"), and the naive
+sequence.
 
     uv run python bench/deploy.py          (needs scripts/provision-host.sh and
                                              scripts/build-test-images.sh first)
