@@ -437,9 +437,11 @@ def project_containers(stack: StackConfig) -> Command:
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
 
-# The pids of nginx's worker processes in the proxy container (their process title).
-PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do case "$(tr "\\0" " " < "$p/cmdline" 2>/dev/null)" in '
-                    '"nginx: worker process"*) echo "${p#/proc/}";; esac; done')
+# Is the process at {proc} one of nginx's workers (by its process title)? A `case` head.
+_NGINX_WORKER_CASE = 'case "$(tr "\\0" " " < "{proc}/cmdline" 2>/dev/null)" in "nginx: worker process"*)'
+# The pids of nginx's worker processes in the proxy container.
+PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do ' + _NGINX_WORKER_CASE.format(proc="$p")
+                    + ' echo "${p#/proc/}";; esac; done')
 
 
 @_purpose()
@@ -455,7 +457,7 @@ def proxy_switch(container: str) -> Command:
 # $1 times: prints "gone", or "left" when some still serve.
 PROXY_WORKERS_GONE_SH = (
     'n=$1; shift; while :; do left=; for p in "$@"; do '
-    'case "$(tr "\\0" " " < "/proc/$p/cmdline" 2>/dev/null)" in "nginx: worker process"*) left=1;; esac; done; '
+    + _NGINX_WORKER_CASE.format(proc="/proc/$p") + ' left=1;; esac; done; '
     '[ -z "$left" ] && { echo gone; exit 0; }; n=$((n - 1)); [ "$n" -le 0 ] && { echo left; exit 0; }; '
     'sleep 0.05 2>/dev/null || sleep 1; done')
 
