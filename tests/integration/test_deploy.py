@@ -260,6 +260,10 @@ def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     # The data as it was before ok_v2's update: its schema version and rows.
     assert sql(cli, "SELECT latest_version FROM ir_module_module WHERE name = 'standin_demo'").endswith("1.0.0")
     assert sql(cli, "SELECT note FROM odoo_ai_probe") == "written before"
+    # The data it replaced went into a snapshot first; once the target served it was dropped.
+    assert sql(cli, "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_\\_replaced\\_%'") == "0"
+    assert not [p.name for p in (state_root / "filestore" / "filestore").iterdir() if "__replaced_" in p.name]
+    assert any(n.startswith("dropped the replaced database") for n in result["release"]["notes"])
     bad = cli("rollback", "dev", "--to", "dev-0000000", check=False)
     assert bad.returncode == 2 and "unknown rollback target 'dev-0000000'" in bad.stderr
     back = cli.json("rollback", "dev", "--to", tag("ok_v2"))

@@ -192,11 +192,17 @@ def test_rollback_with_restore_snapshots_first_then_restores(stack) -> None:
                             "restore_db_into", "restore_db_into", "restore_db_into", "tools_start", "prepare_filestore",
                             "proxy_switch", "inflight_requests",  # the maintenance page; the old web drained
                             "signal_container", "wake_workers", "wait_container", "remove_container",  # and stopped
-                            "web_container_ids", "swap_restored_db", "swap_filestore", "remove_container", "drop_db",
+                            "web_container_ids", "swap_restored_db", "swap_filestore", "remove_container",
                             "db_state",
                             "start_web_beside", "web_container_ids", "container_state", "gate_probe", "gate_modules",
-                            "proxy_switch", "config_hashes", "proxy_reload_in", "converge", "web_container_ids"]
+                            "proxy_switch", "config_hashes", "proxy_reload_in", "converge", "web_container_ids",
+                            "drop_db", "remove_filestore"]  # the replaced data, once the target serves
     assert at_swap and "503" in (at_swap[0] or "")
+    replaced = host.argv("swap_restored_db")
+    kept = host.argv("swap_filestore")[-1].rsplit("/", 1)[-1]
+    assert kept.startswith(stack.db_name + "__replaced_") and any(kept in arg for arg in replaced)
+    assert host.argv("drop_db")[-1] == kept and host.argv("remove_filestore")[-1].endswith("/" + kept)
+    assert any(n.startswith(f"dropped the replaced database {kept}") for n in result["release"]["notes"])
     assert host.argv("restore_db_into", 2)[-1].endswith("/s-new.dump")
     assert result["release"]["restored_snapshot"] == "s-new" and result["release"]["snapshot"].startswith(OLD)
     assert any("maintenance page" in n for n in result["release"]["notes"])

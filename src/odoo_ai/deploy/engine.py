@@ -763,6 +763,7 @@ class Deployer:
             self._run(plan.remove_container(cid))
         if dep.db_may_change:
             done += self._undo_data(dep)
+        done += self._drop_replaced(dep)
         self._active_env = self.stack.dotenv_path
         if self.host.read_text(self.stack.dotenv_path) is not None:
             if not self._web_ids():
@@ -831,6 +832,7 @@ class Deployer:
                 self._commit_env()
             self._write_upstream(None)
             self._run(plan.converge(self.stack))
+            done += self._drop_replaced(dep)
             outcome = "completed"
             status = "success"
         else:
@@ -1004,8 +1006,12 @@ class Deployer:
                 # of a failed rollback restores it, and a later rollback forward finds it.
                 self._snapshot(dep)
                 dep.db_may_change = True
+                # The replaced data is set aside under this name (journaled first, so that a
+                # killed run drops it) and dropped once the target serves: not in the pause.
+                dep.replaced_db = f"{self.stack.db_name}__replaced_{dep.deploy_id}"[-63:]
                 self._save_journal(dep)
-                self.restore_snapshot(restore_snapshot, before_swap=lambda: self._retire_web(dep))
+                self.restore_snapshot(restore_snapshot, keep_as=dep.replaced_db,
+                                      before_swap=lambda: self._retire_web(dep))
                 dep.restored_snapshot = restore_snapshot
             db = self._db_state(required, "restore")
         step = plan_update(db=db, mode=update, required=required, update_modules=self.stack.update_modules,
@@ -1033,6 +1039,23 @@ class Deployer:
                     and self.stack.update_modules in ("auto", "all"):
                 self._record_checksums(dep, replace=True)  # the code matches: start recording
         self._serve(dep)
+        dep.notes += self._drop_replaced(dep)
+
+    def _drop_replaced(self, dep: Deployment) -> list[str]:
+        """The data a rollback --restore-db replaced (its snapshot was taken first): dropped
+        with its filestore. A failure only warns: the release serves either way."""
+        if not dep.replaced_db:
+            return []
+        name, dep.replaced_db = dep.replaced_db, None
+        results = self.host.together(lambda: self._run(plan.drop_db(self.stack, name, self._active_env)),
+                                     lambda: self._run(plan.remove_filestore(self.stack, name, self._active_env)))
+        for what, result in zip((f"database {name}", f"filestore filestore/{name}"), results, strict=True):
+            if not result.ok:
+                dep.warnings.append(f"the replaced {what} could not be removed ({result.tail(1)}): remove it by hand")
+        self._save_journal(dep)
+        if not all(result.ok for result in results):
+            return []
+        return [f"dropped the replaced database {name} and its filestore (kept in the snapshot taken first)"]
 
     def _services(self, dep: Deployment) -> None:
         """The db and the proxy up (the web stays as it is), their containers noted."""

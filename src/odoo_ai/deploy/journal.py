@@ -35,6 +35,7 @@ class Deployment:
     kept_database: str | None = None  # the database a failed update touched, kept for recovery
     maintenance: bool = False  # the proxy answers 503 (ODOO_DEPLOY_WEB_DURING_UPDATE=maintenance)
     restored_snapshot: str | None = None  # rollback --restore-db: the target's data
+    replaced_db: str | None = None  # ... and the data it replaced (db + filestore), dropped after the switch
     db_may_change: bool = False  # set (and journaled) before anything can change the database
     db_created: bool = False  # the database did not exist: this deploy creates it
     update_container: str | None = None
