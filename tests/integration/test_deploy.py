@@ -235,7 +235,9 @@ def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
             while not done.is_set():
                 try:
                     r = client.get(f"http://127.0.0.1:{port}/web/login", headers={"Connection": "close"})
-                    answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}")
+                    newer = r.headers.get("x-standin-newer-code")  # the stand-in serving newer code on older data
+                    answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}"
+                                   f"{f' newer code: {newer}' if newer else ''}")
                 except httpx.HTTPError as exc:
                     answers.append(type(exc).__name__)
                 done.wait(0.05)

@@ -55,6 +55,7 @@ JOB_ENV = ".update-job.env"
 PG_ENV = ".external-db.env"  # PGHOST/PGPORT/PGPASSWORD of ODOO_SWARM_EXTERNAL_DB for client containers
 ROLLED = ("web", "cron")  # the services a deploy rolls
 FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
+LIVE_TASK_STATES = ("New", "Pending", "Assigned", "Accepted", "Preparing", "Ready", "Starting", "Running")
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned", "remove", "shutdown")
 
 
@@ -299,9 +300,29 @@ class SwarmDeployer(Deployer):
             self._run(splan.service_rm(self.stack, [name]))
 
     def _retire_web(self, dep: Deployment) -> None:
-        """The swarm's web tasks are only paused for the swap, then serve until the rolling
-        update replaces them: a known gap, for that time they run their code on the restored
-        data (the compose engine answers the maintenance page instead)."""
+        """Before a rollback's restored data is swapped in: web and cron scaled to 0, and
+        waited for until none of their tasks runs (swarm stops them as `docker stop` does:
+        SIGTERM, then the stop grace). Their code is not the restored data's: from the swap
+        to the rollout's first ready task nothing serves (the proxy answers 502: the swarm
+        proxy has no maintenance page)."""
+        dep.web_stopped = True
+        self._save_journal(dep)
+        self._scale_down("restore")
+        dep.notes.append("web and cron scaled to 0 from the data swap to the rollout: the old release's code "
+                         "does not run on the restored data")
+
+    def _scale_down(self, phase: str) -> None:
+        self._must(splan.service_scale(self.stack, dict.fromkeys(ROLLED, 0)), phase, "docker service scale")
+        deadline = time.monotonic() + self.settings.stop_grace + 60
+        while True:
+            states = [self._run(splan.task_states(self.stack, name)) for name in ROLLED]
+            live = [line for result in states for line in result.stdout.splitlines()
+                    if line.split()[:1] and line.split()[0] in LIVE_TASK_STATES]
+            if all(result.ok for result in states) and not live:
+                return
+            if time.monotonic() > deadline:
+                raise DeployFailed(phase, f"web and cron tasks still run after scaling them to 0 ({'; '.join(live)})")
+            self.host.sleep(0.5, "waiting for web and cron tasks to stop")
 
     def _remove_update_containers(self) -> list[str]:
         result = self._run(splan.update_jobs(self.stack))
@@ -385,17 +406,31 @@ class SwarmDeployer(Deployer):
         done += self._unpause_web()
         previous = self.host.read_text(self.stack_file) is not None
         rolled = dep.phase in ("rollout", "gate")
-        if previous and rolled:
+
+        def back() -> None:
             self._with_registry(splan.stack_deploy(self.stack, self.stack_file))
             try:
                 self._wait_rollout("undo", time.monotonic() + self.settings.gate_timeout + 60)
                 done.append("services back on the previous release's digests")
             except DeployFailed as exc:
                 done.append(f"WARNING: the previous release's services did not all come back: {exc.message}")
+
+        if dep.web_stopped and rolled:
+            # a restore-db rollback's target runs on the restored data: stopped before that data goes back
+            try:
+                self._scale_down("undo")
+                done.append("web and cron scaled to 0 while the data goes back")
+            except OdooAiError as exc:
+                done.append(f"WARNING: {exc.message}")
+        elif previous and rolled:
+            back()
         if dep.db_may_change:
             if self._db_id is None and not self.stack.swarm.external_db:
                 self._db_id = self.swarm_host.find_db()
             done += self._undo_data(dep)
+        done += self._drop_replaced(dep)
+        if previous and dep.web_stopped:
+            back()  # the previous release's code on its own data again
         if not previous:
             result = self._run(splan.stack_rm(self.stack))
             if result.ok:

@@ -73,6 +73,20 @@ def service_tasks(stack: StackConfig, name: str) -> Command:
                     "--format", "{{.Image}}\t{{.CurrentState}}\t{{.Error}}", service(stack, name)], timeout=30)
 
 
+@_purpose()
+def service_scale(stack: StackConfig, replicas: dict[str, int]) -> Command:
+    """Set services' replica counts (no wait: the caller watches the tasks)."""
+    return Command([stack.docker, "service", "scale", "--detach",
+                    *(f"{service(stack, name)}={count}" for name, count in replicas.items())], timeout=60)
+
+
+@_purpose(reads=True)
+def task_states(stack: StackConfig, name: str) -> Command:
+    """The current state of each of the service's tasks, those shutting down included."""
+    return Command([stack.docker, "service", "ps", "--no-trunc", "--format", "{{.CurrentState}}",
+                    service(stack, name)], timeout=30)
+
+
 @_purpose(reads=True)
 def task_containers(stack: StackConfig, name: str, *, running: bool = True) -> Command:
     """Containers of one of the stack's services on this node (the manager odoo-ai talks to)."""
