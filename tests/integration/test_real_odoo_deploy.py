@@ -12,8 +12,10 @@ Skipped when the real images are absent, unless ODOO_AI_REQUIRE_REAL_ODOO=1 (.ci
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -88,6 +90,23 @@ def login(port: int) -> int:
     return httpx.get(f"http://127.0.0.1:{port}/web/login?db=opw_real", timeout=15).status_code
 
 
+def open_websocket(port: int) -> tuple[str, socket.socket]:
+    """Odoo's /websocket through the proxy (as the web client opens it): the status line of
+    the answer, and the connection (left open)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /websocket?version=18.0-1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Origin: http://127.0.0.1:{port}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head.decode(errors="replace").split("\r\n", 1)[0], sock
+
+
 def deploy_fails(cli: Cli, *args: str) -> dict:
     proc = cli("deploy", "dev", *args, "--json", check=False, timeout=900)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -105,6 +124,14 @@ def test_up_initialises_the_database_before_web(stack) -> None:
     log = (state_root / "logs" / "odoo.log").read_text()
     assert "Modules loaded." in log and "could not serialize access" not in log
     assert "creating database" not in log.lower() or "init db" not in log  # web found it loaded
+    # The bus: Odoo's websocket process (gevent, port 8072) runs and answers through the proxy.
+    status, sock = open_websocket(port)
+    sock.close()
+    assert status.split()[1:2] == ["101"], status  # before: 502, the process crashed at every start
+    web = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                          "--filter", "label=com.docker.compose.service=web"], capture_output=True, text=True).stdout.split()
+    output = subprocess.run([DOCKER, "logs", web[0]], capture_output=True, text=True)
+    assert "Traceback" not in output.stdout + output.stderr, (output.stdout + output.stderr)[-3000:]
 
 
 def test_deploy_installs_a_module_added_to_the_list(stack) -> None:
