@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import httpx
@@ -35,11 +36,11 @@ def tag(scenario: str) -> str:
     return f"dev-{SCENARIOS[scenario]}"
 
 
-def env_text(project: str, state_root, port: int, *extra: str) -> str:
+def env_text(project: str, state_root, port: int, *extra: str, drain: float = 0.5) -> str:
     return "\n".join([
         f"ODOO_PROJECT_NAME={project}", f"ODOO_STATE_ROOT={state_root}", f"ODOO_PUBLISHED_PORT={port}",
         f"ODOO_IMAGE={IMAGE}", "ODOO_DB_IMAGE=odoo-ai-test/postgres:15", "ODOO_PROXY_IMAGE=odoo-ai-test/nginx:1",
-        "ODOO_DB_NAME=opw_real", "ODOO_DEPLOY_GATE_TIMEOUT=120", "ODOO_DEPLOY_DRAIN_SECONDS=0.5",
+        "ODOO_DB_NAME=opw_real", "ODOO_DEPLOY_GATE_TIMEOUT=120", f"ODOO_DEPLOY_DRAIN_SECONDS={drain}",
         "ODOO_DEPLOY_LOCK_TIMEOUT=5", "ODOO_DEPLOY_KEEP_SNAPSHOTS=5", *extra, "",
     ])
 
@@ -241,6 +242,49 @@ def test_per_module_checksums_on_real_odoo(stack) -> None:
     assert second["modules"]["reason"] == "checksum changed: oai_demo"
     assert module(cli, "oai_demo") == "installed 18.0.1.0.0"
     assert login(port) == 200
+
+
+def test_open_websockets_do_not_hold_the_drain(stack) -> None:
+    """Every open browser tab holds a websocket (Odoo's bus) through one of nginx's workers:
+    the drain waits for HTTP requests in flight, not for those (it waited the whole
+    ODOO_DEPLOY_DRAIN_SECONDS); they end when the old web stops, and the bus reconnects."""
+    cli, project, state_root, port = stack
+    cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo", drain=30))
+    sockets = [open_websocket(port) for _ in range(2)]
+    assert [status.split()[1] for status, _ in sockets] == ["101", "101"]
+    failed: list[str] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(timeout=15) as client:
+            while not done.is_set():
+                try:
+                    status = client.get(f"http://127.0.0.1:{port}/web/login?db=opw_real").status_code
+                    if status != 200:
+                        failed.append(str(status))
+                except httpx.HTTPError as exc:
+                    failed.append(type(exc).__name__)
+                done.wait(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = cli.json("rollback", "dev", timeout=900)
+    finally:
+        done.set()
+        poller.join()
+    assert result["status"] == "success" and failed == [], (result.get("error"), failed)
+    drain = next(p["seconds"] for p in result["phases"] if p["name"] == "drain")
+    assert drain < 10, result["phases"]  # not the 30 s bound
+    for _, sock in sockets:  # closed by the old web's stop (a close frame, or the connection's end)
+        sock.settimeout(15)
+        data = sock.recv(2)
+        assert data == b"" or data[0] & 0x0F == 0x8, data
+        sock.close()
+    status, sock = open_websocket(port)
+    sock.close()
+    assert status.split()[1:2] == ["101"], status  # the bus reconnects, to the new release
+    cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo"))
 
 
 def test_down_purge_leaves_nothing(stack) -> None:

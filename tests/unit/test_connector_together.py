@@ -93,3 +93,45 @@ def test_pids_of_other_processes_do_not_hold_the_drain() -> None:
         other.kill()
         other.wait()
     assert answer == "gone"
+
+
+# A fake nginx worker in a network namespace of its own (loopback only, so it can hold the
+# proxy's ports 80, 8069 and 8072): it opens the connections named in argv[1] to itself and
+# keeps them, as a worker of a left configuration holds its clients and upstreams.
+FAKE_WORKER = r"""
+import fcntl, socket, struct, sys, time
+fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8914, struct.pack("16sH14x", b"lo", 0x1 | 0x8))
+servers = {}
+for port in (80, 8069, 8072):
+    servers[port] = socket.create_server(("127.0.0.1", port))
+keep = []
+for part in filter(None, sys.argv[1].split(",")):  # client: a browser on :80; ws/http: an upstream on 8072/8069
+    port = {"client": 80, "ws": 8072, "http": 8069}[part]
+    keep += [socket.create_connection(("127.0.0.1", port)), servers[port].accept()[0]]
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def worker_holding(connections: str) -> subprocess.Popen:
+    launcher = ("import os, sys; os.execv(sys.executable, ['nginx: worker process is shutting down', '-c', "
+                f"{FAKE_WORKER!r}, {connections!r}])")
+    proc = subprocess.Popen(["unshare", "--net", sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.mark.parametrize(("connections", "answer"), [
+    ("client,ws,client,ws", "gone"),  # browsers' websockets only: nothing to wait for
+    ("", "gone"),  # nothing but its listening sockets
+    ("client,ws,client", "left"),  # one more client: a request still being read
+    ("client,ws,client,http", "left"),  # a request passed on to Odoo, not answered yet
+])
+def test_a_worker_that_holds_only_websockets_does_not_hold_the_drain(connections: str, answer: str) -> None:
+    proc = worker_holding(connections)
+    try:
+        got, took = gone([proc.pid], 0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert got == answer and (answer == "left" or took < 0.5), (connections, got, took)

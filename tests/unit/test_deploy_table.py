@@ -434,7 +434,7 @@ def test_the_drain_waits_for_nginx_workers_of_the_old_configuration(stack) -> No
     """After the switch, nginx's old workers (pinned to the old web) may still serve what
     they accepted: the old web is stopped only once they are gone."""
     host = serving(stack, read_addons_hash=ok("hash-old\n"),
-                   proxy_switch=ok("11\n12\n"), proxy_workers_gone=ok("gone\n"))
+                   proxy_switch=ok("11:33\n12:33\n"), proxy_workers_gone=ok("gone\n"))
     deploy(stack, host)
     trace = host.trace()
     drain = trace[trace.index("proxy_switch") + 1:trace.index("signal_container")]
@@ -442,6 +442,7 @@ def test_the_drain_waits_for_nginx_workers_of_the_old_configuration(stack) -> No
     # in-flight probe of the old web
     assert drain == ["config_hashes", "proxy_workers_gone"]
     assert host.argv("proxy_workers_gone")[-2:] == ["11", "12"]
+    assert host.argv("proxy_workers_gone")[1:4] == ["exec", "--user", "33"]  # the workers' user reads their fds
 
 
 def test_nginx_workers_still_serving_at_the_drain_bound_fall_back_to_nothing_more(stack) -> None:

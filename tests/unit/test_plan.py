@@ -139,4 +139,8 @@ def test_the_switch_lists_nginx_workers_and_reloads_in_one_exec() -> None:
     assert switch.argv[5] == dplan.PROXY_WORKERS_SH + "; exec nginx -s reload"
     gone = dplan.proxy_workers_gone("px", ["12", "13;rm -rf /", "14"], 2.0)
     assert gone.argv[-4:] == ["sh", "40", "12", "14"]  # 0.05 s checks; only pids pass
-    assert gone.timeout == 32.0
+    assert gone.timeout == 32.0 and "--user" not in gone.argv  # the workers' user unknown: as the exec's
+    assert dplan.proxy_workers_gone("px", ["12"], 2.0, user="101").argv[1:4] == ["exec", "--user", "101"]
+    assert "--user" not in dplan.proxy_workers_gone("px", ["12"], 2.0, user="0;x").argv
+    assert dplan.proxy_worker_rows("11:33\n12:33\n") == (["11", "12"], "33")
+    assert dplan.proxy_worker_rows("11:33\n12:101\nx:1\n13\n") == (["11", "12", "13"], None)  # two users: unknown

@@ -148,6 +148,7 @@ class Deployer:
         self._webs_before: list[str] = []  # the web containers serving when the deploy began
         self._inspected: dict[str, Result] = {}  # image ref -> its inspect, when no pull came after
         self._old_proxy_workers: set[str] = set()
+        self._proxy_worker_uid: str | None = None  # nginx's workers' user: the drain's check runs as it
         self._names: dict[str, str] = {}  # container id -> name, from `docker ps`
 
     # ------------------------------------------------------------ helpers
@@ -202,7 +203,10 @@ class Deployer:
         result = self._run(command)
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
-        return [pid for pid in result.stdout.split() if pid.isdigit()] if note_workers and self._proxy_id else []
+        if not (note_workers and self._proxy_id):
+            return []
+        pids, self._proxy_worker_uid = plan.proxy_worker_rows(result.stdout)
+        return pids
 
     def _web_ids(self) -> list[str]:
         result = self._run(plan.web_container_ids(self.stack))
@@ -669,7 +673,7 @@ class Deployer:
         drained = False
         if self._old_proxy_workers and self._proxy_id:  # one exec waits in the proxy
             gone = self._run(plan.proxy_workers_gone(self._proxy_id, sorted(self._old_proxy_workers),
-                                                     self.settings.drain_seconds))
+                                                     self.settings.drain_seconds, user=self._proxy_worker_uid))
             drained = gone.ok and gone.stdout.strip() == "gone"
         for cid in [] if drained else dep.old_containers:
             while time.monotonic() < deadline:

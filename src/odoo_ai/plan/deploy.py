@@ -439,9 +439,17 @@ def project_containers(stack: StackConfig) -> Command:
 
 # Is the process at {proc} one of nginx's workers (by its process title)? A `case` head.
 _NGINX_WORKER_CASE = 'case "$(tr "\\0" " " < "{proc}/cmdline" 2>/dev/null)" in "nginx: worker process"*)'
-# The pids of nginx's worker processes in the proxy container.
+# `pid:uid` of each of nginx's worker processes in the proxy container.
 PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do ' + _NGINX_WORKER_CASE.format(proc="$p")
-                    + ' echo "${p#/proc/}";; esac; done')
+                    + ' echo "${p#/proc/}:$(sed -n "s/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p" "$p/status")";; esac; done')
+
+
+def proxy_worker_rows(stdout: str) -> tuple[list[str], str | None]:
+    """PROXY_WORKERS_SH's answer: the workers' pids, and their one uid (None: unknown or several)."""
+    rows = [line.strip().split(":", 1) for line in stdout.splitlines() if line.strip()]
+    pids = [row[0] for row in rows if row[0].isdigit()]
+    uids = {row[1] for row in rows if len(row) == 2 and row[0].isdigit() and row[1].isdigit()}
+    return pids, (uids.pop() if len(uids) == 1 else None)
 
 
 @_purpose()
@@ -452,22 +460,45 @@ def proxy_switch(container: str) -> Command:
                    timeout=60)
 
 
-# Until none of the given pids is an nginx worker any more (a worker of a configuration
-# left by a reload exits once what it proxied is answered), checking every 0.05 s, at most
-# $1 times: prints "gone", or "left" when some still serve.
+# Ports as docker/proxy/odoo.conf has them: nginx listens on 80 and proxies to web:8069
+# (HTTP) and web:8072 (/websocket, Odoo's gevent process); hex as /proc/net/tcp writes them.
+PROXY_PORTS_HEX = {"listen": f"{80:04X}", "http": f"{8069:04X}", "websocket": f"{8072:04X}"}
+# `busy PID`: does the nginx worker PID still carry an HTTP request? True while it has a
+# connection to Odoo's HTTP port, or more client connections than websockets (a request
+# still being read, not yet passed on). A worker whose connections are all websockets is
+# not busy: a browser keeps its websocket open for hours, and its bus reconnects (to the
+# new release) when the old web stops; waiting for it would make every deploy wait out the
+# whole ODOO_DEPLOY_DRAIN_SECONDS. Sockets by inode from /proc/PID/fd (readable by the
+# workers' own user: the exec runs as it), states 01 (established) and 02 (connecting) from
+# /proc/PID/net/tcp{,6}; what cannot be read is busy.
+_PROXY_BUSY_SH = (
+    'busy() { socks=" $(ls -l "/proc/$1/fd" 2>/dev/null | sed -n "s/.*socket:\\[\\([0-9]*\\)\\]$/\\1/p" | tr "\\n" " ")"; '
+    '[ "$socks" = " " ] && return 0; seen=; '
+    'http=0; clients=0; ws=0; for t in "/proc/$1/net/tcp" "/proc/$1/net/tcp6"; do [ -r "$t" ] || continue; seen=1; '
+    'while read -r _ l r st _ _ _ _ _ i _; do case "$socks" in *" $i "*) ;; *) continue;; esac; '
+    'case "$st" in 01|02) ;; *) continue;; esac; '
+    'case "${r##*:}" in ' + PROXY_PORTS_HEX["http"] + ') http=1;; ' + PROXY_PORTS_HEX["websocket"]
+    + ') ws=$((ws + 1));; esac; '
+    '[ "${l##*:}" = ' + PROXY_PORTS_HEX["listen"] + ' ] && clients=$((clients + 1)); done < "$t"; done; '
+    '[ -z "$seen" ] || [ "$http" = 1 ] || [ "$clients" -gt "$ws" ]; }; '
+)
+# Until none of the given pids is a busy nginx worker (a worker of a configuration left by
+# a reload exits once what it proxied is answered; one holding only websockets is done),
+# checking every 0.05 s, at most $1 times: prints "gone", or "left" when some still serve.
 PROXY_WORKERS_GONE_SH = (
-    'n=$1; shift; while :; do left=; for p in "$@"; do '
-    + _NGINX_WORKER_CASE.format(proc="/proc/$p") + ' left=1;; esac; done; '
+    _PROXY_BUSY_SH + 'n=$1; shift; while :; do left=; for p in "$@"; do '
+    + _NGINX_WORKER_CASE.format(proc="/proc/$p") + ' busy "$p" && left=1;; esac; done; '
     '[ -z "$left" ] && { echo gone; exit 0; }; n=$((n - 1)); [ "$n" -le 0 ] && { echo left; exit 0; }; '
     'sleep 0.05 2>/dev/null || sleep 1; done')
 
 
 @_purpose(reads=True)
-def proxy_workers_gone(container: str, pids: list[str], seconds: float) -> Command:
-    """Wait, inside the proxy container (one exec), for nginx's workers `pids` to be gone:
-    at most `seconds`."""
+def proxy_workers_gone(container: str, pids: list[str], seconds: float, user: str | None = None) -> Command:
+    """Wait, inside the proxy container (one exec, as the workers' `user` when known), for
+    nginx's workers `pids` to be gone or to hold nothing but websockets: at most `seconds`."""
     checks = max(1, math.ceil(seconds / 0.05))
-    return Command([docker_binary(), "exec", container, "sh", "-c", PROXY_WORKERS_GONE_SH, "sh", str(checks),
+    as_user = ["--user", user] if user and user.isdigit() else []
+    return Command([docker_binary(), "exec", *as_user, container, "sh", "-c", PROXY_WORKERS_GONE_SH, "sh", str(checks),
                     *[pid for pid in pids if pid.isdigit()]], timeout=seconds + 30)
 
 
