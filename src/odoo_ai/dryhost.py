@@ -183,8 +183,8 @@ class DryHost:
         return Result(0, json.dumps({"name": f"/{command.argv[-1]}", "status": "running", "restarts": 0, "exit": 0}))
 
     def _answer_gate_probe(self, command: Command) -> Result:
-        self._assume("the new web answers 200 on /web/health and /web/login?db=")
-        return Result(0, '{"health": 200, "login": 200}\n')
+        self._assume("the new web answers 200 on /web/health and /web/login?db=, 101 on /websocket")
+        return Result(0, '{"health": 200, "login": 200, "websocket": 101}\n')
 
     def _answer_gate_modules(self, command: Command) -> Result:
         self._assume("no module is pending and every required module is installed")

@@ -399,6 +399,46 @@ def test_6_web_on_a_registry_that_cannot_load(pg: Postgres, flavour: Flavour, v1
         docker("rm", "-f", "-v", name, check=False)
 
 
+# A websocket handshake on PORT from inside the container: the status code of the answer.
+WEBSOCKET_ON = r"""
+import base64, os, socket, sys
+port = int(sys.argv[1])
+with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    s.sendall(("GET /websocket?version=18.0-1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+               "Origin: http://127.0.0.1:%d\r\n\r\n" % (port, base64.b64encode(os.urandom(16)).decode(), port)).encode())
+    print(s.recv(4096).split(b"\r\n", 1)[0].split()[1].decode())
+"""
+
+
+def test_6b_the_deploy_gate_sees_the_bus(pg: Postgres, flavour: Flavour, v1_template: str) -> None:
+    """With workers, Odoo's websocket (the bus) is served by its evented process on 8072;
+    on the HTTP port a handshake is a 500 (logged). The deploy's gate probe (GATE_PROBE
+    itself) answers health 200, login 200, websocket 101 on a database that loads."""
+    from odoo_ai.plan.deploy import GATE_PROBE
+
+    db = pg.clone(v1_template, flavour, "web_bus")
+    name = f"conformance-{pg.run_id}-web-{uuid.uuid4().hex[:6]}"
+    docker("run", "-d", "--name", name, "--label", f"{LABEL}={pg.run_id}", "--network", pg.network,
+           *pg.odoo_env(db, web=True), flavour.image("v1", "web"))
+    try:
+        deadline = time.monotonic() + HTTP_UP_TIMEOUT
+        while True:
+            probe = docker("exec", name, "python3", "-c", GATE_PROBE, "8069", db, "10", check=False, timeout=60)
+            if probe.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        logs = docker("logs", name, check=False)
+        diagnostics = f"probe: {probe.stdout}{probe.stderr}\n--- logs:\n{tail(logs.stdout + logs.stderr, 60)}"
+        assert json.loads(probe.stdout) == {"health": 200, "login": 200, "websocket": 101}, diagnostics
+        on_http = docker("exec", name, "python3", "-c", WEBSOCKET_ON, "8069", check=False)
+        assert on_http.stdout.strip() == "500", on_http.stdout + on_http.stderr
+        logs = docker("logs", name, check=False)
+        assert "Couldn't bind the websocket" in logs.stdout + logs.stderr, tail(logs.stdout + logs.stderr, 40)
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
 def result_of(run: Run) -> dict:
     found = [m.groupdict() for m in RESULT_LINE.finditer(run.output)]
     assert len(found) == 1, f"expected one odoo.tests.result line: {found}\n{run}"

@@ -5,6 +5,7 @@ each leaves the stack serving, as a real env would be.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ from tests.unit.test_charts import mermaid_blocks, parse_gantt
 SCENARIOS = {  # addons scenario -> fake commit (tag dev-<first 7>)
     "ok": "1111111aaaa", "ok_v2": "2222222bbbb", "update_fails": "3333333cccc",
     "never_healthy": "4444444dddd", "crash": "5555555eeee", "slow_update": "6666666ffff",
+    "dead_bus": "7777777abcd",
 }
 SECRETS = {"ODOO_DB_PASSWORD": "s3cr$t 'db'", "ODOO_MASTER_PASSWORD": "master$$"}
 
@@ -211,13 +213,22 @@ def test_crashing_image_fails_the_gate_fast_and_keeps_serving(stack) -> None:
     assert_previous_serving(cli, port, project, ALIAS)
 
 
+def test_an_image_whose_bus_never_starts_fails_the_gate_and_keeps_serving(stack) -> None:
+    """Odoo's websocket process (the bus) failing at start left /web/health and /web/login
+    answering 200: the gate's websocket handshake is what sees it."""
+    cli, project, state_root, port = stack
+    doc = deploy_fails(cli, tag("dead_bus"), "gate")
+    assert "/websocket 101" in doc["error"] and '"websocket": "ConnectionRefusedError' in doc["error"], doc["error"]
+    assert_previous_serving(cli, port, project, ALIAS)
+
+
 def test_release_log_records_every_attempt(stack) -> None:
     cli, *_ = stack
     history = releases(cli)
     assert [(r["image_tag"], r["status"]) for r in history] == [
         (tag("ok"), "success"), (tag("ok_v2"), "success"), (ALIAS, "success"),
         ("dev-deadbee", "failed"), (tag("update_fails"), "failed"), (tag("never_healthy"), "failed"),
-        (tag("crash"), "failed"),
+        (tag("crash"), "failed"), (tag("dead_bus"), "failed"),
     ]
     failed = history[4]
     assert failed["phase"] == "update" and failed["previous_tag"] == ALIAS and failed["duration"] > 0
@@ -252,9 +263,10 @@ def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
     # From the swap to the switch the maintenance page answers (the newer code never runs on
     # the restored data); before and after, the release of the moment; nothing else.
-    assert set(answers) == {"200", "503 retry-after"}, answers
+    runs = " ".join(f"{a}x{len(list(g))}" for a, g in itertools.groupby(answers))  # what came, in order
+    assert set(answers) == {"200", "503 retry-after"}, runs
     first, last = answers.index("503 retry-after"), len(answers) - answers[::-1].index("503 retry-after")
-    assert set(answers[first:last]) == {"503 retry-after"} and answers[-1] == "200", answers
+    assert set(answers[first:last]) == {"503 retry-after"} and answers[-1] == "200", runs
     names = [p["name"] for p in result["phases"]]
     assert "update" not in names and "restore" in names
     assert health(port) == 200

@@ -142,6 +142,39 @@ def test_lock_race_is_retried_once(stack) -> None:
     assert host.trace().count("module_update") == 2 and 2 in host.slept
 
 
+DNS_HICCUP = ('psycopg2.OperationalError: could not translate host name "db" to address: '
+              'Name or service not known\n')
+
+
+def test_an_update_that_never_reached_postgresql_is_retried_once(stack) -> None:
+    host = serving(stack, module_update=[Result(1, "", DNS_HICCUP), ok()])
+    result = deploy(stack, host)
+    assert host.trace().count("module_update") == 2 and 2 in host.slept
+    assert any('could not reach PostgreSQL (could not translate host name "db" to address)' in n
+               for n in result["release"]["notes"])
+
+
+def test_an_update_that_never_reaches_postgresql_fails_after_the_retry(stack) -> None:
+    host = serving(stack, module_update=[Result(1, "", DNS_HICCUP), Result(1, "", DNS_HICCUP)])
+    exc = fails(stack, host)
+    assert exc.phase == "update" and host.trace().count("module_update") == 2
+
+
+@pytest.mark.parametrize(("output", "reason"), [
+    ("ERROR: could not obtain lock on row in relation", "lost a lock race"),
+    (DNS_HICCUP, 'could not reach PostgreSQL (could not translate host name "db" to address)'),
+    ('connection to server at "db" (172.18.0.2), port 5432 failed: Connection refused',
+     'could not reach PostgreSQL (connection to server at "db" (172.18.0.2), port 5432 failed)'),
+    ("could not connect to server: Connection refused", "could not reach PostgreSQL (could not connect to server)"),
+    ("odoo.tools.convert.ParseError: while parsing data.xml", None),
+    ("server closed the connection unexpectedly", None),  # mid-update: it may have changed something
+])
+def test_which_update_failures_are_run_again(output: str, reason: str | None) -> None:
+    from odoo_ai.deploy.policy import update_retry_reason
+
+    assert update_retry_reason(output) == reason
+
+
 def test_gate_failure_removes_the_new_web_and_restores(stack) -> None:
     host = serving(stack, gate_probe=ok('{"health": 500, "login": null}\n'))
     host.answers["gate_probe"] = Result(1, '{"health": 500, "login": null}\n')

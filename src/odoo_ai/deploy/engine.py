@@ -40,7 +40,6 @@ from odoo_ai.deploy import journal
 from odoo_ai.deploy.journal import JOURNAL, Deployment, PhaseRecord, now
 from odoo_ai.deploy.policy import (
     HEX,
-    LOCK_ERRORS,
     DbState,
     UpdatePlan,
     answers_500,
@@ -57,6 +56,7 @@ from odoo_ai.deploy.policy import (
     services_ready,
     snapshots_to_prune,
     state_text,
+    update_retry_reason,
 )
 from odoo_ai.deploy.record import Release, modules_view
 from odoo_ai.deploy.settings import DeploySettings
@@ -545,8 +545,9 @@ class Deployer:
                         self._run(plan.pause(held))
                     self._run(plan.terminate_backends(self.stack, blockers, self.next_env))
                     continue
-                if attempt < attempts and LOCK_ERRORS.search(output):
-                    dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
+                retry = update_retry_reason(output) if attempt < attempts else None
+                if retry:
+                    dep.notes.append(f"update {retry} (attempt {attempt}), retrying")
                     self.host.sleep(2, "before retrying the update")
                     continue
                 restored = "the database was created by this deploy and is dropped" if dep.db_created else \
@@ -651,7 +652,8 @@ class Deployer:
                 raise DeployFailed(
                     "gate",
                     f"timed out after {self.settings.gate_timeout:.0f}s waiting for /web/health and "
-                    f"/web/login?db={self.stack.db_name} to answer 200 with no pending module (last: {last})",
+                    f"/web/login?db={self.stack.db_name} to answer 200, /websocket 101, with no pending module "
+                    f"(last: {last})",
                     output=self._odoo_log_since(dep.log_offset),
                     hint="raise ODOO_DEPLOY_GATE_TIMEOUT if Odoo needs longer to boot",
                 )

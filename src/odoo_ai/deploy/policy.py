@@ -16,6 +16,18 @@ SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 # (DESIGN fact 11): retry those, and only those.
 LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not serialize access|deadlock detected",
                          re.IGNORECASE)
+# The update never reached PostgreSQL (psycopg2 at connect: Docker's DNS did not answer for
+# `db` for a moment, or the server refused): nothing was changed, so it is tried again.
+CONNECT_ERRORS = re.compile(r"could not translate host name \S+ to address|could not connect to server|"
+                            r"connection to server at \S+ (?:\(\S+\), )?port \d+ failed", re.IGNORECASE)
+
+
+def update_retry_reason(output: str) -> str | None:
+    """Why a failed module update may simply be run again (None: it may not)."""
+    if LOCK_ERRORS.search(output):
+        return "lost a lock race"
+    found = CONNECT_ERRORS.search(output)
+    return f"could not reach PostgreSQL ({found.group(0)})" if found else None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,25 @@ def get(path):
         return e.code
     except Exception as e:
         return "%s: %s" % (type(e).__name__, e)
+def websocket():
+    # Odoo's bus: /websocket on the evented port (gevent_port) with workers, else on the HTTP
+    # port, as the container's config file ($ODOO_RC) says; a handshake answered 101 is alive.
+    import base64, configparser, os, socket
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(os.environ.get("ODOO_RC") or "/etc/odoo/odoo.conf")
+    options = conf["options"] if conf.has_section("options") else {}
+    try:
+        workers = int(options.get("workers") or 0)
+        ws_port = int(options.get("gevent_port") or 8072) if workers else int(port)
+        with socket.create_connection(("127.0.0.1", ws_port), timeout=5) as sock:
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(("GET /websocket?version=18.0-1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                          "Origin: http://127.0.0.1:%d\r\n\r\n" % (ws_port, key, ws_port)).encode())
+            head = sock.recv(4096).split(b"\r\n", 1)[0].split()
+        return int(head[1]) if len(head) > 1 and head[1].isdigit() else "no HTTP answer"
+    except Exception as e:
+        return "%s: %s" % (type(e).__name__, e)
 deadline = time.monotonic() + float(sys.argv[3] if len(sys.argv) > 3 else 0)
 while True:
     health = get("/web/health")
@@ -53,8 +72,9 @@ while True:
     if isinstance(health, int) or time.monotonic() + 0.1 > deadline:
         break
     time.sleep(0.1)
-print(json.dumps({"health": health, "login": login}))
-sys.exit(0 if health == 200 and login == 200 else 1)
+ws = websocket() if health == 200 and login == 200 else None
+print(json.dumps({"health": health, "login": login, "websocket": ws}))
+sys.exit(0 if health == 200 and login == 200 and ws == 101 else 1)
 """
 
 DB_EXISTS_SQL = "SELECT count(*) FROM pg_database WHERE datname = :'dbname';\n"
@@ -437,8 +457,11 @@ def project_containers(stack: StackConfig) -> Command:
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
 
+# The process title of the process at {proc} (nginx's workers say "nginx: worker process",
+# then, once a reload's QUIT reached them, "nginx: worker process is shutting down").
+_PROC_TITLE = '"$(tr "\\0" " " < "{proc}/cmdline" 2>/dev/null)"'
 # Is the process at {proc} one of nginx's workers (by its process title)? A `case` head.
-_NGINX_WORKER_CASE = 'case "$(tr "\\0" " " < "{proc}/cmdline" 2>/dev/null)" in "nginx: worker process"*)'
+_NGINX_WORKER_CASE = 'case ' + _PROC_TITLE + ' in "nginx: worker process"*)'
 # `pid:uid` of each of nginx's worker processes in the proxy container.
 PROXY_WORKERS_SH = ('for p in /proc/[0-9]*; do ' + _NGINX_WORKER_CASE.format(proc="$p")
                     + ' echo "${p#/proc/}:$(sed -n "s/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p" "$p/status")";; esac; done')
@@ -485,9 +508,12 @@ _PROXY_BUSY_SH = (
 # Until none of the given pids is a busy nginx worker (a worker of a configuration left by
 # a reload exits once what it proxied is answered; one holding only websockets is done),
 # checking every 0.05 s, at most $1 times: prints "gone", or "left" when some still serve.
+# A worker whose title does not say "shutting down" yet has not had the reload's QUIT: it
+# may still accept a connection, so it counts as serving whatever it holds.
 PROXY_WORKERS_GONE_SH = (
-    _PROXY_BUSY_SH + 'n=$1; shift; while :; do left=; for p in "$@"; do '
-    + _NGINX_WORKER_CASE.format(proc="/proc/$p") + ' busy "$p" && left=1;; esac; done; '
+    _PROXY_BUSY_SH + 'n=$1; shift; while :; do left=; for p in "$@"; do case '
+    + _PROC_TITLE.format(proc="/proc/$p") + ' in "nginx: worker process is shutting down"*) busy "$p" && left=1;; '
+    '"nginx: worker process"*) left=1;; esac; done; '
     '[ -z "$left" ] && { echo gone; exit 0; }; n=$((n - 1)); [ "$n" -le 0 ] && { echo left; exit 0; }; '
     'sleep 0.05 2>/dev/null || sleep 1; done')
 
@@ -599,8 +625,9 @@ def container_state(container: str) -> Command:
 
 @_purpose()
 def gate_probe(container: str, db_name: str, port: int = 8069, wait: float = 0.0) -> Command:
-    """/web/health then /web/login?db= from inside the container; while nothing listens
-    yet it asks again every 0.1 s for up to `wait` seconds (one exec, not one per try)."""
+    """/web/health then /web/login?db=, then a /websocket handshake (Odoo's bus, on the
+    port its config says), from inside the container; while nothing listens yet it asks
+    again every 0.1 s for up to `wait` seconds (one exec, not one per try)."""
     return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), db_name,
                     f"{max(0.0, min(wait, 10.0)):.1f}"], timeout=30)
 

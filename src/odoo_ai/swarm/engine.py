@@ -36,10 +36,10 @@ from odoo_ai.config.stack import StackConfig, required_modules
 from odoo_ai.deploy.engine import Deployer, DeployFailed
 from odoo_ai.deploy.journal import Deployment
 from odoo_ai.deploy.policy import (
-    LOCK_ERRORS,
     UpdatePlan,
     gate_rows,
     state_text,
+    update_retry_reason,
 )
 from odoo_ai.errors import ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
@@ -261,8 +261,9 @@ class SwarmDeployer(Deployer):
             if code == 0:
                 dep.updated = True
                 return
-            if attempt < attempts and LOCK_ERRORS.search(output):
-                dep.notes.append(f"update lost a lock race (attempt {attempt}), retrying")
+            retry = update_retry_reason(output) if attempt < attempts else None
+            if retry:
+                dep.notes.append(f"update {retry} (attempt {attempt}), retrying")
                 self.host.sleep(2, "before retrying the update")
                 continue
             restored = "the database was created by this deploy and is dropped" if dep.db_created else \
