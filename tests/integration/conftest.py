@@ -14,11 +14,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,4 +180,34 @@ def force_cleanup(project: str, state_root: Path | None = None) -> None:
 
 
 # Registry fixtures (a real docker-registry per session); imported here so pytest sees them.
+@contextmanager
+def answers_during(url: str, *, every: float = 0.05) -> Iterator[list[str]]:
+    """A client GETting URL (a new connection each time) every `every` s while the block
+    runs: what it got, in order — "<status>", " retry-after" when that header came, and
+    " newer code: …" when the stand-in said it served newer code than the data (its
+    X-Standin-Newer-Code header); an error's type name when nothing came."""
+    answers: list[str] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(timeout=15) as client:
+            while not done.is_set():
+                try:
+                    r = client.get(url, headers={"Connection": "close"})
+                    newer = r.headers.get("x-standin-newer-code")
+                    answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}"
+                                   f"{f' newer code: {newer}' if newer else ''}")
+                except httpx.HTTPError as exc:
+                    answers.append(type(exc).__name__)
+                done.wait(every)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        yield answers
+    finally:
+        done.set()
+        poller.join()
+
+
 from tests.integration.conftest_registry import reg_env, registry  # noqa: E402, F401

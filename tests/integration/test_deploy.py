@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.integration.conftest import (
     DOCKER,
     REPO,
     Cli,
+    answers_during,
     force_cleanup,
     free_port,
     image_exists,
@@ -238,28 +238,8 @@ def test_release_log_records_every_attempt(stack) -> None:
 def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     cli, project, state_root, port = stack
     sql(cli, "INSERT INTO odoo_ai_probe VALUES ('written after the update')")
-    answers: list[str] = []
-    done = threading.Event()
-
-    def poll() -> None:  # a client during the rollback: what did it get?
-        with httpx.Client(timeout=10) as client:
-            while not done.is_set():
-                try:
-                    r = client.get(f"http://127.0.0.1:{port}/web/login", headers={"Connection": "close"})
-                    newer = r.headers.get("x-standin-newer-code")  # the stand-in serving newer code on older data
-                    answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}"
-                                   f"{f' newer code: {newer}' if newer else ''}")
-                except httpx.HTTPError as exc:
-                    answers.append(type(exc).__name__)
-                done.wait(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
+    with answers_during(f"http://127.0.0.1:{port}/web/login") as answers:  # a client during the rollback
         result = cli.json("rollback", "dev", "--to", tag("ok"), "--restore-db", "--yes")
-    finally:
-        done.set()
-        poller.join()
     assert result["status"] == "success" and result["kind"] == "rollback" and result["tag"] == tag("ok")
     # From the swap to the switch the maintenance page answers (the newer code never runs on
     # the restored data); before and after, the release of the moment; nothing else.

@@ -17,13 +17,20 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import httpx
 import pytest
 
-from tests.integration.conftest import DOCKER, REPO, Cli, force_cleanup, free_port, image_exists
+from tests.integration.conftest import (
+    DOCKER,
+    REPO,
+    Cli,
+    answers_during,
+    force_cleanup,
+    free_port,
+    image_exists,
+)
 
 SCENARIOS = {"base": "8000000", "v1": "8111111", "v2": "8222222", "update_fails": "8333333",
              "import_error": "8444444"}
@@ -252,27 +259,9 @@ def test_open_websockets_do_not_hold_the_drain(stack) -> None:
     cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo", drain=30))
     sockets = [open_websocket(port) for _ in range(2)]
     assert [status.split()[1] for status, _ in sockets] == ["101", "101"]
-    failed: list[str] = []
-    done = threading.Event()
-
-    def poll() -> None:
-        with httpx.Client(timeout=15) as client:
-            while not done.is_set():
-                try:
-                    status = client.get(f"http://127.0.0.1:{port}/web/login?db=opw_real").status_code
-                    if status != 200:
-                        failed.append(str(status))
-                except httpx.HTTPError as exc:
-                    failed.append(type(exc).__name__)
-                done.wait(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
+    with answers_during(f"http://127.0.0.1:{port}/web/login?db=opw_real") as answers:
         result = cli.json("rollback", "dev", timeout=900)
-    finally:
-        done.set()
-        poller.join()
+    failed = [a for a in answers if a != "200"]
     assert result["status"] == "success" and failed == [], (result.get("error"), failed)
     drain = next(p["seconds"] for p in result["phases"] if p["name"] == "drain")
     assert drain < 10, result["phases"]  # not the 30 s bound

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.conftest import DOCKER, REPO, Cli, free_port, image_exists
+from tests.integration.conftest import DOCKER, REPO, Cli, answers_during, free_port, image_exists
 from tests.integration.sshd import start_sshd
 
 TAGS = {"ok": "standin", "ok_v2": "standin-ok_v2", "update_fails": "standin-update_fails",
@@ -234,29 +234,10 @@ def test_deploy_status_and_releases_with_host_over_ssh(stack, tmp_path) -> None:
 
 
 def restore_rollback(cli: Cli, port: int, tag: str) -> tuple[dict, list[str]]:
-    """`rollback --to TAG --restore-db` while a client GETs the login page every 50 ms: its
-    result, and what the client got (the stand-in says when it serves newer code on older data)."""
-    answers: list[str] = []
-    done = threading.Event()
-
-    def poll() -> None:
-        with httpx.Client(timeout=5) as client:
-            while not done.is_set():
-                try:
-                    r = client.get(f"http://127.0.0.1:{port}/web/login?db=opw_sw", headers={"Connection": "close"})
-                    newer = r.headers.get("x-standin-newer-code")
-                    answers.append(f"{r.status_code}{f' newer code: {newer}' if newer else ''}")
-                except httpx.HTTPError as exc:
-                    answers.append(type(exc).__name__)
-                done.wait(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
+    """`rollback --to TAG --restore-db` while a client GETs the login page: its result, and
+    what the client got (the stand-in says when it serves newer code on older data)."""
+    with answers_during(f"http://127.0.0.1:{port}/web/login?db=opw_sw") as answers:
         result = cli.json("rollback", "dev", "--to", tag, "--restore-db", "--yes", timeout=600)
-    finally:
-        done.set()
-        poller.join()
     return result, answers
 
 
