@@ -187,10 +187,11 @@ class Deployer:
     def _save_journal(self, dep: Deployment) -> None:
         self.host.write_private(self.journal_path, journal.dump(dep))
 
-    def _write_upstream(self, container: str | None, *, note_workers: bool = False) -> list[str]:
+    def _write_upstream(self, container: str | None, *, note_workers: bool = False) -> None:
         """Pin the proxy to one container, to the maintenance page (MAINTENANCE), or (None)
-        back to the `web` alias; nginx reloads gracefully. With `note_workers`, the pids of
-        nginx's workers before the reload (listed by the same exec)."""
+        back to the `web` alias; nginx reloads gracefully. With `note_workers`, nginx's
+        workers before the reload (listed by the same exec: their pids and user) are noted
+        for the drain, which waits for them."""
         if container is None:
             self.host.unlink(self.upstream_path)
         else:  # the temp file of the atomic write never ends in .conf, so nginx never includes it
@@ -203,10 +204,9 @@ class Deployer:
         result = self._run(command)
         if not result.ok:
             raise OdooAiError(f"proxy reload failed: {result.tail(3)}")
-        if not (note_workers and self._proxy_id):
-            return []
-        pids, self._proxy_worker_uid = plan.proxy_worker_rows(result.stdout)
-        return pids
+        if note_workers:
+            pids, self._proxy_worker_uid = plan.proxy_worker_rows(result.stdout) if self._proxy_id else ([], None)
+            self._old_proxy_workers = set(pids)
 
     def _web_ids(self) -> list[str]:
         result = self._run(plan.web_container_ids(self.stack))
@@ -470,7 +470,7 @@ class Deployer:
         dep.maintenance = dep.web_stopped = True
         self._save_journal(dep)
         dep.old_containers = list(self._webs_before)
-        self._old_proxy_workers = set(self._write_upstream(MAINTENANCE, note_workers=True))
+        self._write_upstream(MAINTENANCE, note_workers=True)
         self._drain(dep)
         dep.old_containers = self._webs_before = []
         self._save_journal(dep)
@@ -663,8 +663,7 @@ class Deployer:
         assert dep.new_container
         # nginx's workers of the old configuration (pinned to the old web) finish what they
         # accepted after the reload: the drain waits for them to be gone.
-        self._old_proxy_workers = set(self._write_upstream(self._container_name(dep.new_container),
-                                                           note_workers=True))
+        self._write_upstream(self._container_name(dep.new_container), note_workers=True)
 
     def _drain(self, dep: Deployment) -> None:
         """The old web keeps serving what it had in flight: wait until nginx's workers of the

@@ -318,7 +318,7 @@ class SwarmDeployer(Deployer):
         while True:
             states = [self._run(splan.task_states(self.stack, name)) for name in ROLLED]
             live = [line for result in states for line in result.stdout.splitlines()
-                    if line.split()[:1] and line.split()[0] in LIVE_TASK_STATES]
+                    if (line.split() or [""])[0] in LIVE_TASK_STATES]
             if all(result.ok for result in states) and not live:
                 return
             if time.monotonic() > deadline:
