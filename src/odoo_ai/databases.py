@@ -501,7 +501,8 @@ class Databases:
     # ------------------------------------------------------------ the gate
     def _gate(self, container: str, database: str) -> GateResult:
         """The deploy's readiness gate on one web container for `database`: /web/health and
-        /web/login?db= answer 200 (probed inside the container), no module left pending."""
+        /web/login?db= answer 200, /websocket 101 (Odoo's bus; probed inside the container),
+        no module left pending."""
         started = time.monotonic()
         deadline = started + self.gate_timeout
         stack = self.stack.model_copy(update={"db_name": database})
@@ -516,13 +517,13 @@ class Databases:
                 logs = self._run(dplan.container_logs(container, 40))
                 return GateResult(False, f"the web container stopped ({info.get('status')}, exit {info.get('exit')})",
                                   time.monotonic() - started, output=(logs.stdout + logs.stderr)[-4000:])
-            probe = self._run(plan.gate_probe(container, database))
+            probe = self._run(dplan.gate_probe(container, database))
             if probe.ok:
                 errors = 0
                 check = self._run(dplan.gate_modules(stack, []))
                 pending, _ = gate_rows(check.stdout) if check.ok else (None, {})
                 if pending == 0:
-                    return GateResult(True, "/web/health and /web/login answer 200, no module pending",
+                    return GateResult(True, "/web/health and /web/login answer 200, /websocket 101, no module pending",
                                       time.monotonic() - started)
                 last = f"{pending} module(s) pending" if check.ok else f"module check failed: {check.tail(2)}"
             else:

@@ -273,7 +273,6 @@ def test_values_travel_as_argv_items_and_psql_variables(stack) -> None:
     assert plan.neutralize(stack, "x").argv[-4:] == ["/odoo/odoo-bin", "neutralize", "-d", "x"]
     web = plan.start_gate_web(stack, "p-dbgate-1", "opw-t.1__drill_1")
     assert "ODOO_DB_NAME=opw-t.1__drill_1" in web.argv and "ODOO_MAX_CRON_THREADS=0" in web.argv
-    assert "NoRedirect" in plan.gate_probe("c", "db").argv[5]
 
 
 # ---------------------------------------------------------------- settings
@@ -335,6 +334,8 @@ def test_a_restore_swaps_in_gates_then_drops_the_old_one(stack) -> None:
         [["exec", "-i", tools], ["exec", tools, "sh"]]  # no container start while the web is paused
     assert host.records[-1]["kind"] == "db-restore" and host.records[-1]["status"] == "done"
     assert host.records[-1]["image_tag"] == "testing-1234567"
+    probe = next(c for c in host.calls if c.purpose == "gate_probe")
+    assert "/websocket" in probe.argv[5]  # the deploy's probe: Odoo's bus answers after a restore too
 
 
 def test_a_restore_that_fails_the_gate_is_swapped_back(stack) -> None:

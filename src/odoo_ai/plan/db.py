@@ -149,29 +149,6 @@ SELECT format('SELECT %L || E''\\t'' || count(*) FROM %I.%I', c.relname, n.nspna
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY c.relname \\gexec
 """
-# The readiness gate's HTTP probe, run inside a web container (its own python): like the
-# deploy's, but a redirect is an answer, not followed: Odoo sends /web/login?db=X to
-# /web/database/selector (which answers 200) when it cannot use X.
-GATE_PROBE = r"""
-import json, sys, urllib.error, urllib.request
-port, db = sys.argv[1], sys.argv[2]
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
-def get(path):
-    try:
-        with opener.open("http://127.0.0.1:%s%s" % (port, path), timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except Exception as e:
-        return "%s: %s" % (type(e).__name__, e)
-health = get("/web/health")
-login = get("/web/login?db=" + urllib.request.quote(db)) if health == 200 else None
-print(json.dumps({"health": health, "login": login}))
-sys.exit(0 if health == 200 and login == 200 else 1)
-"""
 # Filestore moves ("$1" the live filestore, "$2" where the replaced one is kept, "$3" where a
 # failed one goes): the restored one (staged as "$1.restored") swapped in, and the undo of
 # whatever part of that ran (without a kept one, a restored one moved in where there was none goes).
@@ -579,11 +556,6 @@ def start_gate_web(stack: StackConfig, name: str, database: str) -> Command:
     return compose(stack, "run", "--detach", "--no-deps", "--name", name, "--label", DRILL_LABEL,
                    "-e", f"ODOO_DB_NAME={database}", "-e", "ODOO_WORKERS=0", "-e", "ODOO_MAX_CRON_THREADS=0",
                    "-e", "ODOO_LOGFILE=", "web", timeout=600)
-
-
-@_purpose(reads=True)
-def gate_probe(container: str, database: str, port: int = 8069) -> Command:
-    return Command([docker_binary(), "exec", container, "python3", "-c", GATE_PROBE, str(port), database], timeout=30)
 
 
 @_purpose(reads=True)
