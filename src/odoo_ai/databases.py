@@ -41,7 +41,8 @@ from typing import Any
 from odoo_ai import dbtool, releases
 from odoo_ai.config.envfile import parse_env_text
 from odoo_ai.config.stack import StackConfig, required_modules
-from odoo_ai.deploy.policy import answers_500, gate_rows
+from odoo_ai.deploy.policy import answers_500, gate_rows, neutralize_retry_reason, running
+from odoo_ai.deploy.swap import paused_swap
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.hosts import Host
 from odoo_ai.plan import db as plan
@@ -50,6 +51,7 @@ from odoo_ai.runners.base import Command, Result
 
 CHUNK = 1 << 20
 GATE_ERROR_PROBES = 3  # HTTP 500 answers in a row: Odoo cannot load the database
+NEUTRALIZE_ATTEMPTS = 3  # a neutralize that never reached PostgreSQL (a DNS hiccup) is run again
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DEPLOY_JOURNAL = "deploy-journal.json"
 
@@ -484,7 +486,13 @@ class Databases:
     def _prepare(self, database: str, *, neutralize: bool, new_identity: bool) -> dict[str, str]:
         if neutralize:
             self.progress(f"… odoo-bin neutralize -d {database}")
-            result = self._run(plan.neutralize(self.stack, database))
+            for attempt in range(NEUTRALIZE_ATTEMPTS):
+                result = self._run(plan.neutralize(self.stack, database))
+                why = None if result.ok else neutralize_retry_reason(result.stdout + result.stderr)
+                if not why or attempt == NEUTRALIZE_ATTEMPTS - 1:
+                    break
+                self.notes.append(f"odoo-bin neutralize ran again: {why}")
+                self.host.sleep(1.0, "neutralize: PostgreSQL unreachable, once more")
             if not result.ok:
                 raise DbFailed(f"{self.stack.env}: odoo-bin neutralize failed (exit {result.returncode}): the copy "
                                "is NOT neutralized and is dropped, nothing changed",
@@ -567,6 +575,13 @@ class Databases:
         result = self._run(dplan.web_container_ids(self.stack))
         return [container_id for container_id, _ in dplan.web_containers(result.stdout)] if result.ok else []
 
+    def _proxy_id(self) -> str | None:
+        """The running proxy container (held around a swap), if any."""
+        result = self._run(dplan.project_containers(self.stack))
+        rows = [dict(zip(("id", "service", "state", "status", "oneoff"), line.split("\t"), strict=False))
+                for line in result.stdout.splitlines()] if result.ok else []
+        return next(iter(running(rows, "proxy")), None)
+
     # ------------------------------------------------------------ journal and recovery
     def _save_journal(self, journal: dict[str, Any]) -> None:
         self.host.write_private(self.journal_path, json.dumps(journal, sort_keys=True))
@@ -600,17 +615,13 @@ class Databases:
             self._run(plan.remove_filestore(self.stack, f"{db}.restored", tools=tools))
             done.append(f"dropped the unfinished restore {restored}")
         else:
-            webs = self._web_ids()
-            paused_now = bool(webs) and self._run(dplan.pause(webs)).ok
-            try:
-                back = self._run(plan.swap_back(self.stack, kept, failed))
+            with paused_swap(self._run, self.host.sleep, self._web_ids(),
+                             lambda force: plan.swap_back(self.stack, kept, failed, force=force),
+                             proxy=self._proxy_id()) as back:
                 if not back.ok:
                     raise OdooAiError(f"{self.stack.env}: swapping the previous database back failed: {back.tail(3)}",
                                       exit_code=ExitCode.INFRA)
                 self._run(plan.filestore_back(self.stack, kept, failed, tools=tools))
-            finally:
-                if paused_now:
-                    self._run(dplan.unpause(webs))
             self._run(plan.signal_reload(self.stack, db, live_exists=False))
             self._run(plan.drop_database(self.stack, failed))
             done.append(f"put the previous database back under {db}" if kept in present else
@@ -719,20 +730,16 @@ class Databases:
                 self._run(plan.signal_reload(stack, restored, live_exists=live_exists))
                 journal["phase"] = "swap"
                 self._save_journal(journal)
-                webs = self._web_ids()
-                paused = bool(webs) and self._run(dplan.pause(webs)).ok
-                try:
-                    # (the journal says "swap" throughout: an undo finds out from the databases
-                    # themselves whether the rename happened, and nothing more is written while paused)
-                    swap = self._run(plan.swap_in(stack, restored, kept))
+                # (the journal says "swap" throughout: an undo finds out from the databases
+                # themselves whether the rename happened, and nothing more is written while paused)
+                with paused_swap(self._run, self.host.sleep, self._web_ids(),
+                                 lambda force: plan.swap_in(stack, restored, kept, force=force),
+                                 proxy=self._proxy_id()) as swap:
                     if not swap.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored database in failed", output=swap.tail())
                     files = self._run(plan.filestore_in(stack, kept, tools=tools))
                     if not files.ok:
                         raise DbFailed(f"{stack.env}: swapping the restored filestore in failed", output=files.tail())
-                finally:
-                    if paused:
-                        self._run(dplan.unpause(webs))
                 journal["phase"] = "gate"
                 self._save_journal(journal)
             with phase("gate"):

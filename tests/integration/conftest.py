@@ -181,10 +181,10 @@ def force_cleanup(project: str, state_root: Path | None = None) -> None:
 
 # Registry fixtures (a real docker-registry per session); imported here so pytest sees them.
 @contextmanager
-def answers_during(url: str, *, every: float = 0.05) -> Iterator[list[str]]:
-    """A client GETting URL (a new connection each time) every `every` s while the block
-    runs: what it got, in order — "<status>", " retry-after" when that header came, and
-    " newer code: …" when the stand-in said it served newer code than the data (its
+def answers_during(url: str, *, every: float = 0.05, clients: int = 1) -> Iterator[list[str]]:
+    """`clients` clients GETting URL (a new connection each time) every `every` s while the
+    block runs: what they got, in order — "<status>", " retry-after" when that header came,
+    and " newer code: …" when the stand-in said it served newer code than the data (its
     X-Standin-Newer-Code header); an error's type name when nothing came."""
     answers: list[str] = []
     done = threading.Event()
@@ -201,13 +201,15 @@ def answers_during(url: str, *, every: float = 0.05) -> Iterator[list[str]]:
                     answers.append(type(exc).__name__)
                 done.wait(every)
 
-    poller = threading.Thread(target=poll)
-    poller.start()
+    pollers = [threading.Thread(target=poll) for _ in range(clients)]
+    for poller in pollers:
+        poller.start()
     try:
         yield answers
     finally:
         done.set()
-        poller.join()
+        for poller in pollers:
+            poller.join()
 
 
 from tests.integration.conftest_registry import reg_env, registry  # noqa: E402, F401

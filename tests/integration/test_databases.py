@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     DOCKER,
     REPO,
     Cli,
+    answers_during,
     force_cleanup,
     free_port,
     image_exists,
@@ -185,7 +186,15 @@ def test_restore_round_trip_keeps_row_counts_and_filestore_hashes(envs) -> None:
     assert before_counts["probe"] == 2000 and len(before_files) == 3
     mutate(cli, roots["testing"])
     assert row_counts(cli) != before_counts and hashes(roots["testing"]) != before_files
-    result = cli.json("db", "restore", "testing", "latest", "--yes")
+    # clients whose requests hold their database connection 0.3 s before querying: the swap
+    # waits for them (new requests wait at the proxy meanwhile), none fails; those that come
+    # after it see the restored database
+    port = next(line.split("=", 1)[1] for line in (cli.config_dir / "testing.env").read_text().splitlines()
+                if line.startswith("ODOO_PUBLISHED_PORT="))
+    slow = f"http://127.0.0.1:{port}/web/login?db={DB['testing']}&standin_hold=0.3"
+    with answers_during(slow, clients=3) as answers:
+        result = cli.json("db", "restore", "testing", "latest", "--yes")
+    assert answers and set(answers) == {"200"}, answers
     assert result["status"] == "done" and [p["name"] for p in result["phases"]] == ["load", "prepare", "swap", "gate"]
     assert row_counts(cli) == before_counts
     assert hashes(roots["testing"]) == before_files

@@ -174,7 +174,13 @@ def test_unknown_tag_fails_in_pull_and_keeps_serving(stack) -> None:
 def test_failing_update_restores_and_keeps_serving(stack, tmp_path) -> None:
     cli, project, state_root, port = stack
     summary = tmp_path / "step-summary.md"
-    doc = deploy_fails(cli, tag("update_fails"), "update", extra_env={"GITHUB_STEP_SUMMARY": str(summary)})
+    # clients whose requests hold their database connection 0.3 s before querying: the
+    # undo's swap ends every session on the database, so it waits for them (new requests
+    # wait at the proxy, the old web is paused once its own are done): none fails
+    slow = f"http://127.0.0.1:{port}/web/login?db=opw_it&standin_hold=0.3"
+    with answers_during(slow, clients=3) as answers:
+        doc = deploy_fails(cli, tag("update_fails"), "update", extra_env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert answers and set(answers) == {"200"}, answers
     # under GitHub Actions: the verdict and the phases as a Mermaid chart, the failing one red,
     # each bar as long as the release log says; `releases --show 1 --chart` draws the same
     text = summary.read_text()

@@ -326,7 +326,8 @@ def test_a_restore_swaps_in_gates_then_drops_the_old_one(stack) -> None:
     assert isinstance(result, dict) and result["status"] == "done", result
     assert purposes(host) == [
         "start_tools", "verify", "create_database", "stage", "load_sql", "remove_paths", "neutralize", "point_mail_at_catcher",
-        "new_identity", "facts", "signal_reload", "web_container_ids", "pause", "swap_in", "filestore_in", "unpause",
+        "new_identity", "facts", "signal_reload", "web_container_ids", "project_containers", "pause", "inflight_requests", "pause", "swap_in",
+        "filestore_in", "unpause", "unpause",
         "web_container_ids", "gate_probe", "drop_database", "remove_filestore", "remove_container"]
     start = next(c for c in host.calls if c.purpose == "start_tools")
     tools = start.argv[start.argv.index("--name") + 1]
@@ -345,9 +346,34 @@ def test_a_restore_that_fails_the_gate_is_swapped_back(stack) -> None:
     assert isinstance(exc, DbFailed) and "did not pass the readiness gate" in exc.message
     tail = purposes(host)[purposes(host).index("gate_probe") + 1:]
     # the web paused again, the old database and filestore back, the web reloads, the restored one dropped
-    assert tail == ["paused_containers", "databases_named", "web_container_ids", "pause", "swap_back",
-                    "filestore_back", "unpause", "signal_reload", "drop_database", "remove_container"]
+    assert tail == ["paused_containers", "databases_named", "web_container_ids", "project_containers", "pause",
+                    "inflight_requests", "pause", "swap_back", "filestore_back", "unpause", "unpause", "signal_reload",
+                    "drop_database", "remove_container"]
     assert host.records[-1]["status"] == "failed" and host.records[-1]["undone"]
+
+
+NEUTRALIZE_UNREACHABLE = ("2026-11-30 08:17:21,952 1 INFO ? odoo.cli.neutralize: Starting x database neutralization \n"
+                          "2026-11-30 08:17:21,955 1 INFO ? odoo.sql_db: Connection to the database failed \n"
+                          "2026-11-30 08:17:21,955 1 CRITICAL ? odoo.cli.neutralize: An error occurred during the "
+                          "neutralization. THE DATABASE IS NOT NEUTRALIZED!\n")
+
+
+def test_a_neutralize_that_never_reached_postgresql_runs_again(stack) -> None:
+    host, result = restore_with(stack, {"neutralize": [Result(1, NEUTRALIZE_UNREACHABLE), ok()]})
+    assert isinstance(result, dict) and result["status"] == "done", result
+    assert purposes(host).count("neutralize") == 2 and host.slept == [1.0]
+    assert "odoo-bin neutralize ran again: could not reach PostgreSQL" in result["notes"]
+
+
+@pytest.mark.parametrize("output", [NEUTRALIZE_UNREACHABLE, "ERROR: relation ir_cron does not exist\n"])
+def test_a_neutralize_that_keeps_failing_drops_the_copy(stack, output: str) -> None:
+    from odoo_ai.databases import DbFailed
+
+    host, exc = restore_with(stack, {"neutralize": Result(1, output)})
+    assert isinstance(exc, DbFailed) and "is NOT neutralized and is dropped" in exc.message
+    # a connection that never came is tried three times; any other failure once
+    assert purposes(host).count("neutralize") == (3 if output == NEUTRALIZE_UNREACHABLE else 1)
+    assert "swap_in" not in purposes(host)
 
 
 def test_a_restore_that_fails_to_load_drops_its_database_and_changes_nothing(stack) -> None:

@@ -34,7 +34,9 @@ DRAIN_CONVERGE = ["config_hashes",  # read while the old web drains: something t
                   "converge", "web_container_ids"]
 SWAP = ["restore_db_into", "restore_db_into", "restore_db_into",
         "tools_start", "prepare_filestore",  # in a sleeping tools container: the swap is a docker exec
-        "web_container_ids", "pause", "swap_restored_db", "swap_filestore", "unpause", "remove_container"]
+        "web_container_ids",
+        "pause", "inflight_requests",  # the proxy holds new requests, the old web's own finish
+        "pause", "swap_restored_db", "swap_filestore", "unpause", "unpause", "remove_container"]
 UNDO_RESTORE = [*SWAP, "user_writes"]  # a failed update: its database is kept, checked for users' writes
 UNDO_HEAD = ["update_containers", "paused_containers"]
 
@@ -121,7 +123,9 @@ def test_update_failure_restores_the_snapshot_and_keeps_the_old_web(stack) -> No
     assert exc.phase == "update" and "exited 255" in exc.message and "boom" in exc.output
     assert host.trace() == [*HEAD, "db_now", "snapshot_db", "snapshot_filestore", "module_update",
                             *UNDO_HEAD, "oneoff_containers", *UNDO_RESTORE, "web_container_ids", "proxy_reload_in"]
-    assert host.argv("pause")[-1] == "old" and host.argv("unpause")[-1] == "old"  # the swap is invisible
+    # the swap is invisible: new requests wait at the proxy, the old web pauses, both go on after
+    paused = [c.argv[-1] for c in host.calls if c.purpose == "pause"]
+    assert paused == ["proxy1", "old"] and [c.argv[-1] for c in host.calls if c.purpose == "unpause"] == ["old", "proxy1"]
     record = host.records[-1]
     assert record["status"] == "failed" and record["phase"] == "update"
     assert any("restored database and filestore" in line for line in record["undone"])

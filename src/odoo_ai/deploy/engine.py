@@ -60,6 +60,7 @@ from odoo_ai.deploy.policy import (
 )
 from odoo_ai.deploy.record import Release, modules_view
 from odoo_ai.deploy.settings import DeploySettings
+from odoo_ai.deploy.swap import paused_swap
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.hosts import Host
@@ -422,8 +423,9 @@ class Deployer:
                          before_swap: Callable[[], None] | None = None) -> None:
         """Bring the database and filestore back to `snapshot_id`: restored beside the live
         ones while the web serves, then (after `before_swap`) swapped in by rename while the
-        web containers left are paused, so requests wait a moment instead of failing (nginx
-        holds them). The replaced database is dropped, or kept as `keep_as` with its
+        web containers left are paused at an instant none of their requests is inside the
+        database (deploy/swap.py), so requests wait a moment instead of failing (nginx holds
+        them). The replaced database is dropped, or kept as `keep_as` with its
         filestore beside it."""
         stamp = f"{int(time.time())}_{os.getpid()}"
         restored = f"{self.stack.db_name}__restore_{stamp}"[-63:]
@@ -444,18 +446,14 @@ class Deployer:
                 raise OdooAiError(f"restoring the filestore of {snapshot_id} failed: {result.tail(3)}")
             if before_swap:
                 before_swap()
-            webs = self._web_ids()
-            paused = bool(webs) and self._run(plan.pause(webs)).ok
-            try:
-                swap = self._run(plan.swap_restored_db(self.stack, restored, replaced, env_file))
+            with paused_swap(self._run, self.host.sleep, self._web_ids(),
+                             lambda force: plan.swap_restored_db(self.stack, restored, replaced, env_file,
+                                                                 force=force), proxy=self._proxy_id) as swap:
                 if not swap.ok:
                     raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
                 result = self._run(plan.swap_filestore(self.stack, tools, keep_as=keep_as))
                 if not result.ok:
                     raise OdooAiError(f"swapping in the filestore of {snapshot_id} failed: {result.tail(3)}")
-            finally:
-                if paused:
-                    self._run(plan.unpause(webs))
         finally:
             if tools:
                 self._run(plan.remove_container(tools))

@@ -20,6 +20,18 @@ LOCK_ERRORS = re.compile(r"could not obtain lock|LockNotAvailable|could not seri
 # `db` for a moment, or the server refused): nothing was changed, so it is tried again.
 CONNECT_ERRORS = re.compile(r"could not translate host name \S+ to address|could not connect to server|"
                             r"connection to server at \S+ (?:\(\S+\), )?port \d+ failed", re.IGNORECASE)
+# What `odoo-bin neutralize` logs when its first connection fails (it catches the error and
+# logs no traceback): it changed nothing and may be run again.
+NEUTRALIZE_CONNECT_FAILED = re.compile(r"odoo\.sql_db: Connection to the database failed[\s\S]*"
+                                       r"THE DATABASE IS NOT NEUTRALIZED")
+
+
+def neutralize_retry_reason(output: str) -> str | None:
+    """Why a failed `odoo-bin neutralize` may simply be run again (None: it may not)."""
+    found = CONNECT_ERRORS.search(output)
+    if found:
+        return f"could not reach PostgreSQL ({found.group(0)})"
+    return "could not reach PostgreSQL" if NEUTRALIZE_CONNECT_FAILED.search(output) else None
 
 
 def update_retry_reason(output: str) -> str | None:

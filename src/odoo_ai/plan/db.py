@@ -22,7 +22,7 @@ from odoo_ai.config.stack import StackConfig
 from odoo_ai.errors import ConfigError
 from odoo_ai.plan.compose import compose, docker_binary
 from odoo_ai.plan.compose import purpose as _purpose
-from odoo_ai.plan.deploy import psql
+from odoo_ai.plan.deploy import QUIET_SQL, psql
 from odoo_ai.runners.base import Command
 
 STATE_MOUNT = "/volumes/state"  # the state root, in the dbtool container
@@ -55,7 +55,7 @@ SELECT json_build_object(
 """
 # Swap the restored database in under the live name (the live one, if any, becomes :kept).
 # The web is paused around it; ending the sessions of both names first lets the renames run.
-SWAP_IN_SQL = """
+SWAP_IN_SQL = QUIET_SQL + """
 SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'dbname' \\gset
 SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
   WHERE datname IN (:'dbname', :'restored') AND pid <> pg_backend_pid()) AS ended \\gset
@@ -69,7 +69,7 @@ COMMIT;
 """
 # Undo of SWAP_IN_SQL (the restored database failed the gate): it becomes :failed, :kept
 # gets the live name back.
-SWAP_BACK_SQL = """
+SWAP_BACK_SQL = QUIET_SQL + """
 SELECT count(*) > 0 AS kept_exists FROM pg_database WHERE datname = :'kept' \\gset
 SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
   WHERE datname IN (:'dbname', :'kept') AND pid <> pg_backend_pid()) AS ended \\gset
@@ -506,13 +506,15 @@ def signal_reload(stack: StackConfig, restored: str, live_exists: bool = True) -
 
 
 @_purpose()
-def swap_in(stack: StackConfig, restored: str, kept: str) -> Command:
-    return psql(stack, SWAP_IN_SQL, variables={"dbname": stack.db_name, "restored": restored, "kept": kept})
+def swap_in(stack: StackConfig, restored: str, kept: str, *, force: bool = False) -> Command:
+    return psql(stack, SWAP_IN_SQL, variables={"force": str(force).lower(), "dbname": stack.db_name,
+                                               "restored": restored, "kept": kept})
 
 
 @_purpose()
-def swap_back(stack: StackConfig, kept: str, failed: str) -> Command:
-    return psql(stack, SWAP_BACK_SQL, variables={"dbname": stack.db_name, "kept": kept, "failed": failed})
+def swap_back(stack: StackConfig, kept: str, failed: str, *, force: bool = False) -> Command:
+    return psql(stack, SWAP_BACK_SQL, variables={"force": str(force).lower(), "dbname": stack.db_name,
+                                                 "kept": kept, "failed": failed})
 
 
 def _tools_sh(stack: StackConfig, script: str, *args: str) -> Command:

@@ -78,11 +78,26 @@ sys.exit(0 if health == 200 and login == 200 and ws == 101 else 1)
 """
 
 DB_EXISTS_SQL = "SELECT count(*) FROM pg_database WHERE datname = :'dbname';\n"
+# First in every swap (this one, plan/db.py's SWAP_IN_SQL and SWAP_BACK_SQL), run while the
+# web containers are paused: a session on the live database inside a query or a
+# transaction is a request the web was serving when it froze; ending it would fail that
+# request (Odoo answers it 500, or sends the login to the database selector). Then nothing
+# is swapped or ended: `busy N` is printed for the caller to unpause, let it finish, and try
+# again (odoo_ai.deploy.swap); with :force (its patience spent) the swap goes ahead.
+QUIET_SQL = """
+SELECT count(*) AS busy FROM pg_stat_activity WHERE datname = :'dbname' AND pid <> pg_backend_pid()
+  AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)', 'fastpath function call') \\gset
+SELECT :busy > 0 AND NOT :force AS wait \\gset
+\\if :wait
+\\echo busy :busy
+\\quit
+\\endif
+"""
 # Swap the restored copy in: a rename needs the old name free of sessions, so end them
 # in the same breath. The caller pauses the web containers around it, so no request sees
 # the database missing or a session ended: Odoo's pool replaces a dead connection when it
 # borrows it next (its reset() fails), after the web is unpaused.
-SWAP_SQL = """
+SWAP_SQL = QUIET_SQL + """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (:'dbname', :'restored') AND pid <> pg_backend_pid();
 BEGIN;
 ALTER DATABASE :"dbname" RENAME TO :"failed";
@@ -315,9 +330,11 @@ def restore_db_into(stack: StackConfig, snapshot_id: str, target: str, env_file:
 
 
 @_purpose()
-def swap_restored_db(stack: StackConfig, restored: str, failed: str, env_file: Path | None = None) -> Command:
-    return psql(stack, SWAP_SQL, variables={"dbname": stack.db_name, "restored": restored, "failed": failed},
-                env_file=env_file)
+def swap_restored_db(stack: StackConfig, restored: str, failed: str, env_file: Path | None = None,
+                     *, force: bool = False) -> Command:
+    """QUIET_SQL, then the restored database renamed to the live name (the live one to `failed`)."""
+    return psql(stack, SWAP_SQL, variables={"force": str(force).lower(), "dbname": stack.db_name,
+                                            "restored": restored, "failed": failed}, env_file=env_file)
 
 
 @_purpose()
