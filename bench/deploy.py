@@ -63,8 +63,10 @@ class Poller:
             response = client.get(self.url)
         except httpx.HTTPError as exc:
             return type(exc).__name__
-        if response.status_code == 503 and "retry-after" in response.headers:
+        if response.status_code == 503 and response.headers.get("x-odoo-ai") == "maintenance":
             return "503 maintenance page"  # said on purpose (rollback --restore-db), still not served
+        if response.status_code == 503 and response.headers.get("x-odoo-ai") == "unavailable":
+            return "503 no Odoo answered"  # the proxy's page instead of a 502
         return None if response.status_code == 200 else str(response.status_code)
 
     def _loop(self) -> None:

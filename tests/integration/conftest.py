@@ -184,8 +184,9 @@ def force_cleanup(project: str, state_root: Path | None = None) -> None:
 def answers_during(url: str, *, every: float = 0.05, clients: int = 1) -> Iterator[list[str]]:
     """`clients` clients GETting URL (a new connection each time) every `every` s while the
     block runs: what they got, in order — "<status>", " retry-after" when that header came,
-    and " newer code: …" when the stand-in said it served newer code than the data (its
-    X-Standin-Newer-Code header); an error's type name when nothing came."""
+    " unavailable" when the proxy said no Odoo answered (X-Odoo-Ai: unavailable, its page
+    instead of a 502), and " newer code: …" when the stand-in said it served newer code
+    than the data (its X-Standin-Newer-Code header); an error's type name when nothing came."""
     answers: list[str] = []
     done = threading.Event()
 
@@ -196,6 +197,7 @@ def answers_during(url: str, *, every: float = 0.05, clients: int = 1) -> Iterat
                     r = client.get(url, headers={"Connection": "close"})
                     newer = r.headers.get("x-standin-newer-code")
                     answers.append(f"{r.status_code}{' retry-after' if 'retry-after' in r.headers else ''}"
+                                   f"{' unavailable' if r.headers.get('x-odoo-ai') == 'unavailable' else ''}"
                                    f"{f' newer code: {newer}' if newer else ''}")
                 except httpx.HTTPError as exc:
                     answers.append(type(exc).__name__)

@@ -99,6 +99,16 @@ def test_build_up_health_down_leaves_nothing(cli, dev_stack, project_name) -> No
     assert containers(project_name) == running and files_outside_the_database(state_root) == kept
     assert httpx.get(f"http://127.0.0.1:{port}/web/health", timeout=5).status_code == 200
 
+    # no Odoo to answer (its container stopped): the proxy's "restarting" page, not a bare 502
+    web = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project_name}",
+                          "--filter", "label=com.docker.compose.service=web"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    subprocess.run([DOCKER, "stop", *web], capture_output=True, check=True, timeout=60)
+    for path in ("/web/login", "/websocket"):
+        page = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        assert page.status_code == 503 and page.headers["x-odoo-ai"] == "unavailable", (path, page.status_code)
+        assert page.headers["retry-after"] == "10" and "Odoo is restarting" in page.text
+
     down = cli.json("down", "dev", "--purge", "--yes")
     assert down["removed"] is True and down["purged"] is True
     parts = {p["what"]: p for p in down["purge"]["parts"]}

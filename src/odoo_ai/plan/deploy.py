@@ -725,6 +725,7 @@ MAINTENANCE_CONF = """\
 default_type text/html;
 add_header Retry-After 30 always;
 add_header Cache-Control no-store always;
+add_header X-Odoo-Ai maintenance always;
 return 503 "<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>Maintenance</h1><p>An update \
 is running. Please retry in a moment.</p></body></html>\\n";
 """

@@ -304,8 +304,8 @@ class SwarmDeployer(Deployer):
         """Before a rollback's restored data is swapped in: web and cron scaled to 0, and
         waited for until none of their tasks runs (swarm stops them as `docker stop` does:
         SIGTERM, then the stop grace). Their code is not the restored data's: from the swap
-        to the rollout's first ready task nothing serves (the proxy answers 502: the swarm
-        proxy has no maintenance page)."""
+        to the rollout's first ready task nothing serves (the proxy answers its "Odoo is
+        restarting" page, 503 with Retry-After, as whenever no Odoo answers)."""
         dep.web_stopped = True
         self._save_journal(dep)
         self._scale_down("restore")
