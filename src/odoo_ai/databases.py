@@ -578,9 +578,7 @@ class Databases:
     def _proxy_id(self) -> str | None:
         """The running proxy container (held around a swap), if any."""
         result = self._run(dplan.project_containers(self.stack))
-        rows = [dict(zip(("id", "service", "state", "status", "oneoff"), line.split("\t"), strict=False))
-                for line in result.stdout.splitlines()] if result.ok else []
-        return next(iter(running(rows, "proxy")), None)
+        return next(iter(running(dplan.container_rows(result.stdout) if result.ok else [], "proxy")), None)
 
     # ------------------------------------------------------------ journal and recovery
     def _save_journal(self, journal: dict[str, Any]) -> None:

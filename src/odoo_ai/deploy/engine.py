@@ -393,9 +393,7 @@ class Deployer:
     def _containers(self) -> list[dict[str, str]]:
         """The project's containers (one `docker ps`): id, service, state, status, oneoff."""
         result = self._run(plan.project_containers(self.stack))
-        keys = ("id", "service", "state", "status", "oneoff", "hash", "name")
-        rows = [dict(zip(keys, line.split("\t"), strict=False)) for line in result.stdout.splitlines()
-                if line.strip()] if result.ok else []
+        rows = plan.container_rows(result.stdout) if result.ok else []
         for row in rows:
             self._note_name(row["id"], row.get("name", ""))
         return rows

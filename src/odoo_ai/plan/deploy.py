@@ -474,6 +474,12 @@ def project_containers(stack: StackConfig) -> Command:
                     f"label=com.docker.compose.project={stack.project}", "--format", fmt], timeout=60)
 
 
+def container_rows(stdout: str) -> list[dict[str, str]]:
+    """project_containers' answer: one dict per container (id, service, state, status, oneoff, hash, name)."""
+    keys = ("id", "service", "state", "status", "oneoff", "hash", "name")
+    return [dict(zip(keys, line.split("\t"), strict=False)) for line in stdout.splitlines() if line.strip()]
+
+
 # The process title of the process at {proc} (nginx's workers say "nginx: worker process",
 # then, once a reload's QUIT reached them, "nginx: worker process is shutting down").
 _PROC_TITLE = '"$(tr "\\0" " " < "{proc}/cmdline" 2>/dev/null)"'
