@@ -569,3 +569,15 @@ def test_a_failed_early_removal_of_the_old_web_is_done_again_after_its_exit(stac
     trace = host.trace()
     stop = trace[trace.index("signal_container"):trace.index("wait_container") + 2]
     assert stop == ["signal_container", "wake_workers", "remove_container", "wait_container", "remove_container"]
+
+
+def test_a_run_killed_mid_swap_leaves_the_proxy_and_web_paused_the_next_unpauses_both(stack) -> None:
+    """Killed between the swap's pauses (proxy, then web): the site hangs until the next run,
+    whose recovery unpauses every paused container of the project before anything else."""
+    host = serving(stack, read_addons_hash=ok("hash-old\n"))
+    host.files.update(journal_at(stack, "update", snapshot="s-killed", db_may_change=True))
+    host.answers["paused_containers"] = ok("proxy1\nold\n")
+    deploy(stack, host, OLD)
+    trace = host.trace()
+    assert trace[:3] == ["update_containers", "paused_containers", "unpause"]
+    assert host.argv("unpause")[-2:] == ["proxy1", "old"]
