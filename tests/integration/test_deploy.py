@@ -252,7 +252,11 @@ def test_rollback_goes_to_the_previous_success_with_its_data(stack) -> None:
     runs = " ".join(f"{a}x{len(list(g))}" for a, g in itertools.groupby(answers))  # what came, in order
     assert set(answers) == {"200", "503 retry-after"}, runs
     first, last = answers.index("503 retry-after"), len(answers) - answers[::-1].index("503 retry-after")
-    assert set(answers[first:last]) == {"503 retry-after"} and answers[-1] == "200", runs
+    # nginx's workers of the configuration the reload left may accept a last request before
+    # they take its QUIT: the old web answers it, before the swap (old code, old data; the
+    # stand-in would say "newer code" otherwise). From then to the switch: only the page.
+    stray = [i for i, answer in enumerate(answers[first:last]) if answer != "503 retry-after"]
+    assert all(i < 3 for i in stray) and last - first > 5 and answers[-1] == "200", runs
     names = [p["name"] for p in result["phases"]]
     assert "update" not in names and "restore" in names
     assert health(port) == 200
