@@ -412,7 +412,8 @@ def is_local_docker() -> bool:
 def up(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str | None, tag_from_cli: bool,
        wait_timeout: float) -> dict[str, Any]:
     """Render the .env and start the stack, under the env's lock (the deploys' own), then
-    wait for /web/health through the published port. On a remote host without --tag, a .env
+    wait for /web/health through the published port and the deploy's gate on every web
+    container. On a remote host without --tag, a .env
     already rendered there (a deploy's, pinned by digest) is kept as it is."""
     root = stack.state_root
     check_claim(root, stack.project, host.read_marker)  # another project's: refused before writing
@@ -449,12 +450,37 @@ def up(stack: StackConfig, host: Host, *, environ: Mapping[str, str], tag: str |
             break
         host.sleep(max(0.0, 0.5 - (time.monotonic() - started)), "for /web/health")
     first = answers.get(paths[0]) or {}
+    where = f" on {_where(host)}" if host.remote else ""
+    hint = f"odoo-ai logs {stack.env} web" + (" --host …" if host.remote else "")
     if not ok:
-        where = f" on {_where(host)}" if host.remote else ""
         raise OdooAiError(f"{stack.env}: {url}{where} did not answer 200 within {wait_timeout:.0f}s "
-                          f"(last: {first.get('status') or first.get('error')})", exit_code=ExitCode.FAILED,
-                          hint=f"odoo-ai logs {stack.env} web" + (" --host …" if host.remote else ""))
+                          f"(last: {first.get('status') or first.get('error')})", exit_code=ExitCode.FAILED, hint=hint)
+    # /web/health answers before Odoo's bus does (its gevent process imports Odoo anew):
+    # ready is what a deploy's gate checks, on every web container.
+    last = _wait_web_gate(stack, host, deadline)
+    if last is not None:
+        raise OdooAiError(f"{stack.env}: the web did not pass the gate{where} within {wait_timeout:.0f}s "
+                          f"(/web/login?db={stack.db_name} 200 and /websocket 101; last: {last})",
+                          exit_code=ExitCode.FAILED, hint=hint)
     return {**done, "healthy": True, "health_ms": first.get("ms")}
+
+
+def _wait_web_gate(stack: StackConfig, host: Host, deadline: float) -> str | None:
+    """Until every running web container passes the deploy's gate probe (/web/health and
+    /web/login?db= 200, /websocket 101, from inside it) or the deadline: None, or the last
+    answer that was not a pass."""
+    while True:
+        found = host.run(dplan.web_container_ids(stack))
+        webs = [cid for cid, _ in dplan.web_containers(found.stdout)] if found.ok else []
+        last = None if webs else "no web container runs"
+        for cid in webs:
+            probe = host.run(dplan.gate_probe(cid, stack.db_name, wait=min(2.0, max(0.0, deadline - time.monotonic()))))
+            if not probe.ok:
+                last = probe.stdout.strip() or probe.tail(2) or f"probe exit {probe.returncode}"
+                break
+        if last is None or time.monotonic() >= deadline:
+            return last
+        host.sleep(0.5, "for the web's gate")
 
 
 def down(

@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 
 import httpx
 import pytest
@@ -115,6 +116,35 @@ def open_websocket(port: int) -> tuple[str, socket.socket]:
     return head.decode(errors="replace").split("\r\n", 1)[0], sock
 
 
+def why_no_bus(project: str, state_root) -> str:
+    """What the proxy and Odoo logged, for a /websocket that did not answer 101."""
+    proxy = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                            "--filter", "label=com.docker.compose.service=proxy"], capture_output=True, text=True)
+    logs = subprocess.run([DOCKER, "logs", "--tail", "20", *proxy.stdout.split()[:1]], capture_output=True, text=True)
+    odoo = (state_root / "logs" / "odoo.log").read_text(errors="replace").splitlines()
+    return "\n".join(["proxy:", logs.stderr[-2000:], "odoo:", *[line for line in odoo if "gevent" in line.lower()
+                                                               or "Evented" in line or "ERROR" in line][-15:]])
+
+
+def open_bus(port: int, project: str, state_root, within: float = 20.0) -> tuple[str, socket.socket]:
+    """open_websocket until it answers 101, for at most `within` s: the bus is there once a
+    deploy ends, but in CI (a loaded machine) two such opens right after a deploy answered
+    503 once (the proxy's page for a 502) and the cause was not found here. A retry that
+    was needed is reported as a warning with what the proxy and Odoo logged, so it shows."""
+    deadline = time.monotonic() + within
+    tries = 0
+    while True:
+        status, sock = open_websocket(port)
+        tries += 1
+        if status.split()[1:2] == ["101"] or time.monotonic() > deadline:
+            break
+        sock.close()
+        time.sleep(0.5)
+    if tries > 1:
+        warnings.warn(f"/websocket answered 101 only at try {tries}: {why_no_bus(project, state_root)}", stacklevel=2)
+    return status, sock
+
+
 def deploy_fails(cli: Cli, *args: str) -> dict:
     proc = cli("deploy", "dev", *args, "--json", check=False, timeout=900)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -135,7 +165,9 @@ def test_up_initialises_the_database_before_web(stack) -> None:
     # The bus: Odoo's websocket process (gevent, port 8072) runs and answers through the proxy.
     status, sock = open_websocket(port)
     sock.close()
-    assert status.split()[1:2] == ["101"], status  # before: 502, the process crashed at every start
+    # before: 502, the process crashed at every start; then a 503 when `up` came back at
+    # /web/health, before the bus listened (it now waits for the deploy's gate)
+    assert status.split()[1:2] == ["101"], (status, why_no_bus(project, state_root))
     web = subprocess.run([DOCKER, "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
                           "--filter", "label=com.docker.compose.service=web"], capture_output=True, text=True).stdout.split()
     output = subprocess.run([DOCKER, "logs", web[0]], capture_output=True, text=True)
@@ -257,8 +289,8 @@ def test_open_websockets_do_not_hold_the_drain(stack) -> None:
     ODOO_DEPLOY_DRAIN_SECONDS); they end when the old web stops, and the bus reconnects."""
     cli, project, state_root, port = stack
     cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo", drain=30))
-    sockets = [open_websocket(port) for _ in range(2)]
-    assert [status.split()[1] for status, _ in sockets] == ["101", "101"]
+    sockets = [open_bus(port, project, state_root) for _ in range(2)]
+    assert [status.split()[1] for status, _ in sockets] == ["101", "101"], why_no_bus(project, state_root)
     with answers_during(f"http://127.0.0.1:{port}/web/login?db=opw_real") as answers:
         result = cli.json("rollback", "dev", timeout=900)
     failed = [a for a in answers if a != "200"]
@@ -272,7 +304,7 @@ def test_open_websockets_do_not_hold_the_drain(stack) -> None:
         sock.close()
     status, sock = open_websocket(port)
     sock.close()
-    assert status.split()[1:2] == ["101"], status  # the bus reconnects, to the new release
+    assert status.split()[1:2] == ["101"], (status, why_no_bus(project, state_root))  # to the new release
     cli.write_env("dev", env_text(project, state_root, port, "ODOO_INSTALL=oai_demo"))
 
 

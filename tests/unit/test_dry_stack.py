@@ -62,23 +62,28 @@ def test_up_dry_run_prints_the_real_sequence_with_its_assumptions_and_writes_not
     proc = odoo_ai("up", "dev", "--tag", TAG, "--dry-run", repo=repo, home=home, env=SECRETS)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    commands = [line for line in lines if not line.startswith("#") and not line.startswith("dry run:")]
+    commands = [line for line in lines if line.startswith("docker ")]  # the gate probe's script spans lines
     assert commands == [
         compose(repo, root, "up --detach --remove-orphans --wait db"),
         compose(repo, root, "exec -T db psql -X -q -t -A -v ON_ERROR_STOP=1 -U odoo -d postgres -v dbname=opw_dev "
                             "-f -  # stdin: <redacted>"),
         compose(repo, root, "up --detach --remove-orphans"),
+        "docker ps --no-trunc --format '{{.ID}}\t{{.Names}}' --filter label=com.docker.compose.project=opw-dev "
+        "--filter label=com.docker.compose.service=web --filter label=com.docker.compose.oneoff=False",
+        "docker exec '<web-1>' python3 -c '",  # the deploy's gate: login on the database, the bus
     ]
+    assert "' 8069 opw_dev 2.0" in lines
     assumptions = [line.split("assume: ", 1)[1] for line in lines if "#   assume: " in line]
     assert assumptions == ["db start(s) and turn healthy", "the database exists", "every service start(s)",
-                           "the probe answers 200 (/web/health)"]
+                           "the probe answers 200 (/web/health)",
+                           "the new web answers 200 on /web/health and /web/login?db=, 101 on /websocket"]
     # the writes and the lock, in the order the real run makes them, printed not made
     writes = [line for line in lines if line.startswith(("# write", "# lock", "# unlock"))]
     assert [w.split()[1:3] for w in writes] == [
         ["lock", f"{root}/deploy.lock"], ["write", f"{root}/{MARKER}"], ["write", f"{root}/odoo.env"],
         ["write", f"{root}/.env"], ["unlock", f"{root}/deploy.lock"]]
     assert f"#   read: {root}/{MARKER} (absent)" in lines
-    assert lines[-1] == "dry run: 3 command(s) printed, 4 assumption(s), 3 read(s); nothing was run or written"
+    assert lines[-1] == "dry run: 5 command(s) printed, 5 assumption(s), 3 read(s); nothing was run or written"
     assert "s3cret" not in proc.stdout + proc.stderr
     assert tree(tmp_path) == before  # no state root, no marker, no .env, no lock file
 
@@ -87,10 +92,11 @@ def test_up_dry_run_json_lists_the_plan_the_assumptions_and_the_reads(repo, home
     proc = odoo_ai("up", "dev", "--tag", TAG, "--dry-run", "--json", repo=repo, home=home, env=SECRETS)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout: the one document; the printed lines went to stderr
-    assert [c.split(" --env-file ")[1].split(" ", 1)[1] for c in doc["plan"]] == [
+    assert [c.split(" --env-file ")[1].split(" ", 1)[1] for c in doc["plan"][:3]] == [
         "up --detach --remove-orphans --wait db",
         "exec -T db psql -X -q -t -A -v ON_ERROR_STOP=1 -U odoo -d postgres -v dbname=opw_dev -f -",
         "up --detach --remove-orphans"]
+    assert [c.split(" ", 2)[:2] for c in doc["plan"][3:]] == [["docker", "ps"], ["docker", "exec"]]
     assert doc["assumptions"][1] == "the database exists" and len(doc["reads"]) == 3
     assert doc["healthy"] is True and doc["written"] is False
     assert "# write" in proc.stderr

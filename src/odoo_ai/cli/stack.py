@@ -111,14 +111,14 @@ def up(
     env: EnvArg,
     tag: TagOpt = None,
     build_first: Annotated[bool, typer.Option("--build", help="Build the images first (inputs from ODOO_BUILD_* settings; default Odoo 18.0 from GitHub) and start that tag.")] = False,
-    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for /web/health through the published port (0 = don't wait).")] = 180.0,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait until /web/health answers through the published port and every web container passes the deploy's gate (0 = don't wait).")] = 180.0,
     host: HostOpt = None,
     ssh_key: SshKeyOpt = None,
     known_hosts: KnownHostsOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render the .env and start ENV's stack (db, web, proxy), then wait until /web/health answers 200 through the published port. With --host on that Docker host: the Compose files are synced there, and without --tag the .env a deploy rendered there is kept."""
+    """Render the .env and start ENV's stack (db, web, proxy), then wait until /web/health answers 200 through the published port and every web container passes the deploy's gate (/web/login on the database 200, Odoo's bus /websocket 101). With --host on that Docker host: the Compose files are synced there, and without --tag the .env a deploy rendered there is kept."""
     from odoo_ai import build as build_uc
     from odoo_ai import stack as stack_uc
 
