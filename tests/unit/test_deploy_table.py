@@ -525,6 +525,35 @@ def test_the_web_this_deploy_started_counts_as_converged_whatever_config_hash_sa
     assert "converge" in host.trace()
 
 
+def test_a_web_compose_recreated_while_converging_must_pass_the_gate_too(stack) -> None:
+    """The web the gate passed is replaced by `compose up --remove-orphans`: the proxy follows
+    `web` to the new one, so it is gated before the deploy says success; none left fails."""
+    def recreate(command):
+        host.webs[:] = ["recreated"]
+        return ok()
+
+    host = serving(stack, read_addons_hash=ok("hash-old\n"), converge=recreate)
+    result = deploy(stack, host)
+    trace = host.trace()
+    assert trace[trace.index("converge"):] == ["converge", "web_container_ids",
+                                               "container_state", "gate_probe", "gate_modules"]
+    assert host.calls[-2].argv[2] == "recreated"  # the probe ran in the recreated web
+    assert "compose recreated web while converging: the new one passed the gate" in result["release"]["notes"]
+
+    def lose(command):
+        host.webs[:] = []
+        return ok()
+
+    host = serving(stack, converge=lose)  # with a module update: the data is the new release's
+    failed = fails(stack, host)
+    assert failed.phase == "converge" and "no web container runs" in failed.message
+    trace = host.trace()
+    assert "restore_db_into" not in trace and "restart_web" not in trace  # newer code never meets older data
+    assert failed.hint.startswith(f"{NEW} serves with its data") and f"--to {OLD} --restore-db" in failed.hint
+    assert host.records[-1]["status"] == "failed" and host.records[-1]["phase"] == "converge"
+    assert host.records[-1]["undone"][-1].startswith(f"kept {NEW} serving with its data")
+
+
 def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> None:
     log = release(OLD, digests={"web": "sha256:" + "1" * 64, "script-runner": "sha256:" + "1" * 64}) + release(NEW)
     host = serving(stack, log)

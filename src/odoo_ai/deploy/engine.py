@@ -71,6 +71,9 @@ from odoo_ai.registry import registry_settings, split_image
 from odoo_ai.runners.base import Command, CommandTimedOut, Result
 
 NEXT_ENV = ".env.next"
+# From the drain on, the new release serves and the previous web is going: a failure or a
+# kill there finishes or keeps the release, never undoes its data.
+SERVING_PHASES = ("drain", "converge", "record")
 MAINTENANCE = "<maintenance>"  # _write_upstream's target for the maintenance page
 # Probes in a row that must answer HTTP 500 before the gate gives up at once: Odoo
 # answers 500 to every request when the database's registry cannot load.
@@ -728,8 +731,16 @@ class Deployer:
         if not result.ok:
             raise DeployFailed("converge", "docker compose up --remove-orphans failed", output=result.tail())
         now = self._web_ids()
-        if dep.new_container and now and dep.new_container not in now:
-            dep.notes.append("compose recreated web while converging")
+        if dep.new_container and dep.new_container not in now:
+            # Compose replaced (or lost) the web the gate passed; the proxy follows `web`
+            # already: the one serving now must pass the gate too before this is a success.
+            if not now:
+                raise DeployFailed("converge", "no web container runs after `docker compose up --remove-orphans`",
+                                   output=result.tail())
+            dep.notes.append("compose recreated web while converging: the new one passed the gate")
+            dep.new_container = now[0]
+            self._save_journal(dep)
+            self._gate(dep)
 
     def _converged(self, new_web: str | None = None, hashes: Result | None = None) -> bool:
         """Does every active service run exactly one container of its current configuration
@@ -793,6 +804,22 @@ class Deployer:
             self.host.replace(prev, self.stack.state_root / APP_ENV)
         return done
 
+    def _keep_serving(self, dep: Deployment) -> list[str]:
+        """A failure once the new release serves (drain, converge): the previous web is gone
+        or going and the data is the new release's, so undoing the data would put newer
+        code on older data. What the deploy left is cleaned up; the release stays."""
+        done: list[str] = self._remove_update_containers()
+        done += self._unpause_web()
+        for cid in self._oneoff_ids():
+            self._run(plan.remove_container(cid))
+        if self.host.read_text(self.next_env) is not None:
+            self._commit_env()
+        try:
+            self._write_upstream(None)
+        except OdooAiError:
+            pass
+        return [*done, f"kept {dep.tag} serving with its data: the previous release's web was already replaced"]
+
     def _undo_data(self, dep: Deployment) -> list[str]:
         """The database back as it was before this deploy changed it (both engines)."""
         done: list[str] = []
@@ -829,7 +856,7 @@ class Deployer:
         self.progress(f"! recovering from an interrupted {dep.kind} of {dep.tag} (stopped in phase {dep.phase})")
         if self.host.read_text(self.next_env) is not None:
             self._active_env = self.next_env
-        if dep.phase in ("drain", "converge", "record") and dep.new_container:
+        if dep.phase in SERVING_PHASES and dep.new_container:
             # The new release was already serving: finish it instead of undoing it.
             done = self._remove_update_containers() + self._unpause_web()
             self._drain(dep)
@@ -1108,14 +1135,19 @@ class Deployer:
             message = exc.message.removeprefix(f"deploy failed in phase {phase}: ")
             output = exc.output if isinstance(exc, DeployFailed) else ""
             hint = exc.hint
+        serving = dep.phase in SERVING_PHASES and bool(dep.new_container)
         with _signals("ignore"):
             try:
-                undone = self._undo(dep)
+                undone = self._keep_serving(dep) if serving else self._undo(dep)
             except OdooAiError as undo_exc:
                 undone = [f"UNDO FAILED: {undo_exc.message}"]
             record = self._record(dep, "failed", started_clock, failed_phase=phase, error=message,
                                   undone=undone, output=output[-4000:] or None)
             self.host.unlink(self.journal_path)
+        if serving:
+            hint = f"{dep.tag} serves with its data (the previous web was already replaced); see odoo-ai status " \
+                f"{self.stack.env}; odoo-ai rollback {self.stack.env} --to {dep.previous_tag or 'TAG'} --restore-db " \
+                "goes back"
         hint = hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
             f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
         failed = DeployFailed(phase, message, output=output, hint=hint, report=self._report(dep, "failed", record))
