@@ -52,7 +52,7 @@ def test_the_proxy_holds_new_requests_while_the_webs_finish_theirs() -> None:
     with paused_swap(fake.run, fake.sleep, ["w1"], swap, proxy="px"):
         fake.trace.append("filestore")
     assert fake.trace == [
-        "pause px", "inflight w1", "sleep (swap: 2 request(s) in flight, new ones wait at the proxy)", "inflight w1",
+        "pause px", "inflight w1", "sleep (swap: new requests wait at the proxy: 2 request(s) in flight)", "inflight w1",
         "pause w1", "swap force=False", "unpause w1", "sleep (swap: 1 session(s) still inside the database)",
         "pause w1", "swap force=False", "filestore", "unpause w1", "unpause px"]
     # nothing to serve (a rollback --restore-db retired the web): the proxy keeps answering its page

@@ -60,7 +60,7 @@ from odoo_ai.deploy.policy import (
 )
 from odoo_ai.deploy.record import Release, modules_view
 from odoo_ai.deploy.settings import DeploySettings
-from odoo_ai.deploy.swap import paused_swap
+from odoo_ai.deploy.swap import paused_swap, wait_idle
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.excerpt import failure_excerpt
 from odoo_ai.hosts import Host
@@ -679,12 +679,8 @@ class Deployer:
             gone = self._run(plan.proxy_workers_gone(self._proxy_id, sorted(self._old_proxy_workers),
                                                      self.settings.drain_seconds, user=self._proxy_worker_uid))
             drained = gone.ok and gone.stdout.strip() == "gone"
-        for cid in [] if drained else dep.old_containers:
-            while time.monotonic() < deadline:
-                probe = self._run(plan.inflight_requests(cid))
-                if not probe.ok or probe.stdout.strip() in ("", "0"):
-                    break
-                self.host.sleep(0.1, "drain: the old web still has requests in flight")
+        if not drained:
+            wait_idle(self._run, self.host.sleep, dep.old_containers, deadline, 0.1, "drain: the old web")
         for cid in dep.old_containers:
             self._stop(cid)
 

@@ -26,20 +26,20 @@ NEUTRALIZE_CONNECT_FAILED = re.compile(r"odoo\.sql_db: Connection to the databas
                                        r"THE DATABASE IS NOT NEUTRALIZED")
 
 
+def _unreachable(output: str) -> str | None:
+    found = CONNECT_ERRORS.search(output)
+    return f"could not reach PostgreSQL ({found.group(0)})" if found else None
+
+
 def neutralize_retry_reason(output: str) -> str | None:
     """Why a failed `odoo-bin neutralize` may simply be run again (None: it may not)."""
-    found = CONNECT_ERRORS.search(output)
-    if found:
-        return f"could not reach PostgreSQL ({found.group(0)})"
-    return "could not reach PostgreSQL" if NEUTRALIZE_CONNECT_FAILED.search(output) else None
+    return _unreachable(output) or \
+        ("could not reach PostgreSQL" if NEUTRALIZE_CONNECT_FAILED.search(output) else None)
 
 
 def update_retry_reason(output: str) -> str | None:
     """Why a failed module update may simply be run again (None: it may not)."""
-    if LOCK_ERRORS.search(output):
-        return "lost a lock race"
-    found = CONNECT_ERRORS.search(output)
-    return f"could not reach PostgreSQL ({found.group(0)})" if found else None
+    return "lost a lock race" if LOCK_ERRORS.search(output) else _unreachable(output)
 
 
 @dataclass(frozen=True)

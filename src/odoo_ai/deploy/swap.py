@@ -47,6 +47,17 @@ def _inflight(run: Callable[[Command], Result], webs: list[str]) -> int | None:
     return total
 
 
+def wait_idle(run: Callable[[Command], Result], sleep: Callable[[float, str], None], webs: list[str],
+              deadline: float, interval: float, why: str) -> None:
+    """Until the webs serve no HTTP request (or it cannot be known), at most to `deadline`;
+    `why` names the wait, with the count of requests in flight before it."""
+    while time.monotonic() < deadline:
+        inflight = _inflight(run, webs)
+        if not inflight:
+            return
+        sleep(interval, f"{why}: {inflight} request(s) in flight")
+
+
 @contextmanager
 def paused_swap(run: Callable[[Command], Result], sleep: Callable[[float, str], None], webs: list[str],
                 swap: Callable[[bool], Command], *, proxy: str | None = None,
@@ -61,11 +72,8 @@ def paused_swap(run: Callable[[Command], Result], sleep: Callable[[float, str], 
     held = bool(holding) and run(plan.pause(holding)).ok
     paused = False
     try:
-        while held and time.monotonic() < deadline:
-            inflight = _inflight(run, webs)
-            if inflight is None or inflight == 0:
-                break
-            sleep(RECHECK, f"swap: {inflight} request(s) in flight, new ones wait at the proxy")
+        if held:
+            wait_idle(run, sleep, webs, deadline, RECHECK, "swap: new requests wait at the proxy")
         while True:
             paused = bool(webs) and run(plan.pause(webs)).ok
             result = run(swap(time.monotonic() >= deadline))
