@@ -554,6 +554,31 @@ def test_a_web_compose_recreated_while_converging_must_pass_the_gate_too(stack) 
     assert host.records[-1]["undone"][-1].startswith(f"kept {NEW} serving with its data")
 
 
+def _interrupt(command):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("purpose, phase, undone", [
+    ("gate_probe", "gate", "restored"),  # the previous release serves: its data back
+    ("signal_container", "drain", "kept"),  # the new release serves: its data stays
+    ("converge", "converge", "kept"),
+])
+def test_an_interrupted_deploy_undoes_only_what_does_not_serve_yet(stack, purpose, phase, undone) -> None:
+    host = serving(stack, **{purpose: [_interrupt, ok()]})  # a deploy with a module update (snapshot first)
+    failed = fails(stack, host)
+    assert failed.phase == phase and failed.message.endswith("interrupted by SIGINT")
+    trace = host.trace()
+    assert ("restore_db_into" in trace) is (undone == "restored")
+    removed = [c.argv[-1] for c in host.calls[trace.index(purpose):] if c.purpose == "remove_container"]
+    # gate: the new web removed; drain: the old web stopped and removed all the same; converge: it was already
+    assert removed == {"gate": [host.calls[trace.index("gate_probe")].argv[2], "tools1"], "drain": ["old"],
+                       "converge": []}[phase]
+    if undone == "kept":
+        assert host.records[-1]["undone"][-1] == f"kept {NEW} serving with its data: the previous release's " \
+            "web was already replaced"
+        assert stack.dotenv_path in host.files and failed.hint.startswith(f"{NEW} serves")
+
+
 def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> None:
     log = release(OLD, digests={"web": "sha256:" + "1" * 64, "script-runner": "sha256:" + "1" * 64}) + release(NEW)
     host = serving(stack, log)

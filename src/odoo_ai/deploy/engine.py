@@ -808,6 +808,10 @@ class Deployer:
         done += self._unpause_web()
         for cid in self._oneoff_ids():
             self._run(plan.remove_container(cid))
+        alive = self._web_ids()
+        for cid in [c for c in dep.old_containers if c in alive]:  # its older code must not meet the new data
+            self._stop(cid)
+            done.append("stopped the previous web")
         if self.host.read_text(self.next_env) is not None:
             self._commit_env()
         try:
