@@ -23,7 +23,7 @@ from tests.integration.conftest import (
 from tests.integration.sshd import start_sshd
 
 SECRETS = {"ODOO_DB_PASSWORD": "r3mote-$ecret 'pw'", "ODOO_MASTER_PASSWORD": "remote-master-$$"}
-SCENARIOS = {"ok": "7777777aaaa", "ok_v2": "8888888bbbb"}
+SCENARIOS = {"ok": "5e10000aaaa", "ok_v2": "5e20000bbbb"}
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +60,17 @@ def remote(tmp_path_factory):
 
 def test_remote_deploys_over_ssh(remote) -> None:
     cli, sshd, project, state_root, port, argv_log, tmp = remote
-    first = cli.json("deploy", "dev", "--tag", "dev-7777777", "--host", sshd.url)
+    first = cli.json("deploy", "dev", "--tag", "dev-5e10000", "--host", sshd.url)
     assert first["status"] == "success"
-    second = cli.json("deploy", "dev", "--tag", "dev-8888888", "--host", sshd.url)
-    assert second["status"] == "success" and second["previous_tag"] == "dev-7777777"
+    second = cli.json("deploy", "dev", "--tag", "dev-5e20000", "--host", sshd.url)
+    assert second["status"] == "success" and second["previous_tag"] == "dev-5e10000"
     assert httpx.get(f"http://127.0.0.1:{port}/web/health", timeout=5).status_code == 200
 
     # State lives on the host: the compose files synced there, .env 0600, the release log.
     assert (tmp / "host-repo" / "docker-compose.yml").exists()
     assert stat.S_IMODE((state_root / ".env").stat().st_mode) == 0o600
     history = cli.json("releases", "dev", "--host", sshd.url)["releases"]
-    assert [r["image_tag"] for r in history] == ["dev-7777777", "dev-8888888"]
+    assert [r["image_tag"] for r in history] == ["dev-5e10000", "dev-5e20000"]
 
     # Secrets never reached the ssh command line (they travel on stdin).
     logged = argv_log.read_text()
@@ -84,17 +84,17 @@ def test_remote_deploys_over_ssh(remote) -> None:
 def test_remote_rollback_and_bad_hosts(remote) -> None:
     cli, sshd, project, state_root, port, argv_log, tmp = remote
     back = cli.json("rollback", "dev", "--host", sshd.url)
-    assert back["status"] == "success" and back["tag"] == "dev-7777777"
+    assert back["status"] == "success" and back["tag"] == "dev-5e10000"
     for bad in ("ssh://root@host;id", "ssh://root@127.0.0.1:99999", "http://127.0.0.1", "ssh://-oProxyCommand=x"):
-        proc = cli("deploy", "dev", "--tag", "dev-7777777", "--host", bad, check=False)
+        proc = cli("deploy", "dev", "--tag", "dev-5e10000", "--host", bad, check=False)
         assert proc.returncode == 2, (bad, proc.stderr)
         assert "--host" in proc.stderr
     # A host key that does not match the pinned one is refused, nothing deployed.
     wrong = tmp / "wrong_known_hosts"
     wrong.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
-    proc = cli("deploy", "dev", "--tag", "dev-8888888", "--host", sshd.url, "--known-hosts", str(wrong), check=False)
+    proc = cli("deploy", "dev", "--tag", "dev-5e20000", "--host", sshd.url, "--known-hosts", str(wrong), check=False)
     assert proc.returncode == 3 and "Host key verification failed" in proc.stderr
-    assert cli.json("status", "dev")["tag"] == "dev-7777777"
+    assert cli.json("status", "dev")["tag"] == "dev-5e10000"
 
 
 def test_remote_teardown(remote) -> None:
