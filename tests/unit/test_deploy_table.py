@@ -549,7 +549,7 @@ def test_a_web_compose_recreated_while_converging_must_pass_the_gate_too(stack) 
     assert failed.phase == "converge" and "no web container runs" in failed.message
     trace = host.trace()
     assert "restore_db_into" not in trace and "restart_web" not in trace  # newer code never meets older data
-    assert failed.hint.startswith(f"{NEW} serves with its data") and f"--to {OLD} --restore-db" in failed.hint
+    assert failed.hint.startswith(f"{NEW} was serving when this failed") and f"--to {OLD} --restore-db" in failed.hint
     assert host.records[-1]["status"] == "failed" and host.records[-1]["phase"] == "converge"
     assert host.records[-1]["undone"][-1].startswith(f"kept {NEW} serving with its data")
 
@@ -576,7 +576,7 @@ def test_an_interrupted_deploy_undoes_only_what_does_not_serve_yet(stack, purpos
     if undone == "kept":
         assert host.records[-1]["undone"][-1] == f"kept {NEW} serving with its data: the previous release's " \
             "web was already replaced"
-        assert stack.dotenv_path in host.files and failed.hint.startswith(f"{NEW} serves")
+        assert stack.dotenv_path in host.files and failed.hint.startswith(f"{NEW} was serving")
 
 
 def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> None:

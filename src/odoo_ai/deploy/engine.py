@@ -1145,9 +1145,9 @@ class Deployer:
                                   undone=undone, output=output[-4000:] or None)
             self.host.unlink(self.journal_path)
         if serving:
-            hint = f"{dep.tag} serves with its data (the previous web was already replaced); see odoo-ai status " \
-                f"{self.stack.env}; odoo-ai rollback {self.stack.env} --to {dep.previous_tag or 'TAG'} --restore-db " \
-                "goes back"
+            env = self.stack.env
+            hint = f"{dep.tag} was serving when this failed (the previous web already replaced): its data is kept; " \
+                f"see odoo-ai status {env}; odoo-ai rollback {env} --to {dep.previous_tag or 'TAG'} --restore-db goes back"
         hint = hint or f"the previous release ({dep.previous_tag or 'none'}) is still serving; " \
             f"see odoo-ai logs {self.stack.env} and odoo-ai releases {self.stack.env}"
         failed = DeployFailed(phase, message, output=output, hint=hint, report=self._report(dep, "failed", record))
