@@ -548,6 +548,8 @@ def test_a_web_compose_recreated_while_converging_must_pass_the_gate_too(stack) 
     failed = fails(stack, host)
     assert failed.phase == "converge" and "no web container runs" in failed.message
     trace = host.trace()
+    assert trace[trace.index("converge"):trace.index("converge") + 3] == ["converge", "web_container_ids",
+                                                                          "web_container_ids"]  # asked twice
     assert "restore_db_into" not in trace and "restart_web" not in trace  # newer code never meets older data
     assert failed.hint.startswith(f"{NEW} was serving when this failed") and f"--to {OLD} --restore-db" in failed.hint
     assert host.records[-1]["status"] == "failed" and host.records[-1]["phase"] == "converge"

@@ -727,6 +727,9 @@ class Deployer:
         if not result.ok:
             raise DeployFailed("converge", "docker compose up --remove-orphans failed", output=result.tail())
         now = self._web_ids()
+        if dep.new_container and not now:  # a listing that failed is asked again before it counts
+            self.host.sleep(1.0, "converge: no web container listed")
+            now = self._web_ids()
         if dep.new_container and dep.new_container not in now:
             # Compose replaced (or lost) the web the gate passed; the proxy follows `web`
             # already: the one serving now must pass the gate too before this is a success.
