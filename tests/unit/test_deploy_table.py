@@ -560,25 +560,40 @@ def _interrupt(command):
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("purpose, phase, undone", [
-    ("gate_probe", "gate", "restored"),  # the previous release serves: its data back
-    ("signal_container", "drain", "kept"),  # the new release serves: its data stays
-    ("converge", "converge", "kept"),
-])
-def test_an_interrupted_deploy_undoes_only_what_does_not_serve_yet(stack, purpose, phase, undone) -> None:
-    host = serving(stack, **{purpose: [_interrupt, ok()]})  # a deploy with a module update (snapshot first)
+def test_an_interrupted_deploy_is_undone_until_the_new_release_serves(stack) -> None:
+    host = serving(stack, gate_probe=[_interrupt, ok()])  # a deploy with a module update (snapshot first)
     failed = fails(stack, host)
-    assert failed.phase == phase and failed.message.endswith("interrupted by SIGINT")
+    assert failed.phase == "gate" and failed.message.endswith("interrupted by SIGINT")
     trace = host.trace()
-    assert ("restore_db_into" in trace) is (undone == "restored")
-    removed = [c.argv[-1] for c in host.calls[trace.index(purpose):] if c.purpose == "remove_container"]
-    # gate: the new web removed; drain: the old web stopped and removed all the same; converge: it was already
-    assert removed == {"gate": [host.calls[trace.index("gate_probe")].argv[2], "tools1"], "drain": ["old"],
-                       "converge": []}[phase]
-    if undone == "kept":
-        assert host.records[-1]["undone"][-1] == f"kept {NEW} serving with its data: the previous release's " \
-            "web was already replaced"
-        assert stack.dotenv_path in host.files and failed.hint.startswith(f"{NEW} was serving")
+    assert "restore_db_into" in trace  # the previous release serves: its data back
+    new_web = host.calls[trace.index("gate_probe")].argv[2]
+    assert [c.argv[-1] for c in host.calls[trace.index("gate_probe"):] if c.purpose == "remove_container"] == [
+        new_web, "tools1"]
+
+
+@pytest.mark.parametrize("purpose, phase", [("signal_container", "drain"), ("converge", "converge")])
+def test_an_interrupt_once_the_new_release_serves_finishes_it(stack, purpose, phase) -> None:
+    """From the drain on the previous web is going: undoing would put the new code on the old
+    data. The deploy finishes as a killed run's recovery does, and says so."""
+    host = serving(stack, **{purpose: [_interrupt, ok()]})
+    result = deploy(stack, host)
+    trace = host.trace()
+    assert "restore_db_into" not in trace and result["status"] == "success"
+    after = trace[trace.index(purpose) + 1:]
+    assert after[-1] == "converge" and "proxy_reload_in" in after  # unpinned, converged
+    if phase == "drain":  # the previous web stopped and removed all the same
+        assert "old" in [c.argv[-1] for c in host.calls if c.purpose == "remove_container"]
+    assert f"SIGINT in phase {phase}: completed, the new release was already serving" in result["release"]["notes"]
+    assert stack.dotenv_path in host.files and stack.state_root / JOURNAL not in host.files
+
+
+def test_a_failure_once_the_new_release_serves_keeps_it_with_its_data(stack) -> None:
+    host = serving(stack, converge=Result(1, "", "compose: boom"))
+    failed = fails(stack, host)
+    assert failed.phase == "converge" and "restore_db_into" not in host.trace()
+    assert host.records[-1]["undone"][-1] == f"kept {NEW} serving with its data: the previous release's " \
+        "web was already replaced"
+    assert failed.hint.startswith(f"{NEW} was serving when this failed") and f"--to {OLD} --restore-db" in failed.hint
 
 
 def test_a_rollback_whose_images_are_still_on_the_host_pulls_nothing(stack) -> None:

@@ -803,6 +803,18 @@ class Deployer:
             self.host.replace(prev, self.stack.state_root / APP_ENV)
         return done
 
+    def _finish(self, dep: Deployment) -> list[str]:
+        """The new release was already serving when the deploy stopped (killed, or a signal):
+        finish it instead of undoing it — the previous web drained and stopped, the .env
+        committed, the proxy unpinned, the stack converged."""
+        done = self._remove_update_containers() + self._unpause_web()
+        self._drain(dep)
+        if self.host.read_text(self.next_env) is not None:
+            self._commit_env()
+        self._write_upstream(None)
+        self._run(plan.converge(self.stack))
+        return done + self._drop_replaced(dep)
+
     def _keep_serving(self, dep: Deployment) -> list[str]:
         """A failure once the new release serves (drain, converge): the previous web is gone
         or going and the data is the new release's, so undoing the data would put newer
@@ -860,14 +872,7 @@ class Deployer:
         if self.host.read_text(self.next_env) is not None:
             self._active_env = self.next_env
         if dep.phase in SERVING_PHASES and dep.new_container:
-            # The new release was already serving: finish it instead of undoing it.
-            done = self._remove_update_containers() + self._unpause_web()
-            self._drain(dep)
-            if self.host.read_text(self.next_env) is not None:
-                self._commit_env()
-            self._write_upstream(None)
-            self._run(plan.converge(self.stack))
-            done += self._drop_replaced(dep)
+            done = self._finish(dep)
             outcome = "completed"
             status = "success"
         else:
@@ -918,7 +923,18 @@ class Deployer:
                             expected_digests=expected_digests or {}, known_digests=known_digests or {})
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
                 dep.kept_databases_pruned = self._prune_kept_databases(history, dep)
-            except (DeployFailed, OdooAiError, KeyboardInterrupt) as exc:
+            except KeyboardInterrupt as exc:
+                if dep.phase not in SERVING_PHASES or not dep.new_container:
+                    raise self._fail(dep, exc, started_clock) from None
+                # A signal once the new release serves: finish it, as a killed run's recovery does.
+                with _signals("ignore"):
+                    try:
+                        done = self._finish(dep)
+                    except OdooAiError as finish_exc:
+                        raise self._fail(dep, finish_exc, started_clock) from None
+                dep.notes += [f"{getattr(exc, 'signame', 'SIGINT')} in phase {dep.phase}: completed, the new "
+                              "release was already serving", *done]
+            except (DeployFailed, OdooAiError) as exc:
                 raise self._fail(dep, exc, started_clock) from None
             record = self._record(dep, "success", started_clock)
             self.host.unlink(self.journal_path)
