@@ -86,12 +86,18 @@ def run(cli, *args: str, cache: bool = False,
     return proc, doc
 
 
+def why(proc: subprocess.CompletedProcess, doc: dict) -> str:
+    """A run that did not pass: what it printed and what its report says (status, problems)."""
+    said = {key: doc.get(key) for key in ("status", "problems", "totals")}
+    return f"{proc.stderr[-3000:]}\n{json.dumps(said, indent=1)[-4000:]}"
+
+
 
 
 def test_modules_x_tests_exactly_x(cli, env) -> None:
     tmp, prefix = env
     proc, doc = run(cli, "--modules", "oai_tests_pass")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, why(proc, doc)
     assert doc["status"] == "passed" and doc["odoo_exit_code"] == 0
     assert doc["totals"] == {"tests": 2, "passed": 2, "failed": 0, "errors": 0, "skipped": 0}
     # Only oai_tests_pass's tests: not oai_tests_bridge's (auto-installed with it), nor base/web's.
@@ -148,13 +154,13 @@ def test_a_template_of_the_dependencies_with_real_odoo(cli, env) -> None:
     database.uuid and the template's attachments (filestore, hard-linked)."""
     tmp, prefix = env
     proc, first = run(cli, "--modules", "oai_tests_pass", cache=True)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, why(proc, first)
     template = first["run"]["template"]
     assert (template["used"], template["created"], template["modules"]) == (True, True, ["base"])
     assert {t["module"] for t in first["tests"]} == {"oai_tests_pass"} and first["totals"]["tests"] == 2
 
     proc, second = run(cli, "--modules", "oai_tests_pass", "--keep-db", cache=True)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, why(proc, second)
     assert second["run"]["template"]["used"] is True and second["run"]["template"]["created"] is False
     assert second["run"]["template"]["key"] == template["key"]
     assert second["totals"] == first["totals"] and [t["method"] for t in second["tests"]] == \

@@ -444,6 +444,45 @@ def test_when_odoo_never_logs_its_last_words_are_kept(stack, tmp_path) -> None:
     assert notes and "odoo-entrypoint: ERROR" in notes[0].message
 
 
+UNREACHED_LOG = """2026-11-30 12:00:00,000 1 INFO ? odoo: Odoo version 18.0
+2026-11-30 12:00:00,001 1 INFO ? odoo: database: odoo@db:5432
+2026-11-30 12:00:00,100 1 ERROR ? odoo.sql_db: Connection to the database failed
+Traceback (most recent call last):
+  File "/odoo/odoo/sql_db.py", line 800, in borrow
+    result = psycopg2.connect(
+psycopg2.OperationalError: could not translate host name "db" to address: Temporary failure in name resolution
+"""
+
+
+@pytest.mark.parametrize("second", ["tests_pass", "unreached"])
+def test_a_run_that_never_reached_postgresql_is_run_once_more(stack, tmp_path, capsys, second) -> None:
+    """Docker's DNS failed for a new container (seen under load): no test ran and nothing
+    changed, so Odoo runs once more; a second such failure is the verdict (exit 3)."""
+    unreached = tmp_path / "unreached.log"
+    unreached.write_text(UNREACHED_LOG)
+
+    class Flaky(FakeRunner):
+        def stream(self, command, on_line):
+            self.log = unreached if len(self.streamed) == 0 or second == "unreached" else SCENARIO_LOG["tests_pass"]
+            self.rc = 1 if self.log == unreached else 0
+            return super().stream(command, on_line)
+
+    _, runner, result = run(stack, tmp_path, "tests_pass", runner=Flaky())
+    assert runner.kinds() == ["inspect", "up", "run", "run", "down"] and len(runner.streamed) == 2
+    assert result.run["retried"] == 'could not reach PostgreSQL (could not translate host name "db" to address)'
+    assert "before any test ran: running it once more" in capsys.readouterr().err
+    if second == "tests_pass":
+        assert result.status is RunStatus.PASSED and result.tests
+    else:
+        assert result.status is RunStatus.ERROR and int(result.exit_code()) == 3
+
+
+def test_a_failing_test_run_is_not_run_again(stack, tmp_path) -> None:
+    _, runner, result = run(stack, tmp_path, "tests_fail", runner=FakeRunner(SCENARIO_LOG["tests_fail"],
+                                                                              SCENARIO_RC["tests_fail"]))
+    assert len(runner.streamed) == 1 and "retried" not in result.run and run_uc.unreached_db(result) is None
+
+
 def test_a_failing_teardown_warns_but_keeps_the_verdict(stack, tmp_path, capsys) -> None:
     runner = FakeRunner(SCENARIO_LOG["tests_pass"], 0, fail={"down": Result(1, "", "network in use")})
     _, _, result = run(stack, tmp_path, "tests_pass", runner=runner)

@@ -26,20 +26,21 @@ NEUTRALIZE_CONNECT_FAILED = re.compile(r"odoo\.sql_db: Connection to the databas
                                        r"THE DATABASE IS NOT NEUTRALIZED")
 
 
-def _unreachable(output: str) -> str | None:
+def unreachable_reason(output: str) -> str | None:
+    """Why `output` says a connection to PostgreSQL failed (None: it does not)."""
     found = CONNECT_ERRORS.search(output)
     return f"could not reach PostgreSQL ({found.group(0)})" if found else None
 
 
 def neutralize_retry_reason(output: str) -> str | None:
     """Why a failed `odoo-bin neutralize` may simply be run again (None: it may not)."""
-    return _unreachable(output) or \
+    return unreachable_reason(output) or \
         ("could not reach PostgreSQL" if NEUTRALIZE_CONNECT_FAILED.search(output) else None)
 
 
 def update_retry_reason(output: str) -> str | None:
     """Why a failed module update may simply be run again (None: it may not)."""
-    return "lost a lock race" if LOCK_ERRORS.search(output) else _unreachable(output)
+    return "lost a lock race" if LOCK_ERRORS.search(output) else unreachable_reason(output)
 
 
 @dataclass(frozen=True)

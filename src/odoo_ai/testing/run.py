@@ -37,6 +37,7 @@ from odoo_ai.build import last_built_tag
 from odoo_ai.config.render import APP_ENV, build_dotenv
 from odoo_ai.config.stack import IMAGE_REF_RE, StackConfig, _overlay_settings, validate_tag
 from odoo_ai.config.stateroot import marker_path, marker_text, parse_marker, remove_marked_tree
+from odoo_ai.deploy.policy import unreachable_reason
 from odoo_ai.errors import ConfigError, ExitCode, OdooAiError
 from odoo_ai.hosts import Host
 from odoo_ai.plan import testrun as plan
@@ -456,6 +457,11 @@ def _run_in_project(
         spent = session.cache.odoo_seconds if session.cache is not None else 0.0
         run_tp = dataclasses.replace(tp, timeout=max(1.0, tp.timeout - spent)) if spent else tp
         result, info["timed_out"] = _run_odoo(run_tp, host, console, budget=tp.timeout)
+        unreached = unreached_db(result)
+        if unreached:  # nothing ran and nothing changed: Docker's DNS or the server, for a moment
+            say(f"… Odoo {unreached} before any test ran: running it once more")
+            info["retried"] = unreached
+            result, info["timed_out"] = _run_odoo(run_tp, host, console, budget=tp.timeout)
     except _SetupFailed as exc:
         session.failed = exc.message
         return _setup_failed(prepared, console, exc.message, exc.details)[0]
@@ -567,6 +573,13 @@ def _run_odoo(tp: plan.TestProject, host: Host, console: Console,
             details="\n".join(tail),
         ))
     return result, timed_out
+
+
+def unreached_db(result: RunResult) -> str | None:
+    """Why a run that ran no test never reached PostgreSQL (None: it did, or tests ran)."""
+    if result.status is not RunStatus.ERROR or result.tests:
+        return None
+    return unreachable_reason("\n".join(f"{p.message}\n{p.details or ''}" for p in result.problems))
 
 
 def _is_missing_summary(problem: Problem) -> bool:
