@@ -468,7 +468,7 @@ def test_a_run_that_never_reached_postgresql_is_run_once_more(stack, tmp_path, c
             return super().stream(command, on_line)
 
     _, runner, result = run(stack, tmp_path, "tests_pass", runner=Flaky())
-    assert runner.kinds() == ["inspect", "up", "run", "run", "down"] and len(runner.streamed) == 2
+    assert runner.kinds() == ["inspect", "up", "run", "rm", "run", "down"] and len(runner.streamed) == 2
     assert result.run["retried"] == 'could not reach PostgreSQL (could not translate host name "db" to address)'
     assert "before any test ran: running it once more" in capsys.readouterr().err
     if second == "tests_pass":

@@ -461,6 +461,7 @@ def _run_in_project(
         if unreached:  # nothing ran and nothing changed: Docker's DNS or the server, for a moment
             say(f"… Odoo {unreached} before any test ran: running it once more")
             info["retried"] = unreached
+            _quietly(host, plan.remove_container(tp))  # its name is free for the second run
             result, info["timed_out"] = _run_odoo(run_tp, host, console, budget=tp.timeout)
     except _SetupFailed as exc:
         session.failed = exc.message
