@@ -96,6 +96,11 @@ class DeployFailed(OdooAiError):
         self.report = report or {}
 
 
+def _serving(dep: Deployment) -> bool:
+    """Did the deploy stop (or fail) once its new release was serving?"""
+    return dep.phase in SERVING_PHASES and bool(dep.new_container)
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM/SIGINT/SIGHUP during a deploy (e.g. a cancelled CI job)."""
 
@@ -871,7 +876,7 @@ class Deployer:
         self.progress(f"! recovering from an interrupted {dep.kind} of {dep.tag} (stopped in phase {dep.phase})")
         if self.host.read_text(self.next_env) is not None:
             self._active_env = self.next_env
-        if dep.phase in SERVING_PHASES and dep.new_container:
+        if _serving(dep):
             done = self._finish(dep)
             outcome = "completed"
             status = "success"
@@ -924,7 +929,7 @@ class Deployer:
                 dep.snapshots_pruned = self._prune_snapshots(history, dep)
                 dep.kept_databases_pruned = self._prune_kept_databases(history, dep)
             except KeyboardInterrupt as exc:
-                if dep.phase not in SERVING_PHASES or not dep.new_container:
+                if not _serving(dep):
                     raise self._fail(dep, exc, started_clock) from None
                 # A signal once the new release serves: finish it, as a killed run's recovery does.
                 with _signals("ignore"):
@@ -1154,7 +1159,7 @@ class Deployer:
             message = exc.message.removeprefix(f"deploy failed in phase {phase}: ")
             output = exc.output if isinstance(exc, DeployFailed) else ""
             hint = exc.hint
-        serving = dep.phase in SERVING_PHASES and bool(dep.new_container)
+        serving = _serving(dep)
         with _signals("ignore"):
             try:
                 undone = self._keep_serving(dep) if serving else self._undo(dep)
