@@ -7,11 +7,13 @@ engine fails the run there instead of skipping.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -66,11 +68,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-# pytest-xdist runs test files side by side (pyproject: -n 2 --dist loadfile), the swarm
-# tests among them: `docker swarm init/leave` (test_swarm's fixture) leaves the compose
-# projects, their networks and containers alone, and nothing here reads the engine's
-# swarm state but those tests. (Builds wait for each other in `odoo-ai build` itself:
-# build_lock_path.)
+# pytest-xdist runs test files side by side (pyproject: -n 2 --dist loadfile). Each test here
+# holds a shared flock on one file from its setup to its teardown; a module in EXCLUSIVE holds
+# it exclusively from its first test's setup to its last one's teardown: `docker swarm
+# init/leave` changes the whole engine, no other test may run meanwhile. (Builds wait for each
+# other in `odoo-ai build` itself: build_lock_path.)
+ENGINE_LOCK = Path(tempfile.gettempdir()) / f"odoo-ai-tests-engine-{os.getuid()}.lock"
+EXCLUSIVE = ("test_swarm",)
+_held: dict[str, int] = {}  # module name -> fd holding the exclusive lock
+
+
+def _module(item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1] if item is not None else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    name = _module(item)
+    if name in EXCLUSIVE:
+        if name not in _held:
+            _held[name] = fd = os.open(ENGINE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if _module(nextitem) != name:
+                os.close(_held.pop(name))  # drops the flock
+        return
+    fd = os.open(ENGINE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def free_port() -> int:
