@@ -454,7 +454,7 @@ class Deployer:
                 before_swap()
             with paused_swap(self._run, self.host.sleep, self._web_ids(),
                              lambda force: plan.swap_restored_db(self.stack, restored, replaced, env_file,
-                                                                 force=force), proxy=self._swap_proxy()) as swap:
+                                                                 force=force), proxy=self._proxy_id) as swap:
                 if not swap.ok:
                     raise OdooAiError(f"swapping in snapshot {snapshot_id} failed: {swap.tail(3)}")
                 result = self._run(plan.swap_filestore(self.stack, tools, keep_as=keep_as))
@@ -465,10 +465,6 @@ class Deployer:
                 self._run(plan.remove_container(tools))
         if not keep_as:
             self._run(plan.drop_db(self.stack, replaced, env_file))
-
-    def _swap_proxy(self) -> str | None:
-        """The proxy container that holds new requests while a swap lets the web finish its own."""
-        return self._proxy_id
 
     def _retire_web(self, dep: Deployment) -> None:
         """Before a rollback's restored data is swapped in: the proxy answers the maintenance

@@ -6,15 +6,14 @@ The swap's rename ends every session on the live database. Pausing the web alone
 requests in flight with it: one frozen inside a transaction, or between taking its
 connection and its first query, had that connection ended under it and failed (Odoo
 answers 500, or sends /web/login to the database selector): under load, one failed deploy
-in two or four had a request fail while its data was put back. So, when the proxy is
-known (compose: its container; swarm: its task on the node odoo-ai talks to), it is paused
-first: new requests wait at it (the kernel queues their connections) while those the web
-already has finish; then the web is paused (its cron too) and the swap's SQL checks that
-no session on the live database is inside a query or a transaction (plan.QUIET_SQL: cron, a
-script) before it ends them. Both waits are bounded by QUIET_PATIENCE; then the swap goes
-ahead as before. Everything is unpaused when the block ends, also on an error; a run killed
-meanwhile leaves them paused, and the next run's recovery unpauses every paused container
-of the project."""
+in two or four had a request fail while its data was put back. So, when the proxy is known, it is paused first: new requests
+wait at it (the kernel queues their connections) while those the web already has finish;
+then the web is paused (its cron too) and the swap's SQL checks that no session on the
+live database is inside a query or a transaction (plan.QUIET_SQL: cron, a script) before it
+ends them. Both waits are bounded by QUIET_PATIENCE; then the swap goes ahead as before.
+Everything is unpaused when the block ends, also on an error; a run killed meanwhile
+leaves them paused, and the next run's recovery unpauses every paused container of the
+project."""
 
 from __future__ import annotations
 

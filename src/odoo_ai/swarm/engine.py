@@ -201,11 +201,6 @@ class SwarmDeployer(Deployer):
                 raise DeployFailed("services", "the db service did not become healthy")
             self.host.sleep(1, "waiting for the db task")
 
-    def _swap_proxy(self) -> str | None:
-        """The proxy's task container on this node (a one-node swarm's only one), if any."""
-        result = self._run(splan.task_containers(self.stack, "proxy"))
-        return next(iter(result.stdout.split()), None) if result.ok else None
-
     def _services(self, dep: Deployment) -> None:
         """A manager, the stack file of the candidate .env, the db service up (or the external
         PostgreSQL reachable): the web services stay as they are until the rollout."""
